@@ -1,0 +1,70 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+
+from accounts.models import ApiKey, Tenant, User
+from accounts.services import api_key_issue_for, api_key_regenerate, api_key_revoke
+from softafrik.tenant_admin import TenantScopedAdmin, is_platform_admin, user_tenant
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ("id", "name", "default_region", "is_active", "created_at")
+    search_fields = ("name",)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if is_platform_admin(request):
+            return queryset
+        tenant = user_tenant(request)
+        return queryset.filter(pk=tenant.pk) if tenant else queryset.none()
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def has_change_permission(self, request, obj=None):
+        return is_platform_admin(request)
+
+    has_add_permission = has_delete_permission = lambda self, request, obj=None: is_platform_admin(request)
+
+
+@admin.register(User)
+class SoftAfrikUserAdmin(UserAdmin):
+    fieldsets = UserAdmin.fieldsets + (("Tenant", {"fields": ("tenant",)}),)
+    list_display = ("username", "email", "tenant", "is_staff", "is_superuser")
+    list_filter = ("tenant", "is_staff", "is_superuser")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(TenantScopedAdmin):
+    list_display = ("name", "masked", "created_at", "expires_at", "revoked_at", "last_used_at")
+    list_filter = ("tenant",)
+    fields = ("tenant", "name", "expires_at", "prefix", "created_at", "revoked_at", "last_used_at")
+    readonly_fields = ("prefix", "created_at", "revoked_at", "last_used_at")
+    actions = ("regenerate_keys", "revoke_keys")
+
+    @admin.display(description="key")
+    def masked(self, obj):
+        return f"sk_{obj.prefix}_…"
+
+    def save_model(self, request, obj, form, change):
+        plaintext = None
+        if not change:
+            plaintext = api_key_issue_for(api_key=obj)
+        super().save_model(request, obj, form, change)
+        if plaintext:
+            messages.warning(request, f"New API key (shown once, copy it now): {plaintext}")
+
+    @admin.action(description="Regenerate (revoke and issue a replacement)")
+    def regenerate_keys(self, request, queryset):
+        for api_key in queryset.filter(revoked_at__isnull=True):
+            issued = api_key_regenerate(api_key=api_key)
+            messages.warning(request, f"{issued.api_key.name}: new key (shown once): {issued.plaintext}")
+
+    @admin.action(description="Revoke")
+    def revoke_keys(self, request, queryset):
+        for api_key in queryset:
+            api_key_revoke(api_key=api_key)
+        messages.success(request, "Revoked.")

@@ -1,0 +1,42 @@
+"""Create (once) the demo tenant, its app, an admin login, and print a key and a curl line."""
+
+import os
+import secrets
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import Tenant, User
+from accounts.services import api_key_create, tenant_create
+from devices.services import app_create
+
+DEMO_TENANT = "Demo Fintech"
+DEMO_APP = "MyFintechApp"
+
+
+class Command(BaseCommand):
+    help = "Create the demo tenant and app if missing, issue a fresh demo API key and print how to try it."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", default=os.environ.get("PORT", "8000"))
+
+    def handle(self, *args, port, **options):
+        with transaction.atomic():
+            tenant = Tenant.objects.filter(name=DEMO_TENANT).first()
+            if tenant is None:
+                tenant, issued = tenant_create(name=DEMO_TENANT, default_region="TG")
+                app_create(tenant=tenant, name=DEMO_APP)
+                password = secrets.token_urlsafe(12)
+                User.objects.create_user("demo", password=password, is_staff=True, tenant=tenant)
+                self.stdout.write(f"Admin login for the demo tenant: demo / {password}  (http://127.0.0.1:{port}/admin/)")
+            else:
+                issued = api_key_create(tenant=tenant, name="make run")
+        base = f"http://127.0.0.1:{port}"
+        key = issued.plaintext
+        self.stdout.write(
+            "\nTry it:\n"
+            f"  curl -s -X POST {base}/api/users/register -H 'X-API-KEY: {key}' "
+            "-H 'Content-Type: application/json' -d '{\"external_user_ref\": \"cust-42\", \"meta\": {\"name\": \"Ama\"}}'\n"
+            f"  API docs: {base}/api/docs/\n"
+            f"Demo API key (tenant {tenant.name}, app {DEMO_APP}):\n{key}"
+        )

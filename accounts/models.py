@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils import timezone
+
+
+class Tenant(models.Model):
+    """A client of the platform. Everything a tenant owns points here."""
+
+    name = models.CharField(max_length=100, unique=True)
+    # Region used to read national phone numbers ("90 12 34 56" in Togo), ISO 3166 alpha-2.
+    default_region = models.CharField(max_length=2, blank=True, default="")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    """A person who logs into the admin: a tenant's staff (tenant set) or a platform
+    superuser (tenant empty, sees every tenant)."""
+
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="staff")
+
+
+class ApiKey(models.Model):
+    """A tenant's API key. Only a digest is stored; the key is shown once at creation.
+
+    The key reads ``sk_<prefix>_<secret>``; ``prefix`` finds the row, the SHA-256
+    digest of the whole key proves it (keys carry 240 random bits, so a fast hash is
+    enough: there is nothing to brute-force).
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, default="default")
+    prefix = models.CharField(max_length=16, unique=True)
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} (sk_{self.prefix}_…)"
+
+    @property
+    def is_usable(self) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > timezone.now()

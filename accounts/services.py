@@ -1,0 +1,74 @@
+"""State changes for tenants and their API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import ApiKey, Tenant
+from accounts.selectors import api_key_cache_clear
+from softafrik.api import DomainError
+
+KEY_PREFIX_BYTES = 6  # 8 url-safe characters: unique lookup handle, not a secret
+KEY_SECRET_BYTES = 30  # 240 random bits
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    api_key: ApiKey
+    plaintext: str  # shown once, never stored
+
+
+def api_key_digest(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def _new_key_material() -> tuple[str, str]:
+    prefix = secrets.token_urlsafe(KEY_PREFIX_BYTES).replace("_", "x").replace("-", "y")
+    return prefix, f"sk_{prefix}_{secrets.token_urlsafe(KEY_SECRET_BYTES)}"
+
+
+def tenant_create(*, name: str, default_region: str = "") -> tuple[Tenant, IssuedKey]:
+    """Create a tenant with its first API key. Raises DomainError if the name is taken."""
+    name = name.strip()
+    if not name:
+        raise DomainError("A tenant needs a name.", field="name")
+    with transaction.atomic():
+        if Tenant.objects.filter(name=name).exists():
+            raise DomainError(f"A tenant named {name!r} already exists.", field="name")
+        tenant = Tenant.objects.create(name=name, default_region=default_region.upper())
+        issued = api_key_create(tenant=tenant, name="default")
+    return tenant, issued
+
+
+def api_key_create(*, tenant: Tenant, name: str = "default", expires_at: datetime | None = None) -> IssuedKey:
+    prefix, plaintext = _new_key_material()
+    api_key = ApiKey.objects.create(
+        tenant=tenant, name=name, prefix=prefix, digest=api_key_digest(plaintext), expires_at=expires_at
+    )
+    return IssuedKey(api_key=api_key, plaintext=plaintext)
+
+
+def api_key_issue_for(*, api_key: ApiKey) -> str:
+    """Give an unsaved ApiKey (from the admin form) fresh key material; returns the key."""
+    prefix, plaintext = _new_key_material()
+    api_key.prefix = prefix
+    api_key.digest = api_key_digest(plaintext)
+    return plaintext
+
+
+def api_key_revoke(*, api_key: ApiKey) -> None:
+    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    api_key_cache_clear()
+
+
+def api_key_regenerate(*, api_key: ApiKey) -> IssuedKey:
+    """Revoke ``api_key`` and issue a replacement with the same name and expiry."""
+    with transaction.atomic():
+        api_key_revoke(api_key=api_key)
+        return api_key_create(tenant=api_key.tenant, name=api_key.name, expires_at=api_key.expires_at)

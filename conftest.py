@@ -1,0 +1,48 @@
+"""Fixtures shared by every app's tests: tenants with keys, API clients, an outsider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.selectors import api_key_cache_clear
+
+
+@dataclass
+class TenantClient:
+    tenant: object
+    key: str
+    client: APIClient
+
+    def post(self, path: str, data=None, **headers):
+        return self.client.post(path, data, format="json", headers={"X-API-KEY": self.key, **headers})
+
+    def get(self, path: str, params=None, **headers):
+        return self.client.get(path, params, headers={"X-API-KEY": self.key, **headers})
+
+
+def make_tenant_client(name: str, region: str = "TG") -> TenantClient:
+    from accounts.services import tenant_create
+
+    tenant, issued = tenant_create(name=name, default_region=region)
+    return TenantClient(tenant=tenant, key=issued.plaintext, client=APIClient())
+
+
+@pytest.fixture(autouse=True)
+def _fresh_key_cache():
+    api_key_cache_clear()
+    yield
+    api_key_cache_clear()
+
+
+@pytest.fixture
+def owner(db) -> TenantClient:
+    return make_tenant_client("Owner Bank")
+
+
+@pytest.fixture
+def outsider(db) -> TenantClient:
+    """Another tenant: whatever it asks about the owner's objects must be 404, nothing changed."""
+    return make_tenant_client("Outsider Pay")

@@ -1,0 +1,458 @@
+"""A fake Apple Push Notification service that speaks the real protocol on loopback.
+
+``FakeApnsServer`` is an HTTP/2 server over TLS (ALPN ``h2`` only, as Apple's) with
+its own throwaway CA, running an asyncio loop and the ``h2`` state machine in a
+background thread, so one connection carries many concurrent streams exactly like
+``api.push.apple.com``. It implements ``POST /3/device/<hex token>`` with token
+authentication:
+
+* ``authorization: bearer <JWT>`` is verified as ES256 against the public key
+  registered with ``add_key(key_id, team_id, public_key)`` (``kid`` picks the key,
+  ``iss`` must be its team); a JWT whose ``iat`` is over an hour old is refused with
+  403 ExpiredProviderToken, anything else wrong with 403 InvalidProviderToken;
+* ``apns-topic`` is required and the other ``apns-*`` headers are checked as Apple
+  documents them; the body must be JSON of at most 4096 bytes (413 PayloadTooLarge);
+* 200 carries an ``apns-id`` header; errors carry Apple's ``{"reason": ...}`` JSON
+  (410 adds ``timestamp``).
+
+Any documented reason can be injected per device token with ``fail_token``.
+Accepted notifications are recorded in ``received``; ``connections`` counts TLS
+connections accepted and ``jwts_seen`` the distinct provider tokens presented.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import ssl
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+import jwt
+import trustme
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+# Apple: "The maximum size of a regular remote notification payload is 4 KB (4096 bytes)".
+MAX_PAYLOAD_BYTES = 4096
+# Apple refuses a provider token whose ``iat`` is more than one hour old.
+MAX_PROVIDER_TOKEN_AGE = 60 * 60
+MAX_COLLAPSE_ID_BYTES = 64
+# What api.push.apple.com advertises once a connection is authenticated.
+MAX_CONCURRENT_STREAMS = 1000
+# Device tokens are hex; Apple warns their length may change, so accept 32-100 bytes.
+DEVICE_TOKEN_RE = re.compile(r"(?:[0-9a-fA-F]{2}){32,100}")
+PUSH_TYPES = frozenset(
+    {"alert", "background", "location", "voip", "complication", "fileprovider", "mdm", "liveactivity", "pushtotalk"}
+)
+PRIORITIES = frozenset({"1", "5", "10"})
+
+# Apple's documented reasons and their HTTP status ("Handling notification responses from APNs").
+STATUS_BY_REASON = {
+    "BadCollapseId": 400,
+    "BadDeviceToken": 400,
+    "BadExpirationDate": 400,
+    "BadMessageId": 400,
+    "BadPriority": 400,
+    "BadTopic": 400,
+    "DeviceTokenNotForTopic": 400,
+    "DuplicateHeaders": 400,
+    "IdleTimeout": 400,
+    "InvalidPushType": 400,
+    "MissingDeviceToken": 400,
+    "MissingTopic": 400,
+    "PayloadEmpty": 400,
+    "TopicDisallowed": 400,
+    "BadCertificate": 403,
+    "BadCertificateEnvironment": 403,
+    "ExpiredProviderToken": 403,
+    "Forbidden": 403,
+    "InvalidProviderToken": 403,
+    "MissingProviderToken": 403,
+    "BadPath": 404,
+    "MethodNotAllowed": 405,
+    "ExpiredToken": 410,
+    "Unregistered": 410,
+    "PayloadTooLarge": 413,
+    "TooManyProviderTokenUpdates": 429,
+    "TooManyRequests": 429,
+    "InternalServerError": 500,
+    "ServiceUnavailable": 503,
+    "Shutdown": 503,
+}
+# Not in Apple's list: Apple's answer to a body that is not JSON is undocumented.
+BAD_PAYLOAD_REASON = "BadPayload"
+DEVICE_PATH_PREFIX = "/3/device/"
+
+_H2_CONFIG = h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class ReceivedNotification:
+    token: str
+    headers: dict[str, str]  # every ``apns-*`` request header, as sent
+    payload: Any  # the parsed JSON body
+    apns_id: str  # the id we answered with
+    key_id: str  # ``kid`` of the provider token that authorised it
+
+    @property
+    def topic(self) -> str | None:
+        return self.headers.get("apns-topic")
+
+    @property
+    def collapse_id(self) -> str | None:
+        return self.headers.get("apns-collapse-id")
+
+    @property
+    def expiration(self) -> str | None:
+        return self.headers.get("apns-expiration")
+
+    @property
+    def push_type(self) -> str | None:
+        return self.headers.get("apns-push-type")
+
+    @property
+    def priority(self) -> str | None:
+        return self.headers.get("apns-priority")
+
+
+def make_apns_key() -> tuple[str, ec.EllipticCurvePublicKey]:
+    """A P-256 signing key as Apple issues it (the PKCS#8 PEM inside an AuthKey_<kid>.p8)."""
+    private_key = ec.generate_private_key(ec.SECP256R1())
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
+    return pem, private_key.public_key()
+
+
+class FakeApnsServer:
+    """Use as a context manager, or ``start()``/``stop()``. ``url`` and ``ca_file`` are set once started."""
+
+    def __init__(self, *, delay: float = 0.0, clock: Callable[[], float] = time.time) -> None:
+        self.delay = delay  # seconds before each answer; the stream stays open meanwhile
+        self.clock = clock  # the server's idea of now, for provider token age
+        self.received: list[ReceivedNotification] = []
+        self.connections = 0
+        self.url = ""
+        self.ca_file = ""
+        self._lock = threading.Lock()
+        self._keys: dict[str, tuple[str, ec.EllipticCurvePublicKey]] = {}
+        self._jwts: set[str] = set()
+        # JWT string -> (kid, iat) once its signature verified, or the 403 reason.
+        # ES256 verification costs more than the rest of a request, and clients reuse a JWT.
+        self._verified: dict[str, tuple[str, int] | str] = {}
+        self._failures: dict[str, list[Any]] = {}  # token -> [reason, remaining times or None]
+        self._token_delays: dict[str, float] = {}
+        self._protocols: set[_ApnsProtocol] = set()
+        self._server: asyncio.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._tmpdir = ""
+
+    # Test API
+
+    def add_key(self, key_id: str, team_id: str, public_key: ec.EllipticCurvePublicKey) -> None:
+        with self._lock:
+            self._keys[key_id] = (team_id, public_key)
+            self._verified = {}
+
+    def fail_token(self, token: str, reason: str, times: int | None = None) -> None:
+        """Answer the next ``times`` requests for ``token`` (all, when None) with Apple's ``reason``."""
+        if reason not in STATUS_BY_REASON:
+            raise ValueError(f"unknown APNs reason {reason!r}")
+        with self._lock:
+            self._failures[token] = [reason, times]
+
+    def delay_token(self, token: str, seconds: float) -> None:
+        """Hold every answer for ``token`` this long (on top of ``delay``)."""
+        with self._lock:
+            self._token_delays[token] = seconds
+
+    def clear_failures(self) -> None:
+        with self._lock:
+            self._failures.clear()
+            self._token_delays.clear()
+
+    def drop_connections(self) -> None:
+        """Abort every open connection, as a network reset would."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._abort_all)
+
+    @property
+    def jwts_seen(self) -> int:
+        with self._lock:
+            return len(self._jwts)
+
+    # Lifecycle
+
+    def start(self) -> FakeApnsServer:
+        ca = trustme.CA()
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1", "localhost").configure_cert(ssl_context)
+        ssl_context.set_alpn_protocols(["h2"])
+        self._tmpdir = tempfile.mkdtemp(prefix="fake-apns-")
+        ca_path = Path(self._tmpdir) / "ca.pem"
+        ca.cert_pem.write_to_path(str(ca_path))
+        self.ca_file = str(ca_path)
+
+        loop = asyncio.new_event_loop()
+
+        async def listen() -> int:
+            self._server = await loop.create_server(
+                lambda: _ApnsProtocol(self), "127.0.0.1", 0, ssl=ssl_context, backlog=256
+            )
+            return self._server.sockets[0].getsockname()[1]
+
+        self._loop = loop
+        self._thread = threading.Thread(target=loop.run_forever, name="fake-apns", daemon=True)
+        self._thread.start()
+        port = asyncio.run_coroutine_threadsafe(listen(), loop).result(timeout=10)
+        self.url = f"https://127.0.0.1:{port}"
+        return self
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+
+        async def shutdown() -> None:
+            if self._server is not None:
+                self._server.close()
+            self._abort_all()
+            await asyncio.sleep(0)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+        self._loop = self._thread = None
+        shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+    def __enter__(self) -> FakeApnsServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # Request handling (event loop thread)
+
+    def _abort_all(self) -> None:
+        for protocol in list(self._protocols):
+            protocol.transport.abort()
+
+    def _answer(self, headers: dict[str, str], body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        apns_id = headers.get("apns-id") or str(uuid.uuid4()).upper()  # Apple echoes a client's apns-id
+        if headers.get(":method") != "POST":
+            return _error("MethodNotAllowed", apns_id)
+        path = headers.get(":path", "")
+        if not path.startswith(DEVICE_PATH_PREFIX):
+            return _error("BadPath", apns_id)
+        token = path[len(DEVICE_PATH_PREFIX) :]
+        if not token:
+            return _error("MissingDeviceToken", apns_id)
+        key_id, reason = self._authenticate(headers.get("authorization"))
+        if reason is not None:
+            return _error(reason, apns_id)
+        reason = _header_error(headers)
+        if reason is None and not DEVICE_TOKEN_RE.fullmatch(token):
+            reason = "BadDeviceToken"
+        if reason is None:
+            reason = self._injected_failure(token)
+        if reason is None and not body:
+            reason = "PayloadEmpty"
+        if reason is None and len(body) > MAX_PAYLOAD_BYTES:
+            reason = "PayloadTooLarge"
+        if reason is not None:
+            return _error(reason, apns_id)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return _error(BAD_PAYLOAD_REASON, apns_id, status=400)
+        apns_headers = {name: value for name, value in headers.items() if name.startswith("apns-")}
+        notification = ReceivedNotification(token, apns_headers, payload, apns_id, key_id)
+        with self._lock:
+            self.received.append(notification)
+        return 200, [("apns-id", apns_id)], b""
+
+    def _authenticate(self, authorization: str | None) -> tuple[str, str | None]:
+        """``(kid, None)`` for an acceptable provider token, else ``("", 403 reason)``."""
+        if not authorization:
+            return "", "MissingProviderToken"
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return "", "MissingProviderToken"
+        with self._lock:
+            self._jwts.add(token)
+            verified = self._verified.get(token)
+        if verified is None:
+            verified = self._verify(token)
+            with self._lock:
+                self._verified[token] = verified
+        if isinstance(verified, str):
+            return "", verified
+        key_id, issued_at = verified
+        if self.clock() - issued_at > MAX_PROVIDER_TOKEN_AGE:
+            return "", "ExpiredProviderToken"
+        return key_id, None
+
+    def _verify(self, token: str) -> tuple[str, int] | str:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            return "InvalidProviderToken"
+        with self._lock:
+            registered = self._keys.get(header.get("kid", ""))
+        if header.get("alg") != "ES256" or registered is None:
+            return "InvalidProviderToken"
+        team_id, public_key = registered
+        try:
+            claims = jwt.decode(
+                token,
+                public_key,
+                algorithms=["ES256"],
+                issuer=team_id,
+                # Age is checked per request against ``clock``, not by PyJWT.
+                options={"require": ["iss", "iat"], "verify_iat": False, "verify_exp": False},
+            )
+        except jwt.InvalidTokenError:
+            return "InvalidProviderToken"
+        if not isinstance(claims["iat"], int):
+            return "InvalidProviderToken"
+        return header["kid"], claims["iat"]
+
+    def _injected_failure(self, token: str) -> str | None:
+        with self._lock:
+            failure = self._failures.get(token)
+            if failure is None:
+                return None
+            reason, remaining = failure
+            if remaining is not None:
+                if remaining <= 1:
+                    del self._failures[token]
+                else:
+                    failure[1] = remaining - 1
+            return reason
+
+
+def _header_error(headers: dict[str, str]) -> str | None:
+    if not headers.get("apns-topic"):
+        return "MissingTopic"
+    push_type = headers.get("apns-push-type")
+    if push_type is not None and push_type not in PUSH_TYPES:
+        return "InvalidPushType"
+    priority = headers.get("apns-priority")
+    if priority is not None and priority not in PRIORITIES:
+        return "BadPriority"
+    expiration = headers.get("apns-expiration")
+    if expiration is not None and not expiration.isdigit():
+        return "BadExpirationDate"
+    collapse_id = headers.get("apns-collapse-id")
+    if collapse_id is not None and len(collapse_id.encode()) > MAX_COLLAPSE_ID_BYTES:
+        return "BadCollapseId"
+    return None
+
+
+def _error(reason: str, apns_id: str, status: int | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
+    status = status or STATUS_BY_REASON[reason]
+    document: dict[str, Any] = {"reason": reason}
+    if status == 410:
+        document["timestamp"] = int(time.time() * 1000)  # when APNs learnt the token was dead
+    body = json.dumps(document).encode()
+    headers = [("apns-id", apns_id), ("content-type", "application/json"), ("content-length", str(len(body)))]
+    return status, headers, body
+
+
+class _ApnsProtocol(asyncio.Protocol):
+    """One TLS connection: feeds bytes to an h2 state machine and answers each finished stream."""
+
+    def __init__(self, server: FakeApnsServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport
+        self.conn = h2.connection.H2Connection(config=_H2_CONFIG)
+        self.conn.local_settings = h2.settings.Settings(
+            client=False,
+            initial_values={h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_CONCURRENT_STREAMS},
+        )
+        self.streams: dict[int, tuple[dict[str, str], bytearray]] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        ssl_object = transport.get_extra_info("ssl_object")
+        self.server.connections += 1
+        if ssl_object is None or ssl_object.selected_alpn_protocol() != "h2":
+            transport.close()  # Apple speaks HTTP/2 only
+            return
+        self.server._protocols.add(self)
+        self.conn.initiate_connection()
+        self.transport.write(self.conn.data_to_send())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server._protocols.discard(self)
+        self.streams.clear()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            events = self.conn.receive_data(data)
+        except h2.exceptions.ProtocolError:
+            self.transport.write(self.conn.data_to_send())
+            self.transport.close()
+            return
+        for event in events:
+            if isinstance(event, h2.events.RequestReceived):
+                self.streams[event.stream_id] = (dict(event.headers), bytearray())
+            elif isinstance(event, h2.events.DataReceived):
+                stream = self.streams.get(event.stream_id)
+                if stream is not None and len(stream[1]) <= MAX_PAYLOAD_BYTES:
+                    stream[1].extend(event.data)
+                self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, h2.events.StreamEnded):
+                stream = self.streams.pop(event.stream_id, None)
+                if stream is not None:
+                    self._handle(event.stream_id, *stream)
+            elif isinstance(event, h2.events.StreamReset):
+                self.streams.pop(event.stream_id, None)
+            elif isinstance(event, h2.events.ConnectionTerminated):
+                self.transport.close()
+        outgoing = self.conn.data_to_send()
+        if outgoing:
+            self.transport.write(outgoing)
+
+    def _handle(self, stream_id: int, headers: dict[str, str], body: bytearray) -> None:
+        status, response_headers, response_body = self.server._answer(headers, bytes(body))
+        delay = self.server.delay
+        if self.server._token_delays:
+            path = headers.get(":path", "")
+            delay += self.server._token_delays.get(path[len(DEVICE_PATH_PREFIX) :], 0.0)
+        if delay > 0:
+            asyncio.get_running_loop().call_later(
+                delay, self._respond, stream_id, status, response_headers, response_body, True
+            )
+        else:
+            self._respond(stream_id, status, response_headers, response_body, False)
+
+    def _respond(
+        self, stream_id: int, status: int, headers: list[tuple[str, str]], body: bytes, flush: bool
+    ) -> None:
+        if self.transport.is_closing():
+            return
+        try:
+            self.conn.send_headers(stream_id, [(":status", str(status)), *headers], end_stream=not body)
+            if body:
+                self.conn.send_data(stream_id, body, end_stream=True)
+        except h2.exceptions.ProtocolError:
+            return  # the client gave up on this stream (timeout) and reset it
+        if flush:
+            self.transport.write(self.conn.data_to_send())

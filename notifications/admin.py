@@ -1,0 +1,53 @@
+from django.contrib import admin
+from django.db.models import Count, Q
+
+from notifications.models import Delivery, DeliveryStatus, InboxEntry, Message
+from softafrik.tenant_admin import TenantScopedAdmin
+
+
+@admin.register(Message)
+class MessageAdmin(TenantScopedAdmin):
+    tenant_read_only = True
+    list_display = ("created_at", "kind", "title", "state", "total_deliveries", "sent", "failed")
+    list_filter = ("tenant", "kind", "state")
+    search_fields = ("title",)
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in Message._meta.fields]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_sent=Count("deliveries", filter=Q(deliveries__status__in=[DeliveryStatus.SENT, DeliveryStatus.DELIVERED])),
+                n_failed=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.FAILED)),
+            )
+        )
+
+    @admin.display(ordering="n_sent")
+    def sent(self, obj):
+        return obj.n_sent
+
+    @admin.display(ordering="n_failed")
+    def failed(self, obj):
+        return obj.n_failed
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(TenantScopedAdmin):
+    tenant_field = "message__tenant"
+    tenant_read_only = True
+    list_display = ("id", "message", "device", "status", "error", "attempts", "updated_at")
+    list_filter = ("status",)
+    list_select_related = ("message", "device")
+    raw_id_fields = ("message", "device")
+    show_full_result_count = False
+
+
+@admin.register(InboxEntry)
+class InboxEntryAdmin(TenantScopedAdmin):
+    tenant_read_only = True
+    list_display = ("id", "end_user", "title", "is_read", "created_at")
+    list_filter = ("tenant", "is_read")
+    raw_id_fields = ("end_user", "message")
+    show_full_result_count = False

@@ -1,0 +1,231 @@
+"""SoftAfrik push API: sends, per-device status and the inbox (``/api/push/...``)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from devices import selectors as device_selectors
+from devices.api import SUCCESS, DeviceTokenField, _valid
+from devices.models import Platform
+from notifications import selectors, services
+
+ACCEPTED = inline_serializer("Accepted", {"id": serializers.UUIDField(), "status": serializers.CharField()})
+
+
+class PushContent(serializers.Serializer):
+    title = serializers.CharField(max_length=500)
+    body = serializers.CharField(max_length=4000)
+    data = serializers.DictField(required=False, default=dict)
+
+
+class ToUserIn(PushContent):
+    puid = serializers.CharField(max_length=40)
+
+
+class ToDeviceIn(PushContent):
+    device_token = DeviceTokenField()
+
+
+class BroadcastIn(PushContent):
+    app_name = serializers.CharField(max_length=100)
+    country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, allow_blank=True, default="")
+    platform = serializers.ChoiceField(choices=Platform.values, required=False, allow_blank=True, default="")
+
+
+def _accepted(message) -> Response:
+    return Response({"id": str(message.pk), "status": "queued"}, status=status.HTTP_202_ACCEPTED)
+
+
+class PushToUserView(APIView):
+    @extend_schema(request=ToUserIn, responses={202: ACCEPTED}, tags=["push"])
+    def post(self, request):
+        data = _valid(ToUserIn, request)
+        tenant = request.user.tenant
+        end_user = device_selectors.end_user_get(tenant=tenant, puid=data["puid"])
+        message = services.push_send_to_user(
+            tenant=tenant, end_user=end_user, title=data["title"], body=data["body"], data=data["data"]
+        )
+        return _accepted(message)
+
+
+class PushToDeviceView(APIView):
+    @extend_schema(request=ToDeviceIn, responses={202: ACCEPTED}, tags=["push"])
+    def post(self, request):
+        data = _valid(ToDeviceIn, request)
+        tenant = request.user.tenant
+        device = device_selectors.device_get_by_token(tenant=tenant, token=data["device_token"])
+        message = services.push_send_to_device(
+            tenant=tenant, device=device, title=data["title"], body=data["body"], data=data["data"]
+        )
+        return _accepted(message)
+
+
+class PushBroadcastView(APIView):
+    @extend_schema(request=BroadcastIn, responses={202: ACCEPTED}, tags=["push"])
+    def post(self, request):
+        data = _valid(BroadcastIn, request)
+        tenant = request.user.tenant
+        app = device_selectors.app_get(tenant=tenant, name=data["app_name"])
+        message = services.push_broadcast(
+            tenant=tenant,
+            app=app,
+            country=data["country"],
+            platform=data["platform"],
+            title=data["title"],
+            body=data["body"],
+            data=data["data"],
+        )
+        return _accepted(message)
+
+
+class InboxQuery(serializers.Serializer):
+    puid = serializers.CharField(max_length=40)
+    limit = serializers.IntegerField(
+        min_value=1, max_value=selectors.INBOX_MAX_LIMIT, required=False, default=selectors.INBOX_DEFAULT_LIMIT
+    )
+    cursor = serializers.IntegerField(min_value=1, required=False)
+
+
+class InboxEntryOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    body = serializers.CharField()
+    data = serializers.DictField()
+    is_read = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class InboxView(APIView):
+    @extend_schema(
+        parameters=[InboxQuery],
+        responses={200: InboxEntryOut(many=True)},
+        tags=["inbox"],
+        description="Newest first. When more entries exist, the `X-Next-Cursor` header (and a `Link` "
+        'header with rel="next") gives the `cursor` for the next page.',
+    )
+    def get(self, request):
+        query = _valid(InboxQuery, request, data=request.query_params)
+        end_user = device_selectors.end_user_get(tenant=request.user.tenant, puid=query["puid"])
+        rows, next_cursor = selectors.inbox_page(end_user=end_user, limit=query["limit"], before=query.get("cursor"))
+        for row in rows:
+            row["created_at"] = row["created_at"].isoformat().replace("+00:00", "Z")
+        response = Response(rows)
+        if next_cursor is not None:
+            response["X-Next-Cursor"] = str(next_cursor)
+            url = request.build_absolute_uri(
+                f"{request.path}?puid={end_user.puid}&limit={query['limit']}&cursor={next_cursor}"
+            )
+            response["Link"] = f'<{url}>; rel="next"'
+        return response
+
+
+class ReadIn(serializers.Serializer):
+    id = serializers.IntegerField(min_value=1)
+
+
+class ReadView(APIView):
+    @extend_schema(request=ReadIn, responses={200: SUCCESS}, tags=["inbox"])
+    def post(self, request):
+        data = _valid(ReadIn, request)
+        services.inbox_mark_read(tenant=request.user.tenant, entry_id=data["id"])
+        return Response({"success": True})
+
+
+class ReadAllIn(serializers.Serializer):
+    puid = serializers.CharField(max_length=40)
+
+
+class ReadAllView(APIView):
+    @extend_schema(request=ReadAllIn, responses={200: SUCCESS}, tags=["inbox"])
+    def post(self, request):
+        data = _valid(ReadAllIn, request)
+        tenant = request.user.tenant
+        end_user = device_selectors.end_user_get(tenant=tenant, puid=data["puid"])
+        services.inbox_mark_all_read(tenant=tenant, end_user=end_user)
+        return Response({"success": True})
+
+
+class DeliveryOut(serializers.Serializer):
+    platform = serializers.CharField()
+    device_uid = serializers.CharField()
+    device_token = serializers.CharField(help_text="Shortened")
+    status = serializers.ChoiceField(choices=["pending", "sent", "failed", "delivered"])
+    reason = serializers.CharField(help_text="Why it failed, or the last transient error while pending")
+    attempts = serializers.IntegerField()
+    updated_at = serializers.DateTimeField()
+
+
+class MessageOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.CharField()
+    state = serializers.CharField(help_text="queued while deliveries are being created, then dispatched")
+    created_at = serializers.DateTimeField()
+    total = serializers.IntegerField()
+    summary = serializers.DictField(child=serializers.IntegerField())
+    deliveries = DeliveryOut(many=True)
+    next_cursor = serializers.IntegerField(allow_null=True)
+
+
+class MessageQuery(serializers.Serializer):
+    cursor = serializers.IntegerField(min_value=1, required=False)
+
+
+class MessageDetailView(APIView):
+    @extend_schema(parameters=[MessageQuery], responses={200: MessageOut}, tags=["push"])
+    def get(self, request, message_id: str):
+        query = _valid(MessageQuery, request, data=request.query_params)
+        message = selectors.message_get(tenant=request.user.tenant, message_id=message_id)
+        state = selectors.message_status(message=message, after=query.get("cursor"))
+        deliveries = [
+            {
+                "platform": row["device__platform"],
+                "device_uid": row["device__device_uid"],
+                "device_token": _shorten(row["device__token"]),
+                "status": selectors.PUBLIC_STATUS.get(row["status"], row["status"]),
+                "reason": row["error"],
+                "attempts": row["attempts"],
+                "updated_at": row["updated_at"],
+            }
+            for row in state["deliveries"]
+        ]
+        return Response(
+            {
+                "id": str(message.pk),
+                "kind": message.kind,
+                "state": message.state,
+                "created_at": message.created_at,
+                "total": message.total_deliveries,
+                "summary": state["summary"],
+                "deliveries": deliveries,
+                "next_cursor": state["next_cursor"],
+            }
+        )
+
+
+class DeliveredIn(serializers.Serializer):
+    id = serializers.UUIDField(help_text="The message id the push carried in data.sa_message_id")
+    device_token = DeviceTokenField()
+
+
+class DeliveredView(APIView):
+    @extend_schema(
+        request=DeliveredIn,
+        responses={200: SUCCESS},
+        tags=["push"],
+        description="Called by the app when it displays a push: the delivery becomes `delivered`.",
+    )
+    def post(self, request):
+        data = _valid(DeliveredIn, request)
+        tenant = request.user.tenant
+        device = device_selectors.device_get_by_token(tenant=tenant, token=data["device_token"])
+        services.delivery_confirm(tenant=tenant, message_id=str(data["id"]), device=device)
+        return Response({"success": True})
+
+
+def _shorten(token: str) -> str:
+    if token.startswith("{"):
+        return "web-subscription"
+    return token if len(token) <= 16 else f"{token[:8]}…{token[-6:]}"

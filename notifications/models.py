@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from accounts.models import Tenant
+from devices.models import App, Device, EndUser
+
+
+class DeliveryStatus(models.TextChoices):
+    """The one status model every channel reports in (push now, SMS and scenarios next)."""
+
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"  # claimed by a worker; shown to clients as pending
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    DELIVERED = "delivered", "Delivered"
+
+
+class MessageKind(models.TextChoices):
+    TO_USER = "to_user", "To a user"
+    TO_DEVICE = "to_device", "To a device"
+    BROADCAST = "broadcast", "Broadcast"
+
+
+class MessageState(models.TextChoices):
+    QUEUED = "queued", "Queued"  # accepted, fan-out not finished
+    DISPATCHED = "dispatched", "Dispatched"  # every delivery row exists
+
+
+class Message(models.Model):
+    """One push send as the API accepted it; its deliveries say what happened per device."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="push_messages")
+    kind = models.CharField(max_length=12, choices=MessageKind.choices)
+    app = models.ForeignKey(App, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    end_user = models.ForeignKey(EndUser, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Broadcast filters: {"country": "TG", "platform": "android"}.
+    filters = models.JSONField(default=dict, blank=True)
+    title = models.CharField(max_length=500)
+    body = models.TextField()
+    data = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=12, choices=MessageState.choices, default=MessageState.QUEUED)
+    # Fan-out resumes after this device id if its worker dies mid-way.
+    fanout_cursor = models.BigIntegerField(default=0)
+    total_deliveries = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "push message"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.title[:40]}"
+
+
+class Delivery(models.Model):
+    """One message to one device. Claimed by a conditional UPDATE before it is sent, so
+    a redelivered task never sends it twice."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    error = models.CharField(max_length=300, blank=True, default="")
+    attempts = models.SmallIntegerField(default=0)
+    # When a pending delivery is due (first send, or retry after a transient error).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claim = models.UUIDField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=200, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "deliveries"
+        constraints = [models.UniqueConstraint(fields=["message", "device"], name="delivery_once_per_device")]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"], name="delivery_pending_due", condition=models.Q(status="pending")
+            ),
+            models.Index(fields=["claimed_at"], name="delivery_sending_lease", condition=models.Q(status="sending")),
+        ]
+
+
+class InboxEntry(models.Model):
+    """What a user's inbox keeps: every message sent to the user, phone on or off."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    end_user = models.ForeignKey(EndUser, on_delete=models.CASCADE, related_name="inbox")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    title = models.CharField(max_length=500)
+    body = models.TextField()
+    data = models.JSONField(default=dict, blank=True)
+    is_read = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "inbox entries"
+        # Newest-first pages for one user: an index range scan, whatever the table size.
+        indexes = [models.Index(fields=["end_user", "-id"], name="inbox_user_newest")]

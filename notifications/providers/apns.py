@@ -1,0 +1,416 @@
+"""Apple Push Notification service adapter: HTTP/2 with token (.p8, ES256 JWT) auth.
+
+Apple wants providers to keep their connections open and to push many notifications
+concurrently over each one, and it throttles providers that mint provider tokens
+too often. So one ``ApnsProvider`` owns:
+
+* a private asyncio event loop in a daemon thread with one ``httpx.AsyncClient``
+  limited to a single HTTP/2 connection; ``send()`` (synchronous, as Celery prefork
+  workers call it) submits the whole batch to that loop, and the batch runs as up to
+  ``MAX_IN_FLIGHT`` concurrent streams on that connection;
+* one provider token (JWT), reused by every request and re-minted only when it is
+  ``TOKEN_REFRESH_AGE`` old or when APNs answers 403 ExpiredProviderToken (the
+  request is then retried once with the new token).
+
+Keep one instance per (key, team, topic, environment, url) per worker process and
+share it: ``get_apns_provider`` does exactly that. The loop, client and connection
+are created lazily on the first ``send`` and again after a fork, so an instance built
+before Celery forks its children is safe to use in each child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import json
+import logging
+import os
+import re
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from notifications.providers.base import (
+    Outcome,
+    PermanentProviderError,
+    PushMessage,
+    PushResult,
+    PushTarget,
+    TransientProviderError,
+)
+
+logger = logging.getLogger(__name__)
+
+PRODUCTION_URL = "https://api.push.apple.com"
+SANDBOX_URL = "https://api.sandbox.push.apple.com"
+# Apple: refresh the provider token no more than once every 20 minutes (else 429
+# TooManyProviderTokenUpdates) and at least once an hour (else 403 ExpiredProviderToken).
+TOKEN_REFRESH_AGE = 40 * 60
+# Concurrent streams per batch on the one connection. httpcore itself advertises 100
+# concurrent streams, Apple allows about 1000; more only queues inside httpcore.
+MAX_IN_FLIGHT = 100
+# Apple: "The maximum size of a regular remote notification payload is 4 KB (4096 bytes)".
+MAX_PAYLOAD_BYTES = 4096
+MAX_COLLAPSE_ID_BYTES = 64
+REQUEST_TIMEOUT = httpx.Timeout(connect=10.0, read=15.0, write=10.0, pool=30.0)
+# Whole-batch ceiling: FANOUT_CHUNK targets in waves of MAX_IN_FLIGHT, plus the retries.
+BATCH_DEADLINE = 120.0
+# Close the connection after this long unused: NATs and Apple drop idle connections
+# silently, and a fresh handshake is cheaper than a batch of timeouts on a dead one.
+KEEPALIVE_EXPIRY = 600.0
+# Stops a token with a "/" or spaces from reaching the request path.
+DEVICE_TOKEN_RE = re.compile(r"[0-9a-fA-F]{1,512}")
+# 400/410 reasons meaning the device token will never work for this app again.
+INVALID_TOKEN_REASONS = frozenset({"BadDeviceToken", "DeviceTokenNotForTopic", "Unregistered", "ExpiredToken"})
+EXPIRED_PROVIDER_TOKEN = "ExpiredProviderToken"
+
+_AUTH_FAILURE = "auth"  # 403: the provider token or key was refused
+_TRANSPORT_FAILURE = "transport"  # no HTTP answer at all
+_NOT_SENT = "not sent"  # refused locally, APNs never saw it
+
+
+@dataclass(frozen=True)
+class _Answer:
+    result: PushResult
+    failure: str = ""  # _AUTH_FAILURE, _TRANSPORT_FAILURE, _NOT_SENT or "" for any other HTTP answer
+
+
+class ApnsProvider:
+    """Sends one alert to many device tokens over one shared HTTP/2 connection.
+
+    ``send`` returns one ``PushResult`` per target. It raises
+    ``PermanentProviderError`` when APNs refuses the provider token for every target
+    (wrong key, key id or team) and ``TransientProviderError`` when no target got an
+    HTTP answer (APNs unreachable). The constructor raises ``PermanentProviderError``
+    for a key that is not a P-256 private key in PEM form or missing ids.
+    """
+
+    def __init__(
+        self,
+        *,
+        key_pem: str,
+        key_id: str,
+        team_id: str,
+        topic: str,
+        sandbox: bool,
+        url: str | None = None,
+        ca_file: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not (key_id and team_id and topic):
+            raise PermanentProviderError("APNs key id, team id and topic are required")
+        try:
+            private_key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+        except (ValueError, TypeError) as exc:
+            raise PermanentProviderError(f"APNs key is not a PEM private key: {exc}") from None
+        if not isinstance(private_key, ec.EllipticCurvePrivateKey) or private_key.curve.name != "secp256r1":
+            raise PermanentProviderError("APNs key is not a P-256 (ES256) key")
+        self._private_key = private_key
+        self.key_id = key_id
+        self.team_id = team_id
+        self.topic = topic
+        self.url = (url or (SANDBOX_URL if sandbox else PRODUCTION_URL)).rstrip("/")
+        self._ca_file = ca_file
+        self._clock = clock
+        self._jwt = ""
+        self._jwt_issued_at = 0.0
+        self._jwt_minted_for_expiry = False
+        self._start_lock = threading.Lock()
+        self._pid = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+        # Known-good connection; while False a batch sends one request first, so an
+        # unreachable APNs costs one connect attempt rather than one per target.
+        self._connected = False
+
+    # Public interface
+
+    def send(self, message: PushMessage, targets: list[PushTarget]) -> list[PushResult]:
+        if not targets:
+            return []
+        body = self._payload(message)
+        if len(body) > MAX_PAYLOAD_BYTES:
+            return [PushResult(t.delivery_id, Outcome.PERMANENT, error="PayloadTooLarge") for t in targets]
+        headers = self._headers(message)
+        loop = self._ensure_started()
+        future = asyncio.run_coroutine_threadsafe(self._send_batch(body, headers, targets), loop)
+        try:
+            answers = future.result(timeout=BATCH_DEADLINE + 10)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TransientProviderError("APNs batch timed out") from None
+        return self._results(answers)
+
+    def close(self) -> None:
+        """Close the connection and stop the loop thread; a later ``send`` starts afresh."""
+        with self._start_lock:
+            loop, thread, client = self._loop, self._thread, self._client
+            owned = self._pid == os.getpid()
+            self._loop = self._thread = self._client = self._semaphore = None
+            self._connected = False
+        if loop is None or not owned:
+            return  # after a fork the parent's loop and socket are not ours to close
+        if thread is not None and thread.is_alive():
+            if client is not None:
+                try:
+                    asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(timeout=5)
+                except Exception:  # noqa: BLE001 - closing a broken connection must not fail close()
+                    logger.warning("APNs client did not close cleanly", exc_info=True)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=5)
+        if thread is None or not thread.is_alive():
+            loop.close()
+
+    # Request building
+
+    def _payload(self, message: PushMessage) -> bytes:
+        aps = {"alert": {"title": message.title, "body": message.body}, "sound": "default"}
+        # Custom keys sit beside "aps"; a data key named "aps" cannot replace it.
+        document = {**message.data, "aps": aps}
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def _headers(self, message: PushMessage) -> dict[str, str]:
+        expiration = int(self._clock()) + message.ttl if message.ttl > 0 else 0  # 0: deliver now or never
+        headers = {
+            "apns-topic": self.topic,
+            "apns-push-type": "alert",
+            "apns-priority": "10",
+            "apns-expiration": str(expiration),
+        }
+        if message.collapse_id:
+            headers["apns-collapse-id"] = collapse_id_header(message.collapse_id)
+        return headers
+
+    def _bearer(self) -> str:
+        """The current provider token, minted again once it is ``TOKEN_REFRESH_AGE`` old."""
+        now = self._clock()
+        if not self._jwt or now - self._jwt_issued_at >= TOKEN_REFRESH_AGE:
+            self._mint_token(now)
+        return self._jwt
+
+    def _remint_after_expiry(self, rejected: str) -> None:
+        """Mint a new token once for a token APNs called expired.
+
+        Concurrent streams all report the same token, hence the identity check; and a
+        token minted for this reason that is refused as expired again means our clock
+        is wrong, so minting more would only earn 429 TooManyProviderTokenUpdates.
+        """
+        if rejected == self._jwt and not self._jwt_minted_for_expiry:
+            logger.warning("APNs called provider token for key %s expired; minting a new one", self.key_id)
+            self._mint_token(self._clock())
+            self._jwt_minted_for_expiry = True
+
+    def _mint_token(self, now: float) -> None:
+        self._jwt = jwt.encode(
+            {"iss": self.team_id, "iat": int(now)},
+            self._private_key,
+            algorithm="ES256",
+            headers={"kid": self.key_id},
+        )
+        self._jwt_issued_at = now
+        self._jwt_minted_for_expiry = False
+        logger.info("APNs provider token minted for key %s", self.key_id)
+
+    # Event loop side (runs in the provider's thread only)
+
+    def _ensure_started(self) -> asyncio.AbstractEventLoop:
+        with self._start_lock:
+            pid = os.getpid()
+            if self._loop is not None and self._pid == pid and self._thread and self._thread.is_alive():
+                return self._loop
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name=f"apns-{self.key_id}", daemon=True)
+            thread.start()
+            verify: ssl.SSLContext | bool = True
+            if self._ca_file:
+                verify = ssl.create_default_context(cafile=self._ca_file)
+            self._client = httpx.AsyncClient(
+                http1=False,
+                http2=True,
+                verify=verify,
+                timeout=REQUEST_TIMEOUT,
+                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=KEEPALIVE_EXPIRY),
+            )
+            self._semaphore = asyncio.Semaphore(MAX_IN_FLIGHT)
+            self._loop, self._thread, self._pid = loop, thread, pid
+            self._connected = False
+            return loop
+
+    async def _send_batch(self, body: bytes, headers: dict[str, str], targets: list[PushTarget]) -> list[_Answer]:
+        answers: dict[int, _Answer] = {}
+        pending = []
+        for index, target in enumerate(targets):
+            if DEVICE_TOKEN_RE.fullmatch(target.token):
+                pending.append((index, target))
+            else:
+                answers[index] = _Answer(
+                    PushResult(target.delivery_id, Outcome.INVALID_TOKEN, error="BadDeviceToken"), _NOT_SENT
+                )
+        if pending and not self._connected:
+            index, target = pending.pop(0)
+            answers[index] = await self._send_one(body, headers, target)
+            if answers[index].failure == _TRANSPORT_FAILURE:
+                reason = answers[index].result.error
+                for index, target in pending:
+                    answers[index] = _transport_failure(target, reason)
+                pending = []
+        tasks = {asyncio.ensure_future(self._send_one(body, headers, target)): index for index, target in pending}
+        if tasks:
+            done, not_done = await asyncio.wait(tasks, timeout=BATCH_DEADLINE)
+            for task in not_done:
+                task.cancel()
+            for task, index in tasks.items():
+                if task in done:
+                    answers[index] = task.result()
+                else:
+                    answers[index] = _transport_failure(targets[index], "batch deadline exceeded")
+        return [answers[i] for i in range(len(targets))]
+
+    async def _send_one(self, body: bytes, headers: dict[str, str], target: PushTarget) -> _Answer:
+        assert self._client is not None and self._semaphore is not None
+        url = f"{self.url}/3/device/{target.token}"
+        retried_token = retried_connection = False
+        async with self._semaphore:
+            while True:
+                bearer = self._bearer()
+                try:
+                    response = await self._client.post(
+                        url, content=body, headers={**headers, "authorization": f"bearer {bearer}"}
+                    )
+                except httpx.TimeoutException as exc:
+                    self._connected = False
+                    return _transport_failure(target, f"timeout ({type(exc).__name__})")
+                except (httpx.ConnectError, httpx.WriteError) as exc:
+                    # The request never reached APNs (e.g. written to a connection the
+                    # peer already dropped); httpcore opens a fresh one for the retry.
+                    self._connected = False
+                    if not retried_connection:
+                        retried_connection = True
+                        continue
+                    return _transport_failure(target, f"{type(exc).__name__}: {exc}")
+                except httpx.TransportError as exc:
+                    # Read error or reset after the request went out: it may have been
+                    # delivered, so the caller decides (the collapse id dedups on device).
+                    self._connected = False
+                    return _transport_failure(target, f"{type(exc).__name__}: {exc}")
+                self._connected = True
+                reason = _reason(response)
+                if response.status_code == 403 and reason == EXPIRED_PROVIDER_TOKEN and not retried_token:
+                    retried_token = True
+                    self._remint_after_expiry(bearer)
+                    continue
+                return _answer(target, response, reason)
+
+    @staticmethod
+    def _results(answers: list[_Answer]) -> list[PushResult]:
+        attempted = [a for a in answers if a.failure != _NOT_SENT]
+        if attempted and all(a.failure == _AUTH_FAILURE for a in attempted):
+            raise PermanentProviderError(f"APNs refused the provider token: {attempted[0].result.error}")
+        if attempted and all(a.failure == _TRANSPORT_FAILURE for a in attempted):
+            raise TransientProviderError(f"APNs unreachable: {attempted[0].result.error}")
+        return [a.result for a in answers]
+
+
+def collapse_id_header(collapse_id: str) -> str:
+    """``collapse_id`` itself when it fits APNs' 64 bytes, else a stable 64-char digest of it."""
+    if len(collapse_id.encode()) <= MAX_COLLAPSE_ID_BYTES:
+        return collapse_id
+    return hashlib.sha256(collapse_id.encode()).hexdigest()
+
+
+def _reason(response: httpx.Response) -> str:
+    if response.status_code == 200:
+        return ""
+    try:
+        reason = response.json().get("reason")
+    except (ValueError, AttributeError):
+        reason = None
+    return reason if isinstance(reason, str) and reason else f"HTTP {response.status_code}"
+
+
+def _answer(target: PushTarget, response: httpx.Response, reason: str) -> _Answer:
+    status = response.status_code
+    if status == 200:
+        return _Answer(PushResult(target.delivery_id, Outcome.SENT, provider_message_id=response.headers.get("apns-id", "")))
+    if reason in INVALID_TOKEN_REASONS or status == 410:
+        return _Answer(PushResult(target.delivery_id, Outcome.INVALID_TOKEN, error=reason))
+    if status == 403:
+        # Fatal when every target gets it (see _results); if others in the same batch
+        # got through with the same token, this one is worth retrying.
+        return _Answer(PushResult(target.delivery_id, Outcome.TRANSIENT, error=reason), _AUTH_FAILURE)
+    if status == 429 or status >= 500:
+        retry_after = _retry_after(response)
+        return _Answer(PushResult(target.delivery_id, Outcome.TRANSIENT, error=reason, retry_after=retry_after))
+    return _Answer(PushResult(target.delivery_id, Outcome.PERMANENT, error=reason))  # 400, 404, 405, 413
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["retry-after"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _transport_failure(target: PushTarget, reason: str) -> _Answer:
+    return _Answer(PushResult(target.delivery_id, Outcome.TRANSIENT, error=reason), _TRANSPORT_FAILURE)
+
+
+# One provider per credentials per worker process.
+
+_providers: dict[tuple, ApnsProvider] = {}
+_providers_lock = threading.Lock()
+
+
+def get_apns_provider(
+    *,
+    key_pem: str,
+    key_id: str,
+    team_id: str,
+    topic: str,
+    sandbox: bool,
+    url: str | None = None,
+    ca_file: str | None = None,
+) -> ApnsProvider:
+    """The process-wide ``ApnsProvider`` for these credentials, built on first use.
+
+    Keyed by (pid, key id, team, topic, environment, url, CA file, key digest), so
+    every call in one worker process shares one connection and one provider token,
+    and a rotated key gets a fresh provider.
+    """
+    key = (
+        os.getpid(),
+        key_id,
+        team_id,
+        topic,
+        sandbox,
+        url,
+        ca_file,
+        hashlib.sha256(key_pem.encode()).hexdigest(),
+    )
+    with _providers_lock:
+        provider = _providers.get(key)
+        if provider is None:
+            provider = ApnsProvider(
+                key_pem=key_pem, key_id=key_id, team_id=team_id, topic=topic, sandbox=sandbox, url=url, ca_file=ca_file
+            )
+            _providers[key] = provider
+        return provider
+
+
+def close_apns_providers() -> None:
+    """Close every cached provider of this process (worker shutdown, tests)."""
+    with _providers_lock:
+        providers = [p for key, p in _providers.items() if key[0] == os.getpid()]
+        _providers.clear()
+    for provider in providers:
+        provider.close()

@@ -1,0 +1,72 @@
+"""The one small interface every push provider adapter implements.
+
+An adapter is built once per (app credentials) per worker process and kept alive
+(see ``notifications.providers.registry``), so connections and OAuth/JWT tokens
+are reused across chunks. ``send`` takes one message and up to ``FANOUT_CHUNK``
+targets and returns exactly one ``PushResult`` per target, in any order.
+
+Per-target outcomes are data (``Outcome``); an exception from ``send`` means the
+whole batch failed before any per-target answer was known:
+``TransientProviderError`` (network down, 5xx for everything: retry the batch later)
+or ``PermanentProviderError`` (bad credentials: fail the batch with the reason).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class Outcome(enum.Enum):
+    SENT = "sent"  # accepted by the provider
+    INVALID_TOKEN = "invalid_token"  # token is dead: deactivate the device, fail the delivery
+    PERMANENT = "permanent"  # payload/request error: fail the delivery, keep the device
+    TRANSIENT = "transient"  # 429/5xx/timeout: retry later with backoff
+
+
+@dataclass(frozen=True)
+class PushMessage:
+    title: str
+    body: str
+    data: dict[str, str] = field(default_factory=dict)
+    # Seconds the provider should keep the message for an offline device.
+    ttl: int = 86400
+    # Same value on a resend after a crash, so the device replaces rather than duplicates
+    # (FCM android collapse_key / notification tag, APNs apns-collapse-id, Web Push Topic).
+    collapse_id: str = ""
+
+
+@dataclass(frozen=True)
+class PushTarget:
+    delivery_id: int
+    # FCM registration token, APNs device token (hex), or for Web Push the
+    # PushSubscription JSON string: {"endpoint": ..., "keys": {"p256dh": ..., "auth": ...}}.
+    token: str
+
+
+@dataclass(frozen=True)
+class PushResult:
+    delivery_id: int
+    outcome: Outcome
+    provider_message_id: str = ""
+    error: str = ""  # the provider's reason, e.g. "UNREGISTERED", "BadDeviceToken", "HTTP 410"
+    retry_after: float | None = None  # seconds, when the provider said so
+
+
+class ProviderError(Exception):
+    """The whole batch failed; ``str(exc)`` is the reason recorded on each delivery."""
+
+
+class TransientProviderError(ProviderError):
+    """Retry later (connection refused, timeout, 5xx/429 for the whole batch)."""
+
+
+class PermanentProviderError(ProviderError):
+    """Retrying will not help (invalid credentials, missing configuration)."""
+
+
+class PushProvider(Protocol):
+    def send(self, message: PushMessage, targets: list[PushTarget]) -> list[PushResult]: ...
+
+    def close(self) -> None: ...

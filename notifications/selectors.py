@@ -1,0 +1,68 @@
+"""Tenant-scoped reads for push messages, deliveries and the inbox."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Count
+
+from accounts.models import Tenant
+from devices.models import EndUser
+from notifications.models import Delivery, DeliveryStatus, InboxEntry, Message
+from softafrik.api import NotFound
+
+INBOX_DEFAULT_LIMIT = 20
+INBOX_MAX_LIMIT = 100
+DELIVERIES_PAGE = 500
+
+# 'sending' is an internal claim; clients see the documented states only.
+PUBLIC_STATUS = {DeliveryStatus.SENDING: DeliveryStatus.PENDING}
+
+
+def inbox_page(*, end_user: EndUser, limit: int, before: int | None) -> tuple[list[dict], int | None]:
+    """Newest-first entries older than ``before`` (an entry id); returns (rows, next cursor).
+
+    Keyset pagination on (end_user, id): one index range scan whatever the table size.
+    """
+    entries = InboxEntry.objects.filter(end_user=end_user)
+    if before is not None:
+        entries = entries.filter(pk__lt=before)
+    rows = list(
+        entries.order_by("-pk").values("id", "title", "body", "data", "is_read", "created_at")[: limit + 1]
+    )
+    next_cursor = rows[limit - 1]["id"] if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def message_get(*, tenant: Tenant, message_id: str) -> Message:
+    try:
+        key = uuid.UUID(str(message_id))
+    except ValueError:
+        raise NotFound("Unknown message id.", field="id") from None
+    message = Message.objects.filter(pk=key, tenant=tenant).first()
+    if message is None:
+        raise NotFound("Unknown message id.", field="id")
+    return message
+
+
+def message_status(*, message: Message, after: int | None = None) -> dict:
+    """The send's counts per state and one page of per-device states."""
+    summary = dict.fromkeys(("pending", "sent", "failed", "delivered"), 0)
+    counts = Delivery.objects.filter(message=message).values("status").annotate(n=Count("pk")).order_by()
+    for row in counts:
+        summary[PUBLIC_STATUS.get(row["status"], row["status"])] += row["n"]
+    deliveries = Delivery.objects.filter(message=message).order_by("pk")
+    if after is not None:
+        deliveries = deliveries.filter(pk__gt=after)
+    page = list(
+        deliveries.values(
+            "id", "status", "error", "attempts", "updated_at", "device__platform", "device__device_uid", "device__token"
+        )[: DELIVERIES_PAGE + 1]
+    )
+    more = len(page) > DELIVERIES_PAGE
+    page = page[:DELIVERIES_PAGE]
+    return {
+        "summary": summary,
+        "deliveries": page,
+        "next_cursor": page[-1]["id"] if more else None,
+    }

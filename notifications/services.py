@@ -1,0 +1,312 @@
+"""Push sends: accept (fast, in the request), fan out (Celery), deliver (Celery).
+
+The API accepts a send by writing a Message (and the user's inbox entry) and enqueuing
+one fan-out task on commit. Fan-out writes Delivery rows in pages of FANOUT_CHUNK and
+enqueues one send task per page; a send task claims its rows with a conditional
+UPDATE, calls the provider once per (app, platform) group and records every outcome
+with one bulk UPDATE. Retries are timers in the database (Delivery.next_attempt_at),
+dispatched by beat through ``deliveries_dispatch_due``: never long Celery countdowns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import Tenant
+from devices.models import App, Device, EndUser
+from devices.services import devices_deactivate
+from notifications.models import Delivery, DeliveryStatus, InboxEntry, Message, MessageKind, MessageState
+from notifications.providers.base import (
+    Outcome,
+    PermanentProviderError,
+    ProviderError,
+    PushMessage,
+    PushResult,
+    PushTarget,
+)
+from notifications.providers.registry import provider_for
+from softafrik.api import NotFound
+from softafrik.bulk import values_update
+
+logger = logging.getLogger(__name__)
+
+FANOUT_CHUNK = 500  # devices per send task: FCM's send_each limit, and one bulk write each
+# A new delivery is due this long after creation: its send task normally claims it at
+# once; if that task was lost (process died between commit and enqueue), the sweeper
+# sends it after this grace period.
+DISPATCH_GRACE = timedelta(seconds=30)
+# A delivery claimed ('sending') for longer than this belongs to a dead worker: it is
+# sent again (with the same collapse id, so the device replaces rather than duplicates).
+SENDING_LEASE = timedelta(minutes=5)
+RETRY_BASE_SECONDS = 5
+RETRY_MAX_SECONDS = 600
+SWEEP_BATCH = 20 * FANOUT_CHUNK  # deliveries the sweeper dispatches per beat tick
+
+
+# --- Accepting a send ------------------------------------------------------------------
+
+
+def _enqueue_fan_out(message: Message) -> None:
+    from notifications.tasks import message_fan_out
+
+    transaction.on_commit(lambda: message_fan_out.delay(str(message.pk)))
+
+
+def push_send_to_user(*, tenant: Tenant, end_user: EndUser, title: str, body: str, data: dict) -> Message:
+    """Accept a push to every active device of ``end_user``, and keep it in the inbox."""
+    with transaction.atomic():
+        message = Message.objects.create(
+            tenant=tenant, kind=MessageKind.TO_USER, end_user=end_user, title=title, body=body, data=data
+        )
+        InboxEntry.objects.create(
+            tenant=tenant, end_user=end_user, message=message, title=title, body=body, data=data
+        )
+        _enqueue_fan_out(message)
+    return message
+
+
+def push_send_to_device(*, tenant: Tenant, device: Device, title: str, body: str, data: dict) -> Message:
+    with transaction.atomic():
+        message = Message.objects.create(
+            tenant=tenant,
+            kind=MessageKind.TO_DEVICE,
+            device=device,
+            app_id=device.app_id,
+            end_user_id=device.end_user_id,
+            title=title,
+            body=body,
+            data=data,
+        )
+        _enqueue_fan_out(message)
+    return message
+
+
+def push_broadcast(
+    *, tenant: Tenant, app: App, country: str = "", platform: str = "", title: str, body: str, data: dict
+) -> Message:
+    """Accept a push to every active device of ``app`` (optionally one country/platform)."""
+    filters = {key: value for key, value in (("country", country.upper()), ("platform", platform)) if value}
+    with transaction.atomic():
+        message = Message.objects.create(
+            tenant=tenant, kind=MessageKind.BROADCAST, app=app, filters=filters, title=title, body=body, data=data
+        )
+        _enqueue_fan_out(message)
+    return message
+
+
+# --- Fan-out ---------------------------------------------------------------------------
+
+
+def _audience(message: Message):
+    devices = Device.objects.filter(tenant_id=message.tenant_id, is_active=True)
+    if message.kind == MessageKind.TO_USER:
+        return devices.filter(end_user_id=message.end_user_id)
+    if message.kind == MessageKind.TO_DEVICE:
+        return devices.filter(pk=message.device_id)
+    devices = devices.filter(app_id=message.app_id)
+    if message.filters.get("country"):
+        devices = devices.filter(country=message.filters["country"])
+    if message.filters.get("platform"):
+        devices = devices.filter(platform=message.filters["platform"])
+    return devices
+
+
+def message_fan_out(*, message_id: str) -> Iterator[list[int]]:
+    """Write the message's deliveries page by page, yielding each committed page's
+    delivery ids for the caller to send.
+
+    Resumable: each page commits its rows together with ``fanout_cursor``, so a
+    redelivered task continues after the last committed page and writes nothing twice.
+    A caller that dies before sending a yielded page leaves due rows that the sweeper
+    sends after DISPATCH_GRACE.
+    """
+    message = Message.objects.filter(pk=message_id).first()
+    if message is None or message.state == MessageState.DISPATCHED:
+        return
+    audience = _audience(message).order_by("pk").values_list("pk", flat=True)
+    while True:
+        with transaction.atomic():
+            locked = Message.objects.select_for_update().filter(pk=message.pk, state=MessageState.QUEUED).first()
+            if locked is None:
+                return
+            device_ids = list(audience.filter(pk__gt=locked.fanout_cursor)[:FANOUT_CHUNK])
+            if not device_ids:
+                Message.objects.filter(pk=message.pk).update(state=MessageState.DISPATCHED)
+                return
+            due = timezone.now() + DISPATCH_GRACE
+            created = Delivery.objects.bulk_create(
+                [Delivery(message_id=message.pk, device_id=device_id, next_attempt_at=due) for device_id in device_ids]
+            )
+            Message.objects.filter(pk=message.pk).update(
+                fanout_cursor=device_ids[-1], total_deliveries=F("total_deliveries") + len(created)
+            )
+        yield [delivery.pk for delivery in created]
+
+
+# --- Delivering ------------------------------------------------------------------------
+
+
+def _retry_delay(attempts: int, retry_after: float | None) -> float:
+    """Exponential backoff with full jitter, capped; the provider's Retry-After wins if longer."""
+    ceiling = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    delay = random.uniform(ceiling / 2, ceiling)
+    return max(delay, retry_after or 0.0)
+
+
+def deliveries_send(*, delivery_ids: list[int]) -> dict[str, int]:
+    """Send the given deliveries that are still pending; returns counts per outcome.
+
+    Claims rows with one conditional UPDATE (pending -> sending, with a fresh claim id),
+    so two workers given the same ids never both send one. Never raises for provider
+    errors: every claimed row ends sent, failed, or pending with a retry time.
+    """
+    now = timezone.now()
+    claim = uuid.uuid4()
+    claimed = Delivery.objects.filter(pk__in=delivery_ids, status=DeliveryStatus.PENDING).update(
+        status=DeliveryStatus.SENDING, claim=claim, claimed_at=now, attempts=F("attempts") + 1
+    )
+    if not claimed:
+        return {}
+    rows = list(
+        Delivery.objects.filter(pk__in=delivery_ids, claim=claim).values_list(
+            "pk", "message_id", "attempts", "device_id", "device__app_id", "device__platform", "device__token"
+        )
+    )
+    messages = {m.pk: m for m in Message.objects.filter(pk__in={row[1] for row in rows})}
+    apps = {a.pk: a for a in App.objects.filter(pk__in={row[4] for row in rows})}
+    groups: dict[tuple, list[tuple]] = defaultdict(list)
+    for row in rows:
+        groups[(row[1], row[4], row[5])].append(row)
+
+    results: list[tuple[tuple, PushResult]] = []
+    for (message_id, app_id, platform), group in groups.items():
+        message = messages[message_id]
+        push = PushMessage(
+            title=message.title,
+            body=message.body,
+            # FCM takes string values only; sa_message_id lets the app confirm delivery.
+            data={
+                **{str(k): v if isinstance(v, str) else _json(v) for k, v in (message.data or {}).items()},
+                "sa_message_id": str(message.pk),
+            },
+            ttl=settings.PUSH_TTL_SECONDS,
+            collapse_id=str(message.pk),
+        )
+        targets = [PushTarget(delivery_id=row[0], token=row[6]) for row in group]
+        by_id = {row[0]: row for row in group}
+        try:
+            answers = provider_for(apps[app_id], platform).send(push, targets)
+        except PermanentProviderError as exc:
+            answers = [PushResult(t.delivery_id, Outcome.PERMANENT, error=str(exc)) for t in targets]
+        except ProviderError as exc:
+            answers = [PushResult(t.delivery_id, Outcome.TRANSIENT, error=str(exc)) for t in targets]
+        except Exception as exc:  # a bug in an adapter must not strand rows in 'sending'
+            logger.exception("push provider crashed on %s deliveries", len(targets))
+            answers = [PushResult(t.delivery_id, Outcome.TRANSIENT, error=f"internal: {exc}") for t in targets]
+        answered = {answer.delivery_id for answer in answers}
+        answers += [
+            PushResult(t.delivery_id, Outcome.TRANSIENT, error="no answer from provider")
+            for t in targets
+            if t.delivery_id not in answered
+        ]
+        results += [(by_id[answer.delivery_id], answer) for answer in answers if answer.delivery_id in by_id]
+    return _record_results(claim=claim, results=results)
+
+
+def _json(value) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _record_results(*, claim: uuid.UUID, results: list[tuple[tuple, PushResult]]) -> dict[str, int]:
+    now = timezone.now()
+    counts: dict[str, int] = defaultdict(int)
+    updates = []
+    dead: dict[str, list[int]] = defaultdict(list)
+    for row, answer in results:
+        delivery_id, attempts, device_id = row[0], row[2], row[3]
+        next_at = None
+        if answer.outcome is Outcome.SENT:
+            status = DeliveryStatus.SENT
+        elif answer.outcome is Outcome.TRANSIENT and attempts < settings.PUSH_MAX_ATTEMPTS:
+            status = DeliveryStatus.PENDING
+            next_at = now + timedelta(seconds=_retry_delay(attempts, answer.retry_after))
+        else:
+            status = DeliveryStatus.FAILED
+            if answer.outcome is Outcome.INVALID_TOKEN:
+                dead[answer.error or "invalid token"].append(device_id)
+        counts[answer.outcome.value] += 1
+        error = "" if status == DeliveryStatus.SENT else (answer.error or answer.outcome.value)[:300]
+        updates.append((delivery_id, status, error, answer.provider_message_id[:200], next_at))
+    with transaction.atomic():
+        values_update(
+            table=Delivery._meta.db_table,
+            key="id",
+            columns=[
+                ("id", "bigint"),
+                ("status", "varchar"),
+                ("error", "varchar"),
+                ("provider_message_id", "varchar"),
+                ("next_attempt_at", "timestamptz"),
+            ],
+            rows=updates,
+            extra_set="claim = NULL, updated_at = %s",
+            set_params=[now],
+            extra_where="t.claim = %s",
+            where_params=[claim],
+        )
+        for reason, device_ids in dead.items():
+            devices_deactivate(device_ids=device_ids, reason=reason)
+    return dict(counts)
+
+
+def deliveries_due(*, limit: int = SWEEP_BATCH) -> list[list[int]]:
+    """Pending deliveries whose time has come, in chunks, pushed back by DISPATCH_GRACE so
+    the next sweep does not dispatch them again while their task is queued. Deliveries
+    claimed by a worker that died (lease expired) become pending again first."""
+    now = timezone.now()
+    Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=now - SENDING_LEASE).update(
+        status=DeliveryStatus.PENDING, claim=None, next_attempt_at=now, error="worker lost during send; resending"
+    )
+    with transaction.atomic():
+        ids = list(
+            Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.PENDING).update(
+                next_attempt_at=now + DISPATCH_GRACE
+            )
+    return [ids[i : i + FANOUT_CHUNK] for i in range(0, len(ids), FANOUT_CHUNK)]
+
+
+# --- Receipts and the inbox --------------------------------------------------------------
+
+
+def delivery_confirm(*, tenant: Tenant, message_id: str, device: Device) -> None:
+    """The app reports it displayed the message on ``device``: mark it delivered."""
+    updated = Delivery.objects.filter(
+        message_id=message_id, message__tenant=tenant, device=device
+    ).exclude(status=DeliveryStatus.FAILED).update(status=DeliveryStatus.DELIVERED, error="")
+    if not updated:
+        raise NotFound("No delivery of this message to this device.", field="id")
+
+
+def inbox_mark_read(*, tenant: Tenant, entry_id: int) -> None:
+    if not InboxEntry.objects.filter(pk=entry_id, tenant=tenant).update(is_read=True):
+        raise NotFound("Unknown inbox entry id.", field="id")
+
+
+def inbox_mark_all_read(*, tenant: Tenant, end_user: EndUser) -> int:
+    return InboxEntry.objects.filter(tenant=tenant, end_user=end_user, is_read=False).update(is_read=True)

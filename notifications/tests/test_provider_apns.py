@@ -1,0 +1,477 @@
+"""ApnsProvider against FakeApnsServer: real TLS, real HTTP/2, real ES256 provider tokens."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+import time
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from fakes.apns import FakeApnsServer, make_apns_key
+from notifications.providers import apns
+from notifications.providers.apns import (
+    TOKEN_REFRESH_AGE,
+    ApnsProvider,
+    close_apns_providers,
+    get_apns_provider,
+)
+from notifications.providers.base import (
+    Outcome,
+    PermanentProviderError,
+    PushMessage,
+    PushResult,
+    PushTarget,
+    TransientProviderError,
+)
+
+KEY_ID = "ABC123DEFG"
+TEAM_ID = "DEF123GHIJ"
+TOPIC = "com.softafrik.demo"
+MESSAGE = PushMessage(title="Order shipped", body="Your parcel is on its way", data={"order_id": "42"})
+
+
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def device_token(n: int) -> str:
+    return f"{n:064x}"
+
+
+def targets(count: int, start: int = 1) -> list[PushTarget]:
+    return [PushTarget(delivery_id=n, token=device_token(n)) for n in range(start, start + count)]
+
+
+@pytest.fixture(scope="module")
+def apns_key():
+    return make_apns_key()
+
+
+@pytest.fixture
+def clock():
+    return FakeClock(float(int(time.time())))
+
+
+@pytest.fixture
+def server(apns_key, clock):
+    with FakeApnsServer(clock=clock) as fake:
+        fake.add_key(KEY_ID, TEAM_ID, apns_key[1])
+        yield fake
+
+
+@pytest.fixture
+def make_provider(server, apns_key, clock):
+    made = []
+
+    def make(**overrides) -> ApnsProvider:
+        options = dict(
+            key_pem=apns_key[0],
+            key_id=KEY_ID,
+            team_id=TEAM_ID,
+            topic=TOPIC,
+            sandbox=True,
+            url=server.url,
+            ca_file=server.ca_file,
+            clock=clock,
+        )
+        options.update(overrides)
+        provider = ApnsProvider(**options)
+        made.append(provider)
+        return provider
+
+    yield make
+    for provider in made:
+        provider.close()
+
+
+@pytest.fixture
+def provider(make_provider):
+    return make_provider()
+
+
+def by_delivery(results: list[PushResult]) -> dict[int, PushResult]:
+    return {r.delivery_id: r for r in results}
+
+
+# Connection and provider token reuse
+
+
+def test_batch_of_200_goes_over_one_connection_with_one_jwt(server, provider):
+    results = provider.send(MESSAGE, targets(200))
+
+    assert [r.outcome for r in results] == [Outcome.SENT] * 200
+    assert sorted(n.token for n in server.received) == sorted(device_token(n) for n in range(1, 201))
+    assert server.connections == 1
+    assert server.jwts_seen == 1
+
+
+def test_consecutive_batches_reuse_the_connection_and_jwt(server, provider):
+    provider.send(MESSAGE, targets(50))
+    provider.send(MESSAGE, targets(50, start=51))
+
+    assert len(server.received) == 100
+    assert server.connections == 1
+    assert server.jwts_seen == 1
+
+
+def test_jwt_is_reused_just_before_the_refresh_age(server, provider, clock):
+    provider.send(MESSAGE, targets(1))
+    clock.advance(TOKEN_REFRESH_AGE - 1)
+    provider.send(MESSAGE, targets(1))
+
+    assert server.jwts_seen == 1
+
+
+def test_jwt_is_refreshed_at_the_refresh_age(server, provider, clock):
+    provider.send(MESSAGE, targets(1))
+    clock.advance(TOKEN_REFRESH_AGE)
+    results = provider.send(MESSAGE, targets(1))
+
+    assert results[0].outcome is Outcome.SENT
+    assert server.jwts_seen == 2
+    assert server.connections == 1
+
+
+def test_provider_token_carries_kid_team_and_clock_iat(server, provider, clock, apns_key):
+    seen = []
+    original = apns.jwt.encode
+
+    def spy(*args, **kwargs):
+        token = original(*args, **kwargs)
+        seen.append(token)
+        return token
+
+    apns.jwt.encode = spy
+    try:
+        provider.send(MESSAGE, targets(1))
+    finally:
+        apns.jwt.encode = original
+
+    assert len(seen) == 1
+    assert jwt.get_unverified_header(seen[0]) == {"alg": "ES256", "kid": KEY_ID, "typ": "JWT"}
+    claims = jwt.decode(seen[0], apns_key[1], algorithms=["ES256"], options={"verify_iat": False})
+    assert claims == {"iss": TEAM_ID, "iat": int(clock.now)}
+
+
+def test_expired_provider_token_is_refreshed_and_the_request_retried_once(server, provider):
+    server.fail_token(device_token(1), "ExpiredProviderToken", times=1)
+
+    results = provider.send(MESSAGE, targets(1))
+
+    assert results[0].outcome is Outcome.SENT
+    assert len(server.received) == 1
+    assert server.jwts_seen == 2
+
+
+def test_expired_provider_token_on_many_concurrent_streams_mints_one_new_token(server, provider):
+    provider.send(MESSAGE, targets(1, start=1000))  # connected, so the batch fans out at once
+    for n in range(1, 51):
+        server.fail_token(device_token(n), "ExpiredProviderToken", times=1)
+
+    results = provider.send(MESSAGE, targets(50))
+
+    assert [r.outcome for r in results] == [Outcome.SENT] * 50
+    assert server.jwts_seen == 2
+
+
+def test_provider_token_still_expired_after_refresh_raises_permanent_error(server, make_provider, clock):
+    # The worker's clock is 61 minutes behind APNs: every token it mints is already stale.
+    provider = make_provider(clock=FakeClock(clock.now - 61 * 60))
+
+    with pytest.raises(PermanentProviderError, match="ExpiredProviderToken"):
+        provider.send(MESSAGE, targets(3))
+
+    assert server.received == []
+    assert server.jwts_seen == 2
+
+
+def test_reconnects_after_the_connection_is_dropped(server, provider):
+    provider.send(MESSAGE, targets(1))
+    server.drop_connections()
+    time.sleep(0.1)
+
+    results = provider.send(MESSAGE, targets(5, start=2))
+
+    assert [r.outcome for r in results] == [Outcome.SENT] * 5
+    assert server.connections == 2
+    assert server.jwts_seen == 1
+
+
+# Request as Apple expects it
+
+
+def test_payload_is_an_alert_with_data_keys_at_top_level(server, provider):
+    provider.send(MESSAGE, targets(1))
+
+    assert server.received[0].payload == {
+        "aps": {"alert": {"title": "Order shipped", "body": "Your parcel is on its way"}, "sound": "default"},
+        "order_id": "42",
+    }
+
+
+def test_data_key_named_aps_cannot_replace_the_alert(server, provider):
+    message = PushMessage(title="T", body="B", data={"aps": "evil"})
+
+    provider.send(message, targets(1))
+
+    assert server.received[0].payload == {"aps": {"alert": {"title": "T", "body": "B"}, "sound": "default"}}
+
+
+def test_headers_name_topic_push_type_priority_expiration_and_collapse_id(server, provider, clock):
+    message = PushMessage(title="T", body="B", ttl=3600, collapse_id="delivery-77")
+
+    provider.send(message, targets(1))
+
+    assert server.received[0].token == device_token(1)
+    assert server.received[0].headers == {
+        "apns-topic": TOPIC,
+        "apns-push-type": "alert",
+        "apns-priority": "10",
+        "apns-expiration": str(int(clock.now) + 3600),
+        "apns-collapse-id": "delivery-77",
+    }
+    assert server.received[0].key_id == KEY_ID
+
+
+def test_no_collapse_id_header_without_a_collapse_id(server, provider):
+    provider.send(MESSAGE, targets(1))
+
+    assert "apns-collapse-id" not in server.received[0].headers
+
+
+def test_collapse_id_over_64_bytes_is_sent_as_its_sha256(server, provider):
+    long_id = "x" * 65
+
+    provider.send(PushMessage(title="T", body="B", collapse_id=long_id), targets(1))
+
+    import hashlib
+
+    assert server.received[0].collapse_id == hashlib.sha256(long_id.encode()).hexdigest()
+
+
+def test_sent_result_carries_the_apns_id(server, provider):
+    results = provider.send(MESSAGE, targets(1))
+
+    assert results == [PushResult(1, Outcome.SENT, provider_message_id=server.received[0].apns_id)]
+
+
+def test_empty_batch_returns_nothing_and_connects_nowhere(server, provider):
+    assert provider.send(MESSAGE, []) == []
+    assert server.connections == 0
+
+
+# Per-target outcomes
+
+
+@pytest.mark.parametrize("reason", ["Unregistered", "BadDeviceToken", "DeviceTokenNotForTopic"])
+def test_dead_token_reason_is_invalid_token(server, provider, reason):
+    server.fail_token(device_token(2), reason)
+
+    results = by_delivery(provider.send(MESSAGE, targets(3)))
+
+    assert results[2] == PushResult(2, Outcome.INVALID_TOKEN, error=reason)
+    assert results[1].outcome is Outcome.SENT
+    assert results[3].outcome is Outcome.SENT
+    assert sorted(n.token for n in server.received) == [device_token(1), device_token(3)]
+
+
+def test_malformed_device_token_is_invalid_without_a_request(server, provider):
+    results = provider.send(MESSAGE, [PushTarget(delivery_id=9, token="../../3/device/x y")])
+
+    assert results == [PushResult(9, Outcome.INVALID_TOKEN, error="BadDeviceToken")]
+    assert server.connections == 0
+
+
+def test_payload_too_large_from_apns_is_permanent(server, provider):
+    server.fail_token(device_token(1), "PayloadTooLarge")
+
+    results = provider.send(MESSAGE, targets(1))
+
+    assert results == [PushResult(1, Outcome.PERMANENT, error="PayloadTooLarge")]
+
+
+def test_payload_over_4096_bytes_is_permanent_without_a_request(server, provider):
+    message = PushMessage(title="T", body="é" * 2100)  # 4200 bytes of UTF-8
+
+    results = provider.send(message, targets(2))
+
+    assert results == [
+        PushResult(1, Outcome.PERMANENT, error="PayloadTooLarge"),
+        PushResult(2, Outcome.PERMANENT, error="PayloadTooLarge"),
+    ]
+    assert server.connections == 0
+
+
+def test_other_400_reason_is_permanent(server, provider):
+    server.fail_token(device_token(1), "TopicDisallowed")
+
+    results = provider.send(MESSAGE, targets(1))
+
+    assert results == [PushResult(1, Outcome.PERMANENT, error="TopicDisallowed")]
+
+
+@pytest.mark.parametrize("reason", ["TooManyRequests", "InternalServerError", "ServiceUnavailable"])
+def test_throttling_and_server_errors_are_transient(server, provider, reason):
+    server.fail_token(device_token(1), reason)
+
+    results = by_delivery(provider.send(MESSAGE, targets(2)))
+
+    assert results[1] == PushResult(1, Outcome.TRANSIENT, error=reason)
+    assert results[2].outcome is Outcome.SENT
+
+
+def test_read_timeout_on_one_stream_is_transient(server, make_provider, monkeypatch):
+    monkeypatch.setattr(apns, "REQUEST_TIMEOUT", httpx.Timeout(0.5))
+    provider = make_provider()
+    provider.send(MESSAGE, targets(1, start=1000))
+    server.delay_token(device_token(1), 2.0)
+
+    results = by_delivery(provider.send(MESSAGE, targets(2)))
+
+    assert results[1] == PushResult(1, Outcome.TRANSIENT, error="timeout (ReadTimeout)")
+    assert results[2].outcome is Outcome.SENT
+
+
+# Whole-batch failures
+
+
+def test_wrong_key_raises_permanent_provider_error(server, make_provider):
+    other_pem, _ = make_apns_key()
+    provider = make_provider(key_pem=other_pem)
+
+    with pytest.raises(PermanentProviderError, match="InvalidProviderToken"):
+        provider.send(MESSAGE, targets(3))
+
+    assert server.received == []
+
+
+def test_unknown_team_raises_permanent_provider_error(server, make_provider):
+    provider = make_provider(team_id="NOTMYTEAM1")
+
+    with pytest.raises(PermanentProviderError, match="InvalidProviderToken"):
+        provider.send(MESSAGE, targets(1))
+
+    assert server.received == []
+
+
+def test_nothing_listening_raises_transient_provider_error(make_provider):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    provider = make_provider(url=f"https://127.0.0.1:{port}")
+
+    with pytest.raises(TransientProviderError, match="ConnectError"):
+        provider.send(MESSAGE, targets(200))
+
+
+def test_key_that_is_not_p256_pem_is_refused_at_construction(server, make_provider):
+    with pytest.raises(PermanentProviderError):
+        make_provider(key_pem="-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n")
+
+
+# Lifecycle
+
+
+def test_close_stops_the_loop_thread(server, provider):
+    provider.send(MESSAGE, targets(1))
+
+    provider.close()
+
+    assert not [t for t in threading.enumerate() if t.name == f"apns-{KEY_ID}" and t.is_alive()]
+
+
+def test_get_apns_provider_shares_one_instance_per_credentials(server, apns_key):
+    options = dict(
+        key_pem=apns_key[0], key_id=KEY_ID, team_id=TEAM_ID, sandbox=True, url=server.url, ca_file=server.ca_file
+    )
+    try:
+        first = get_apns_provider(topic=TOPIC, **options)
+        again = get_apns_provider(topic=TOPIC, **options)
+        other_topic = get_apns_provider(topic="com.softafrik.other", **options)
+
+        assert again is first
+        assert other_topic is not first
+    finally:
+        close_apns_providers()
+
+
+def test_sandbox_flag_picks_apple_url(apns_key):
+    sandbox = ApnsProvider(key_pem=apns_key[0], key_id=KEY_ID, team_id=TEAM_ID, topic=TOPIC, sandbox=True)
+    production = ApnsProvider(key_pem=apns_key[0], key_id=KEY_ID, team_id=TEAM_ID, topic=TOPIC, sandbox=False)
+
+    assert sandbox.url == "https://api.sandbox.push.apple.com"
+    assert production.url == "https://api.push.apple.com"
+
+
+# The fake itself: checks the provider never trips, exercised directly
+
+
+def fake_client(server: FakeApnsServer) -> httpx.Client:
+    return httpx.Client(http1=False, http2=True, verify=ssl.create_default_context(cafile=server.ca_file))
+
+
+def bearer(pem: str, iat: int) -> str:
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    return "bearer " + jwt.encode({"iss": TEAM_ID, "iat": iat}, key, algorithm="ES256", headers={"kid": KEY_ID})
+
+
+def test_fake_refuses_a_body_over_4096_bytes(server, apns_key, clock):
+    body = json.dumps({"aps": {"alert": "x" * 4100}}).encode()
+    with fake_client(server) as client:
+        response = client.post(
+            f"{server.url}/3/device/{device_token(1)}",
+            content=body,
+            headers={"authorization": bearer(apns_key[0], int(clock.now)), "apns-topic": TOPIC},
+        )
+
+    assert (response.status_code, response.json()) == (413, {"reason": "PayloadTooLarge"})
+    assert server.received == []
+
+
+def test_fake_refuses_a_provider_token_over_an_hour_old(server, apns_key, clock):
+    with fake_client(server) as client:
+        response = client.post(
+            f"{server.url}/3/device/{device_token(1)}",
+            content=b"{}",
+            headers={"authorization": bearer(apns_key[0], int(clock.now) - 3601), "apns-topic": TOPIC},
+        )
+
+    assert (response.status_code, response.json()) == (403, {"reason": "ExpiredProviderToken"})
+
+
+def test_fake_requires_a_topic(server, apns_key, clock):
+    with fake_client(server) as client:
+        response = client.post(
+            f"{server.url}/3/device/{device_token(1)}",
+            content=b"{}",
+            headers={"authorization": bearer(apns_key[0], int(clock.now))},
+        )
+
+    assert (response.status_code, response.json()) == (400, {"reason": "MissingTopic"})
+
+
+def test_fake_unregistered_answer_carries_a_timestamp(server, apns_key, clock):
+    server.fail_token(device_token(1), "Unregistered")
+    with fake_client(server) as client:
+        response = client.post(
+            f"{server.url}/3/device/{device_token(1)}",
+            content=b"{}",
+            headers={"authorization": bearer(apns_key[0], int(clock.now)), "apns-topic": TOPIC},
+        )
+
+    assert response.status_code == 410
+    assert response.json()["reason"] == "Unregistered"
+    assert isinstance(response.json()["timestamp"], int)

@@ -1,0 +1,86 @@
+"""What every SoftAfrik API view shares: the domain error type and the one exception
+handler that turns errors into JSON (400 naming the field, 401, 404, never a 500 for
+bad input)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+
+class DomainError(Exception):
+    """A business rule refused the request (unapproved sender, insufficient balance...).
+
+    Services raise it; the API maps it to ``status_code`` with ``code`` and ``field``.
+    """
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "rejected"
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code:
+            self.code = code
+
+
+class NotFound(DomainError):
+    status_code = status.HTTP_404_NOT_FOUND
+    code = "not_found"
+
+
+def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
+    """{"a": {"b": ["x"]}} -> {"a.b": ["x"]}; lists of dicts get their index."""
+    if isinstance(detail, dict):
+        out: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key == "non_field_errors" and not prefix:
+                name = "non_field_errors"
+            out.update(_flatten(value, name))
+        return out
+    if isinstance(detail, list):
+        if all(not isinstance(item, (dict, list)) for item in detail):
+            return {prefix or "non_field_errors": [str(item) for item in detail]}
+        out = {}
+        for index, item in enumerate(detail):
+            if item:
+                out.update(_flatten(item, f"{prefix}[{index}]"))
+        return out
+    return {prefix or "non_field_errors": [str(detail)]}
+
+
+def error_body(code: str, message: str, *, field: str | None = None, fields: dict | None = None) -> dict:
+    body: dict = {"error": code, "message": message}
+    if field:
+        body["field"] = field
+    if fields:
+        body["fields"] = fields
+    return body
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        fields = {exc.field: [exc.message]} if exc.field else None
+        return Response(error_body(exc.code, exc.message, field=exc.field, fields=fields), status=exc.status_code)
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _flatten(exc.detail)
+        first = next(iter(fields))
+        message = f"{first}: {fields[first][0]}"
+        return Response(error_body("invalid", message, field=first, fields=fields), status=400)
+    if isinstance(exc, exceptions.ParseError):
+        return Response(error_body("invalid_json", f"body: {exc.detail}", field="body"), status=400)
+    if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
+        response = Response(error_body("unauthorized", str(exc.detail)), status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+    if isinstance(exc, Http404 | exceptions.NotFound):
+        return Response(error_body("not_found", "Not found."), status=404)
+    if isinstance(exc, PermissionDenied | exceptions.PermissionDenied):
+        return Response(error_body("forbidden", "You do not have permission to do this."), status=403)
+    if isinstance(exc, exceptions.APIException):
+        return Response(error_body(exc.default_code, str(exc.detail)), status=exc.status_code)
+    return None

@@ -1,0 +1,34 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from devices import api as devices_api
+from notifications import api as push_api
+
+api_patterns = [
+    path("users/register", devices_api.UserRegisterView.as_view()),
+    path("devices/register", devices_api.DeviceRegisterView.as_view()),
+    path("devices/unregister", devices_api.DeviceUnregisterView.as_view()),
+    path("apps/<str:app_name>", devices_api.AppDetailView.as_view()),
+    path("push/to-user", push_api.PushToUserView.as_view()),
+    path("push/to-device", push_api.PushToDeviceView.as_view()),
+    path("push/broadcast", push_api.PushBroadcastView.as_view()),
+    path("push/inbox", push_api.InboxView.as_view()),
+    path("push/read", push_api.ReadView.as_view()),
+    path("push/read-all", push_api.ReadAllView.as_view()),
+    path("push/delivered", push_api.DeliveredView.as_view()),
+    path("push/messages/<str:message_id>", push_api.MessageDetailView.as_view()),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+]
+
+urlpatterns = [
+    path("api/", include(api_patterns)),
+    path("admin/", admin.site.urls),
+    path("", include("django_prometheus.urls")),
+]
+
+admin.site.site_header = "SoftAfrik"
+admin.site.site_title = "SoftAfrik"
+admin.site.index_title = "Your notifications"

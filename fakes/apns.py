@@ -443,9 +443,7 @@ class _ApnsProtocol(asyncio.Protocol):
         else:
             self._respond(stream_id, status, response_headers, response_body, False)
 
-    def _respond(
-        self, stream_id: int, status: int, headers: list[tuple[str, str]], body: bytes, flush: bool
-    ) -> None:
+    def _respond(self, stream_id: int, status: int, headers: list[tuple[str, str]], body: bytes, flush: bool) -> None:
         if self.transport.is_closing():
             return
         try:

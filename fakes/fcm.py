@@ -22,6 +22,7 @@ Per-request work is kept to a dict lookup and a ``json.loads``: the benchmark pu
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.server
 import itertools
 import json
@@ -135,7 +136,7 @@ def _check_fields(value: Any, allowed: frozenset[str], field: str) -> None:
     for key in value:
         if key not in allowed:
             raise _InvalidMessage(
-                field, f'Invalid JSON payload received. Unknown name "{key}" at \'{field}\': Cannot find field.'
+                field, f"Invalid JSON payload received. Unknown name \"{key}\" at '{field}': Cannot find field."
             )
 
 
@@ -147,7 +148,8 @@ def validate_message(message: Any) -> None:
         raise _InvalidMessage("message", "Recipient of the message is not set.")
     if len(targets) > 1:
         raise _InvalidMessage(
-            "message", f"Invalid value at 'message' (oneof), oneof field 'target' is already set. Cannot set '{targets[1]}'"
+            "message",
+            f"Invalid value at 'message' (oneof), oneof field 'target' is already set. Cannot set '{targets[1]}'",
         )
     target = message[targets[0]]
     if not isinstance(target, str) or not target:
@@ -171,9 +173,15 @@ def validate_message(message: Any) -> None:
         _check_fields(android, _ANDROID_FIELDS, "message.android")
         ttl = android.get("ttl")
         if ttl is not None and (not isinstance(ttl, str) or not _DURATION_RE.match(ttl)):
-            raise _InvalidMessage("message.android.ttl", f"Invalid value at 'message.android.ttl' (type.googleapis.com/google.protobuf.Duration), {json.dumps(ttl)}")
+            raise _InvalidMessage(
+                "message.android.ttl",
+                "Invalid value at 'message.android.ttl' (type.googleapis.com/google.protobuf.Duration), "
+                f"{json.dumps(ttl)}",
+            )
         if "collapse_key" in android and not isinstance(android["collapse_key"], str):
-            raise _InvalidMessage("message.android.collapse_key", "Invalid value at 'message.android.collapse_key' (TYPE_STRING)")
+            raise _InvalidMessage(
+                "message.android.collapse_key", "Invalid value at 'message.android.collapse_key' (TYPE_STRING)"
+            )
         if "notification" in android and not isinstance(android["notification"], dict):
             raise _InvalidMessage("message.android.notification", "Invalid value at 'message.android.notification'")
     if "apns" in message:
@@ -191,7 +199,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # answers go out in one write; don't wait for an ACK
     server: _HttpServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per request would dominate the benchmark's profile
 
     def do_POST(self) -> None:
@@ -291,10 +299,8 @@ class FakeFcmServer:
         with server.connections_lock:
             connections = list(server.connections)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):  # already closed by the client
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         if self._thread is not None:
             self._thread.join()
 
@@ -334,7 +340,9 @@ class FakeFcmServer:
         with self._lock:
             self._access_tokens.clear()
 
-    def register_service_account(self, *, key_id: str, public_key: rsa.RSAPublicKey, client_email: str, project_id: str) -> None:
+    def register_service_account(
+        self, *, key_id: str, public_key: rsa.RSAPublicKey, client_email: str, project_id: str
+    ) -> None:
         with self._lock:
             self._accounts[key_id] = (public_key, client_email, project_id)
 
@@ -404,12 +412,16 @@ class FakeFcmServer:
                 ),
             )
         if allowed_project != project:
-            return 403, {}, fcm_error_body(
+            return (
                 403,
-                "PERMISSION_DENIED",
-                f"Permission 'cloudmessaging.messages.create' denied on resource "
-                f"'//cloudresourcemanager.googleapis.com/projects/{project}' (or it may not exist).",
-                None,
+                {},
+                fcm_error_body(
+                    403,
+                    "PERMISSION_DENIED",
+                    f"Permission 'cloudmessaging.messages.create' denied on resource "
+                    f"'//cloudresourcemanager.googleapis.com/projects/{project}' (or it may not exist).",
+                    None,
+                ),
             )
         try:
             request = json.loads(body)

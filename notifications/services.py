@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -263,7 +263,7 @@ def _record_results(*, claim: uuid.UUID, results: list[tuple[tuple, PushResult]]
             extra_set="claim = NULL, updated_at = %s",
             set_params=[now],
             extra_where="t.claim = %s",
-            where_params=[claim],
+            where_params=[Delivery._meta.get_field("claim").get_db_prep_value(claim, connection)],
         )
         for reason, device_ids in dead.items():
             devices_deactivate(device_ids=device_ids, reason=reason)

@@ -70,7 +70,7 @@ KEEPALIVE_EXPIRY = 600.0
 DEVICE_TOKEN_RE = re.compile(r"[0-9a-fA-F]{1,512}")
 # 400/410 reasons meaning the device token will never work for this app again.
 INVALID_TOKEN_REASONS = frozenset({"BadDeviceToken", "DeviceTokenNotForTopic", "Unregistered", "ExpiredToken"})
-EXPIRED_PROVIDER_TOKEN = "ExpiredProviderToken"
+EXPIRED_PROVIDER_TOKEN = "ExpiredProviderToken"  # noqa: S105 - an APNs reason, not a secret
 
 _AUTH_FAILURE = "auth"  # 403: the provider token or key was refused
 _TRANSPORT_FAILURE = "transport"  # no HTTP answer at all
@@ -164,7 +164,7 @@ class ApnsProvider:
             if client is not None:
                 try:
                     asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(timeout=5)
-                except Exception:  # noqa: BLE001 - closing a broken connection must not fail close()
+                except Exception:  # closing a broken connection must not fail close()
                     logger.warning("APNs client did not close cleanly", exc_info=True)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=5)
@@ -341,7 +341,9 @@ def _reason(response: httpx.Response) -> str:
 def _answer(target: PushTarget, response: httpx.Response, reason: str) -> _Answer:
     status = response.status_code
     if status == 200:
-        return _Answer(PushResult(target.delivery_id, Outcome.SENT, provider_message_id=response.headers.get("apns-id", "")))
+        return _Answer(
+            PushResult(target.delivery_id, Outcome.SENT, provider_message_id=response.headers.get("apns-id", ""))
+        )
     if reason in INVALID_TOKEN_REASONS or status == 410:
         return _Answer(PushResult(target.delivery_id, Outcome.INVALID_TOKEN, error=reason))
     if status == 403:

@@ -108,9 +108,7 @@ class WebPushProvider:
         try:  # fail at startup, not on the first push, if ``sub`` is not mailto:/https:
             self._vapid.sign({"aud": "https://push.invalid", "sub": vapid_subject})
         except VapidException as exc:
-            raise PermanentProviderError(
-                f"invalid VAPID subject {vapid_subject!r}"
-            ) from exc
+            raise PermanentProviderError(f"invalid VAPID subject {vapid_subject!r}") from exc
         self.vapid_public_key = _public_key_b64url(self._vapid.private_key)
         self._timeout = timeout
         self._schemes = ("https", "http") if allow_http else ("https",)
@@ -118,9 +116,7 @@ class WebPushProvider:
         self._vapid_lock = threading.Lock()
 
         self._session = requests.Session()
-        self._session.max_redirects = (
-            0  # a push service never redirects; refuse to follow
-        )
+        self._session.max_redirects = 0  # a push service never redirects; refuse to follow
         adapter = HTTPAdapter(
             pool_connections=WEBPUSH_POOLED_HOSTS,
             pool_maxsize=WEBPUSH_MAX_WORKERS,
@@ -128,9 +124,7 @@ class WebPushProvider:
         )
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
-        self._pool = ThreadPoolExecutor(
-            max_workers=WEBPUSH_MAX_WORKERS, thread_name_prefix="webpush"
-        )
+        self._pool = ThreadPoolExecutor(max_workers=WEBPUSH_MAX_WORKERS, thread_name_prefix="webpush")
 
     def send(self, message: PushMessage, targets: list[PushTarget]) -> list[PushResult]:
         """Return one ``PushResult`` per target, in the order of ``targets``."""
@@ -141,19 +135,13 @@ class WebPushProvider:
         ).encode()
         if len(payload) > MAX_PLAINTEXT_BYTES:
             reason = f"payload too large ({len(payload)} > {MAX_PLAINTEXT_BYTES} bytes)"
-            return [
-                PushResult(t.delivery_id, Outcome.PERMANENT, error=reason)
-                for t in targets
-            ]
+            return [PushResult(t.delivery_id, Outcome.PERMANENT, error=reason) for t in targets]
         headers = {"Urgency": URGENCY}
         topic = collapse_id_to_topic(message.collapse_id)
         if topic:
             headers["Topic"] = topic
         ttl = max(0, message.ttl)
-        futures = [
-            self._pool.submit(self._send_one, target, payload, headers, ttl)
-            for target in targets
-        ]
+        futures = [self._pool.submit(self._send_one, target, payload, headers, ttl) for target in targets]
         return [future.result() for future in futures]
 
     def close(self) -> None:
@@ -161,14 +149,10 @@ class WebPushProvider:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._session.close()
 
-    def _send_one(
-        self, target: PushTarget, payload: bytes, headers: dict[str, str], ttl: int
-    ) -> PushResult:
+    def _send_one(self, target: PushTarget, payload: bytes, headers: dict[str, str], ttl: int) -> PushResult:
         subscription = parse_subscription(target.token, schemes=self._schemes)
         if subscription is None:
-            return PushResult(
-                target.delivery_id, Outcome.INVALID_TOKEN, error=INVALID_SUBSCRIPTION
-            )
+            return PushResult(target.delivery_id, Outcome.INVALID_TOKEN, error=INVALID_SUBSCRIPTION)
         url = urlsplit(subscription["endpoint"])
         request_headers = {
             **headers,
@@ -184,26 +168,18 @@ class WebPushProvider:
             )
         except requests.TooManyRedirects as exc:
             status = exc.response.status_code if exc.response is not None else 0
-            return PushResult(
-                target.delivery_id, Outcome.PERMANENT, error=f"HTTP {status}"
-            )
+            return PushResult(target.delivery_id, Outcome.PERMANENT, error=f"HTTP {status}")
         except requests.Timeout:
             return PushResult(target.delivery_id, Outcome.TRANSIENT, error="timeout")
         except requests.ConnectionError as exc:
-            return PushResult(
-                target.delivery_id, Outcome.TRANSIENT, error=f"connection error: {exc}"
-            )
+            return PushResult(target.delivery_id, Outcome.TRANSIENT, error=f"connection error: {exc}")
         except requests.RequestException as exc:
-            return PushResult(
-                target.delivery_id, Outcome.TRANSIENT, error=f"request error: {exc}"
-            )
+            return PushResult(target.delivery_id, Outcome.TRANSIENT, error=f"request error: {exc}")
         except Exception as exc:
             # Encryption failing on a subscription that passed validation: retrying
             # the same bytes cannot help.
             logger.exception("web push to delivery %s failed", target.delivery_id)
-            return PushResult(
-                target.delivery_id, Outcome.PERMANENT, error=f"error: {exc}"
-            )
+            return PushResult(target.delivery_id, Outcome.PERMANENT, error=f"error: {exc}")
         return _result_for_response(target.delivery_id, response)
 
     def _vapid_headers(self, origin: str) -> dict[str, str]:
@@ -214,18 +190,14 @@ class WebPushProvider:
             if cached is not None and now < cached[1]:
                 return cached[0]
             expires = int(now) + VAPID_TOKEN_LIFETIME
-            headers = self._vapid.sign(
-                {"aud": origin, "exp": expires, "sub": self._subject}
-            )
+            headers = self._vapid.sign({"aud": origin, "exp": expires, "sub": self._subject})
             if len(self._vapid_cache) >= VAPID_CACHE_MAX_ORIGINS:
                 self._vapid_cache.clear()
             self._vapid_cache[origin] = (headers, expires - VAPID_TOKEN_REFRESH_MARGIN)
             return headers
 
 
-def parse_subscription(
-    token: str, *, schemes: tuple[str, ...] = ("https",)
-) -> dict | None:
+def parse_subscription(token: str, *, schemes: tuple[str, ...] = ("https",)) -> dict | None:
     """Return the PushSubscription dict WebPusher takes, or None if it is unusable.
 
     Usable means: JSON object, an ``endpoint`` URL with one of ``schemes`` and a host
@@ -316,13 +288,8 @@ def _load_vapid_key(private_key: str) -> Vapid02:
     """Accept the raw base64url scalar (``generate_vapid_keypair``), base64url DER or PEM."""
     try:
         if "-----BEGIN" in private_key:
-            key = serialization.load_pem_private_key(
-                private_key.encode(), password=None
-            )
-            if (
-                not isinstance(key, ec.EllipticCurvePrivateKey)
-                or key.curve.name != "secp256r1"
-            ):
+            key = serialization.load_pem_private_key(private_key.encode(), password=None)
+            if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
                 raise ValueError("not a P-256 key")
             return Vapid02(key)
         vapid = Vapid02.from_string(private_key)
@@ -335,9 +302,7 @@ def _load_vapid_key(private_key: str) -> Vapid02:
 
 def _public_key_b64url(key: ec.EllipticCurvePrivateKey) -> str:
     return _b64url_encode(
-        key.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-        )
+        key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     )
 
 

@@ -66,9 +66,7 @@ def test_send_records_title_body_data_and_collapse_key_on_fcm(provider, server):
 def test_send_returns_sent_with_fcm_message_name(provider, server):
     result = send_one(provider, "device-token-1")
 
-    assert result == PushResult(
-        delivery_id=7, outcome=Outcome.SENT, provider_message_id=server.received[0]["name"]
-    )
+    assert result == PushResult(delivery_id=7, outcome=Outcome.SENT, provider_message_id=server.received[0]["name"])
     assert result.provider_message_id == "projects/demo-project/messages/1"
 
 
@@ -177,6 +175,17 @@ def test_server_error_is_not_retried_inside_the_provider(provider, server):
 
     assert (first.outcome, second.outcome) == (Outcome.TRANSIENT, Outcome.SENT)
     assert server.send_requests == 2
+
+
+def test_fcm_answer_slower_than_http_timeout_is_transient(server, service_account):
+    provider = FcmProvider(service_account=service_account, api_url=server.url, name="test-app", http_timeout=0.2)
+    server.delay = 0.5
+    try:
+        result = send_one(provider, "device-token-1")
+    finally:
+        provider.close()
+
+    assert (result.outcome, result.error, result.retry_after) == (Outcome.TRANSIENT, "DEADLINE_EXCEEDED", None)
 
 
 def test_error_token_convention_needs_no_setup(provider):

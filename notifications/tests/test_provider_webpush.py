@@ -57,9 +57,7 @@ def server():
 
 @pytest.fixture
 def provider():
-    adapter = WebPushProvider(
-        vapid_private_key=VAPID_PRIVATE_KEY, timeout=5.0, allow_http=True
-    )
+    adapter = WebPushProvider(vapid_private_key=VAPID_PRIVATE_KEY, timeout=5.0, allow_http=True)
     yield adapter
     adapter.close()
 
@@ -100,9 +98,7 @@ def test_default_ttl_is_sent_rather_than_pywebpush_zero(server, provider):
     assert (push.ttl, push.topic) == (86400, None)
 
 
-def test_collapse_id_outside_topic_alphabet_becomes_a_stable_valid_topic(
-    server, provider
-):
+def test_collapse_id_outside_topic_alphabet_becomes_a_stable_valid_topic(server, provider):
     collapse_id = "tenant:7/campaign:été-2026/very-long-identifier"
     message = PushMessage(title="t", body="b", collapse_id=collapse_id)
 
@@ -117,9 +113,7 @@ def test_collapse_id_outside_topic_alphabet_becomes_a_stable_valid_topic(
 # -- VAPID ---------------------------------------------------------------------------
 
 
-def test_vapid_jwt_is_signed_by_the_provider_key_for_the_push_service_origin(
-    server, provider
-):
+def test_vapid_jwt_is_signed_by_the_provider_key_for_the_push_service_origin(server, provider):
     before = time.time()
 
     provider.send(MESSAGE, [target(server.new_subscription())])
@@ -128,9 +122,7 @@ def test_vapid_jwt_is_signed_by_the_provider_key_for_the_push_service_origin(
     assert push.vapid_public_key == VAPID_PUBLIC_KEY == provider.vapid_public_key
     assert push.vapid_claims["aud"] == server.url
     assert push.vapid_claims["sub"] == "mailto:ops@softafrik.local"
-    assert (
-        int(before) + 12 * 3600 <= push.vapid_claims["exp"] <= time.time() + 12 * 3600
-    )
+    assert int(before) + 12 * 3600 <= push.vapid_claims["exp"] <= time.time() + 12 * 3600
 
 
 def test_vapid_jwt_is_reused_across_pushes_to_the_same_origin(server, provider):
@@ -142,17 +134,13 @@ def test_vapid_jwt_is_reused_across_pushes_to_the_same_origin(server, provider):
     assert first.vapid_token == second.vapid_token
 
 
-def test_subscription_bound_to_another_vapid_key_gets_403_mapped_permanent(
-    server, provider
-):
+def test_subscription_bound_to_another_vapid_key_gets_403_mapped_permanent(server, provider):
     _, other_public_key = generate_vapid_keypair()
     subscription = server.new_subscription(application_server_key=other_public_key)
 
     [result] = provider.send(MESSAGE, [target(subscription)])
 
-    assert result == PushResult(
-        delivery_id=1, outcome=Outcome.PERMANENT, error="HTTP 403"
-    )
+    assert result == PushResult(delivery_id=1, outcome=Outcome.PERMANENT, error="HTTP 403")
     assert server.received == []
 
 
@@ -207,9 +195,7 @@ def test_fake_refuses_jwt_signed_by_a_key_other_than_k_with_401(server):
 def test_fake_refuses_jwt_with_bad_claims_with_401(server, claims_override):
     signing_key = ec.generate_private_key(ec.SECP256R1())
     public_key = b64url(
-        signing_key.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-        )
+        signing_key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     )
     claims = {
         "aud": server.url,
@@ -249,9 +235,7 @@ def test_expired_subscription_410_is_invalid_token(server, provider):
 
     [result] = provider.send(MESSAGE, [target(subscription)])
 
-    assert result == PushResult(
-        delivery_id=1, outcome=Outcome.INVALID_TOKEN, error="HTTP 410"
-    )
+    assert result == PushResult(delivery_id=1, outcome=Outcome.INVALID_TOKEN, error="HTTP 410")
     assert server.received == []
 
 
@@ -261,9 +245,7 @@ def test_unknown_subscription_404_is_invalid_token(server, provider):
 
     [result] = provider.send(MESSAGE, [target(subscription)])
 
-    assert result == PushResult(
-        delivery_id=1, outcome=Outcome.INVALID_TOKEN, error="HTTP 404"
-    )
+    assert result == PushResult(delivery_id=1, outcome=Outcome.INVALID_TOKEN, error="HTTP 404")
 
 
 def test_413_from_push_service_is_permanent(server, provider):
@@ -272,9 +254,7 @@ def test_413_from_push_service_is_permanent(server, provider):
 
     [result] = provider.send(MESSAGE, [target(subscription)])
 
-    assert result == PushResult(
-        delivery_id=1, outcome=Outcome.PERMANENT, error="HTTP 413"
-    )
+    assert result == PushResult(delivery_id=1, outcome=Outcome.PERMANENT, error="HTTP 413")
 
 
 def test_oversized_payload_is_permanent_without_any_http_call(server, provider):
@@ -293,9 +273,7 @@ def test_429_is_transient_with_retry_after(server, provider):
 
     [result] = provider.send(MESSAGE, [target(subscription)])
 
-    assert result == PushResult(
-        delivery_id=1, outcome=Outcome.TRANSIENT, error="HTTP 429", retry_after=120.0
-    )
+    assert result == PushResult(delivery_id=1, outcome=Outcome.TRANSIENT, error="HTTP 429", retry_after=120.0)
 
 
 def test_503_is_transient_with_retry_after(server, provider):
@@ -304,9 +282,7 @@ def test_503_is_transient_with_retry_after(server, provider):
 
     [result] = provider.send(MESSAGE, [target(subscription)])
 
-    assert result == PushResult(
-        delivery_id=1, outcome=Outcome.TRANSIENT, error="HTTP 503", retry_after=30.0
-    )
+    assert result == PushResult(delivery_id=1, outcome=Outcome.TRANSIENT, error="HTTP 503", retry_after=30.0)
 
 
 def test_500_without_retry_after_is_transient_with_none(server, provider):
@@ -315,9 +291,7 @@ def test_500_without_retry_after_is_transient_with_none(server, provider):
 
     [result] = provider.send(MESSAGE, [target(subscription)])
 
-    assert result == PushResult(
-        delivery_id=1, outcome=Outcome.TRANSIENT, error="HTTP 500"
-    )
+    assert result == PushResult(delivery_id=1, outcome=Outcome.TRANSIENT, error="HTTP 500")
 
 
 def test_injected_failure_stops_after_times(server, provider):
@@ -339,9 +313,7 @@ def test_retry_after_http_date_is_converted_to_seconds():
 
 
 def test_timeout_is_enforced_and_transient(server):
-    adapter = WebPushProvider(
-        vapid_private_key=VAPID_PRIVATE_KEY, timeout=0.3, allow_http=True
-    )
+    adapter = WebPushProvider(vapid_private_key=VAPID_PRIVATE_KEY, timeout=0.3, allow_http=True)
     server.delay = 3.0
     started = time.monotonic()
     try:
@@ -350,9 +322,7 @@ def test_timeout_is_enforced_and_transient(server):
         adapter.close()
 
     assert time.monotonic() - started < 1.5
-    assert result == PushResult(
-        delivery_id=1, outcome=Outcome.TRANSIENT, error="timeout"
-    )
+    assert result == PushResult(delivery_id=1, outcome=Outcome.TRANSIENT, error="timeout")
 
 
 def test_connection_refused_is_transient(provider):
@@ -379,9 +349,7 @@ _NOT_ON_CURVE = b64url(b"\x04" + b"\x00" * 64)
         '{"endpoint": "ENDPOINT"}',
         '{"endpoint": "ENDPOINT", "keys": {"p256dh": "P256DH"}}',
         '{"endpoint": "ENDPOINT", "keys": {"p256dh": "AAAA", "auth": "AUTH"}}',
-        '{"endpoint": "ENDPOINT", "keys": {"p256dh": "'
-        + _NOT_ON_CURVE
-        + '", "auth": "AUTH"}}',
+        '{"endpoint": "ENDPOINT", "keys": {"p256dh": "' + _NOT_ON_CURVE + '", "auth": "AUTH"}}',
         '{"endpoint": "ENDPOINT", "keys": {"p256dh": "P256DH", "auth": "AAAA"}}',
         '{"endpoint": "ftp://127.0.0.1/push/x", "keys": {"p256dh": "P256DH", "auth": "AUTH"}}',
         '{"endpoint": "http://127.0.0.1:99999/x", "keys": {"p256dh": "P256DH", "auth": "AUTH"}}',
@@ -401,9 +369,7 @@ _NOT_ON_CURVE = b64url(b"\x04" + b"\x00" * 64)
         "endpoint-not-string",
     ],
 )
-def test_garbage_subscription_is_invalid_token_without_any_http_call(
-    server, provider, token
-):
+def test_garbage_subscription_is_invalid_token_without_any_http_call(server, provider, token):
     valid = server.new_subscription()
     token = (
         token.replace("ENDPOINT", valid["endpoint"])
@@ -413,9 +379,7 @@ def test_garbage_subscription_is_invalid_token_without_any_http_call(
 
     [result] = provider.send(MESSAGE, [target(token, delivery_id=7)])
 
-    assert result == PushResult(
-        delivery_id=7, outcome=Outcome.INVALID_TOKEN, error="invalid subscription"
-    )
+    assert result == PushResult(delivery_id=7, outcome=Outcome.INVALID_TOKEN, error="invalid subscription")
     assert server.request_count == 0
 
 
@@ -438,9 +402,7 @@ def test_http_endpoint_is_refused_unless_allowed(server):
 
 def test_batch_of_100_arrives_exactly_once(server, provider):
     subscriptions = [server.new_subscription() for _ in range(100)]
-    targets = [
-        target(sub, delivery_id=i) for i, sub in enumerate(subscriptions, start=1)
-    ]
+    targets = [target(sub, delivery_id=i) for i, sub in enumerate(subscriptions, start=1)]
 
     results = provider.send(MESSAGE, targets)
 
@@ -507,9 +469,7 @@ def test_pem_vapid_private_key_is_accepted():
     adapter.close()
 
     assert adapter.vapid_public_key == b64url(
-        key.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-        )
+        key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     )
 
 

@@ -1,0 +1,148 @@
+"""The delivery pipeline against the fake providers, run in-process (no worker)."""
+
+import uuid
+from datetime import timedelta
+
+from django.utils import timezone
+
+from devices.models import Device
+from devices.services import device_register
+from notifications import services
+from notifications.models import Delivery, DeliveryStatus, Message, MessageState
+
+
+def fcm_token() -> str:
+    return f"fcm-{uuid.uuid4().hex}{uuid.uuid4().hex}"
+
+
+def android(owner, app, user, token=None, country="TG"):
+    return device_register(
+        tenant=owner.tenant, end_user=user, app=app, platform="android", device_token=token or fcm_token(), country=country
+    )[0]
+
+
+def run(message):
+    """What the fan-out task does, inline: every page sent."""
+    for page in services.message_fan_out(message_id=str(message.pk)):
+        services.deliveries_send(delivery_ids=page)
+
+
+def received_for(fake, device):
+    return [m for m in fake.received if m["token"] == device.token]
+
+
+def test_push_to_user_reaches_every_active_device_once(owner, push_app, customer, fake_fcm):
+    phones = [android(owner, push_app, customer) for _ in range(3)]
+    message = services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="Hi", body="Paid", data={"n": 1})
+    run(message)
+    for phone in phones:
+        (got,) = received_for(fake_fcm, phone)
+        assert (got["title"], got["body"]) == ("Hi", "Paid")
+        assert got["data"] == {"n": "1", "sa_message_id": str(message.pk)}
+        assert got["collapse_key"] == str(message.pk)
+    assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SENT}
+    assert Message.objects.get().state == MessageState.DISPATCHED
+
+
+def test_unregistered_fcm_token_deactivates_device_and_fails_delivery(owner, push_app, customer, fake_fcm):
+    phone = android(owner, push_app, customer)
+    fake_fcm.fail_token(phone.token, "UNREGISTERED")
+    run(services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="t", body="b", data={}))
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.error) == (DeliveryStatus.FAILED, "UNREGISTERED")
+    device = Device.objects.get()
+    assert (device.is_active, device.deactivated_reason) == (False, "UNREGISTERED")
+
+
+def test_fcm_payload_error_fails_delivery_but_keeps_device(owner, push_app, customer, fake_fcm):
+    phone = android(owner, push_app, customer)
+    fake_fcm.fail_token(phone.token, "INVALID_ARGUMENT")
+    run(services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="t", body="b", data={}))
+    assert Delivery.objects.get().status == DeliveryStatus.FAILED
+    assert Device.objects.get().is_active is True
+
+
+def test_transient_error_is_retried_by_the_sweeper_then_sent(owner, push_app, customer, fake_fcm):
+    phone = android(owner, push_app, customer)
+    fake_fcm.fail_token(phone.token, "UNAVAILABLE", times=1)
+    run(services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="t", body="b", data={}))
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.PENDING, 1)
+    assert delivery.next_attempt_at > timezone.now()
+    Delivery.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    (chunk,) = services.deliveries_due()
+    assert chunk == [delivery.pk]
+    services.deliveries_send(delivery_ids=chunk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.error) == (DeliveryStatus.SENT, 2, "")
+    assert len(received_for(fake_fcm, phone)) == 1
+
+
+def test_transient_errors_end_failed_after_max_attempts(owner, push_app, customer, fake_fcm, settings):
+    settings.PUSH_MAX_ATTEMPTS = 2
+    phone = android(owner, push_app, customer)
+    fake_fcm.fail_token(phone.token, "INTERNAL")
+    run(services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="t", body="b", data={}))
+    Delivery.objects.update(next_attempt_at=timezone.now())
+    services.deliveries_send(delivery_ids=[Delivery.objects.get().pk])
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.FAILED, 2)
+    assert "INTERNAL" in delivery.error
+
+
+def test_a_repeated_send_task_sends_nothing_twice(owner, push_app, customer, fake_fcm):
+    phone = android(owner, push_app, customer)
+    message = services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="t", body="b", data={})
+    (page,) = list(services.message_fan_out(message_id=str(message.pk)))
+    services.deliveries_send(delivery_ids=page)
+    assert services.deliveries_send(delivery_ids=page) == {}
+    assert len(received_for(fake_fcm, phone)) == 1
+
+
+def test_fan_out_resumes_after_a_crash_without_duplicate_rows(owner, push_app, customer, monkeypatch):
+    monkeypatch.setattr(services, "FANOUT_CHUNK", 2)
+    devices = [android(owner, push_app, customer) for _ in range(5)]
+    message = services.push_broadcast(tenant=owner.tenant, app=push_app, title="t", body="b", data={})
+    first = services.message_fan_out(message_id=str(message.pk))
+    next(first)  # one page committed, then the worker "dies"
+    first.close()
+    resumed = list(services.message_fan_out(message_id=str(message.pk)))
+    assert [len(page) for page in resumed] == [2, 1]
+    assert Delivery.objects.count() == 5
+    assert sorted(Delivery.objects.values_list("device_id", flat=True)) == sorted(d.pk for d in devices)
+    message.refresh_from_db()
+    assert (message.state, message.total_deliveries) == (MessageState.DISPATCHED, 5)
+
+
+def test_broadcast_filters_by_country_and_skips_inactive_devices(owner, push_app, customer, fake_fcm):
+    togo = android(owner, push_app, customer, country="TG")
+    android(owner, push_app, customer, country="CI")
+    gone = android(owner, push_app, customer, country="TG")
+    Device.objects.filter(pk=gone.pk).update(is_active=False)
+    message = services.push_broadcast(tenant=owner.tenant, app=push_app, country="tg", title="t", body="b", data={})
+    run(message)
+    assert list(Delivery.objects.values_list("device_id", flat=True)) == [togo.pk]
+    assert len(received_for(fake_fcm, togo)) == 1
+
+
+def test_delivery_of_a_dead_worker_is_resent_after_its_lease(owner, push_app, customer, fake_fcm):
+    phone = android(owner, push_app, customer)
+    message = services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="t", body="b", data={})
+    (page,) = list(services.message_fan_out(message_id=str(message.pk)))
+    stale = timezone.now() - services.SENDING_LEASE - timedelta(seconds=1)
+    Delivery.objects.update(status=DeliveryStatus.SENDING, claim=uuid.uuid4(), claimed_at=stale)
+    (chunk,) = services.deliveries_due()
+    services.deliveries_send(delivery_ids=chunk)
+    assert Delivery.objects.get().status == DeliveryStatus.SENT
+    (got,) = received_for(fake_fcm, phone)
+    assert got["collapse_key"] == str(message.pk)  # a duplicate on the phone would replace, not stack
+
+
+def test_app_without_fcm_credentials_fails_with_the_reason(owner, customer, providers):
+    from devices.services import app_create
+
+    bare = app_create(tenant=owner.tenant, name="Bare")
+    android(owner, bare, customer)
+    run(services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="t", body="b", data={}))
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.error) == (DeliveryStatus.FAILED, "app has no FCM credentials")

@@ -42,16 +42,22 @@ from softafrik.bulk import values_update
 logger = logging.getLogger(__name__)
 
 FANOUT_CHUNK = 500  # devices per send task: FCM's send_each limit, and one bulk write each
-# A new delivery is due this long after creation: its send task normally claims it at
-# once; if that task was lost (process died between commit and enqueue), the sweeper
-# sends it after this grace period.
-DISPATCH_GRACE = timedelta(seconds=30)
-# A delivery claimed ('sending') for longer than this belongs to a dead worker: it is
-# sent again (with the same collapse id, so the device replaces rather than duplicates).
-SENDING_LEASE = timedelta(minutes=5)
 RETRY_BASE_SECONDS = 5
 RETRY_MAX_SECONDS = 600
 SWEEP_BATCH = 20 * FANOUT_CHUNK  # deliveries the sweeper dispatches per beat tick
+
+
+def dispatch_grace() -> timedelta:
+    """A new delivery is due this long after creation: its send task normally claims it
+    at once; if that task was lost (process died between commit and enqueue, or a broker
+    message is stuck with a dead worker), the sweeper sends it after this grace."""
+    return timedelta(seconds=settings.PUSH_DISPATCH_GRACE_SECONDS)
+
+
+def sending_lease() -> timedelta:
+    """A delivery claimed ('sending') for longer than this belongs to a dead worker: it is
+    sent again, with the same collapse id, so the device replaces rather than stacks."""
+    return timedelta(seconds=settings.PUSH_SENDING_LEASE_SECONDS)
 
 
 # --- Accepting a send ------------------------------------------------------------------
@@ -129,7 +135,7 @@ def message_fan_out(*, message_id: str) -> Iterator[list[int]]:
     Resumable: each page commits its rows together with ``fanout_cursor``, so a
     redelivered task continues after the last committed page and writes nothing twice.
     A caller that dies before sending a yielded page leaves due rows that the sweeper
-    sends after DISPATCH_GRACE.
+    sends after the dispatch grace.
     """
     message = Message.objects.filter(pk=message_id).first()
     if message is None or message.state == MessageState.DISPATCHED:
@@ -144,7 +150,7 @@ def message_fan_out(*, message_id: str) -> Iterator[list[int]]:
             if not device_ids:
                 Message.objects.filter(pk=message.pk).update(state=MessageState.DISPATCHED)
                 return
-            due = timezone.now() + DISPATCH_GRACE
+            due = timezone.now() + dispatch_grace()
             created = Delivery.objects.bulk_create(
                 [Delivery(message_id=message.pk, device_id=device_id, next_attempt_at=due) for device_id in device_ids]
             )
@@ -271,11 +277,11 @@ def _record_results(*, claim: uuid.UUID, results: list[tuple[tuple, PushResult]]
 
 
 def deliveries_due(*, limit: int = SWEEP_BATCH) -> list[list[int]]:
-    """Pending deliveries whose time has come, in chunks, pushed back by DISPATCH_GRACE so
+    """Pending deliveries whose time has come, in chunks, pushed back by the dispatch grace so
     the next sweep does not dispatch them again while their task is queued. Deliveries
     claimed by a worker that died (lease expired) become pending again first."""
     now = timezone.now()
-    Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=now - SENDING_LEASE).update(
+    Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=now - sending_lease()).update(
         status=DeliveryStatus.PENDING, claim=None, next_attempt_at=now, error="worker lost during send; resending"
     )
     with transaction.atomic():
@@ -286,7 +292,7 @@ def deliveries_due(*, limit: int = SWEEP_BATCH) -> list[list[int]]:
         )
         if ids:
             Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.PENDING).update(
-                next_attempt_at=now + DISPATCH_GRACE
+                next_attempt_at=now + dispatch_grace()
             )
     return [ids[i : i + FANOUT_CHUNK] for i in range(0, len(ids), FANOUT_CHUNK)]
 

@@ -137,9 +137,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+BEAT_SWEEP_SECONDS = env_float("BEAT_SWEEP_SECONDS", 2.0)
 CELERY_BEAT_SCHEDULE = {
     # Timers live in the database; beat only wakes the sweeper that dispatches what is due.
-    "push-deliveries-due": {"task": "notifications.tasks.deliveries_dispatch_due", "schedule": 2.0},
+    "push-deliveries-due": {"task": "notifications.tasks.deliveries_dispatch_due", "schedule": BEAT_SWEEP_SECONDS},
 }
 
 # --- REST API -------------------------------------------------------------------------
@@ -182,6 +183,8 @@ WEBPUSH_VAPID_SUBJECT = env_str("WEBPUSH_VAPID_SUBJECT", "mailto:ops@softafrik.l
 WEBPUSH_TIMEOUT = env_float("WEBPUSH_TIMEOUT", 10.0)
 PUSH_TTL_SECONDS = env_int("PUSH_TTL_SECONDS", 4 * 7 * 86400)  # FCM's maximum: four weeks
 PUSH_MAX_ATTEMPTS = env_int("PUSH_MAX_ATTEMPTS", 5)
+PUSH_DISPATCH_GRACE_SECONDS = env_float("PUSH_DISPATCH_GRACE_SECONDS", 30.0)
+PUSH_SENDING_LEASE_SECONDS = env_float("PUSH_SENDING_LEASE_SECONDS", 300.0)
 
 # --- The rest -------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

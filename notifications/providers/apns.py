@@ -28,6 +28,7 @@ import logging
 import os
 import re
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +49,14 @@ from notifications.providers.base import (
 )
 
 logger = logging.getLogger(__name__)
+
+try:
+    import sniffio  # noqa: F401
+except ImportError:
+    # httpcore runs ``import sniffio`` for every lock it creates (several per request).
+    # Python does not cache a failed import, so without sniffio installed each one
+    # walks sys.path again (~1 ms of stat calls): cache the miss instead.
+    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 PRODUCTION_URL = "https://api.push.apple.com"
 SANDBOX_URL = "https://api.sandbox.push.apple.com"

@@ -33,6 +33,7 @@ import google.auth.exceptions
 import google.auth.transport.requests
 import requests
 import requests.adapters
+import urllib3.exceptions
 from firebase_admin import _http_client, credentials, exceptions, messaging
 from urllib3.util.retry import Retry
 
@@ -142,8 +143,12 @@ def _result_for_error(delivery_id: int, error: BaseException) -> PushResult:
     ):
         return PushResult(delivery_id, Outcome.INVALID_TOKEN, error=code)
     response = error.http_response
-    status = response.status_code if response is not None else None
-    if status is None or status == 429 or status >= 500:
+    if response is None:
+        # firebase-admin calls a read timeout "UNAVAILABLE: Failed to establish a connection"
+        # (requests wraps it in ConnectionError once retries are exhausted); say what it was.
+        failure = _network_failure(error)
+        return PushResult(delivery_id, Outcome.TRANSIENT, error="DEADLINE_EXCEEDED" if failure == "timeout" else code)
+    if response.status_code == 429 or response.status_code >= 500:
         return PushResult(delivery_id, Outcome.TRANSIENT, error=code, retry_after=_retry_after(response))
     return PushResult(delivery_id, Outcome.PERMANENT, error=f"{code}: {error}"[:500])
 
@@ -153,13 +158,22 @@ def _empty_token_result(delivery_id: int) -> PushResult:
     return PushResult(delivery_id, Outcome.PERMANENT, error="INVALID_ARGUMENT: empty registration token")
 
 
-def _is_unreachable(error: BaseException | None) -> bool:
-    """No HTTP answer at all: connect refused/reset or timed out before a response."""
-    return (
-        isinstance(error, exceptions.FirebaseError)
-        and error.http_response is None
-        and isinstance(error.cause, requests.exceptions.ConnectionError)
-    )
+def _network_failure(error: BaseException | None) -> str | None:
+    """For a send that got no HTTP answer: "connect" when the request never left (refused,
+    DNS, connect timeout), "timeout" or "read" when FCM may have received it; else None."""
+    if not isinstance(error, exceptions.FirebaseError) or error.http_response is not None:
+        return None
+    cause = error.cause
+    if isinstance(cause, requests.exceptions.ConnectTimeout):
+        return "connect"
+    if isinstance(cause, requests.exceptions.Timeout):
+        return "timeout"
+    if not isinstance(cause, requests.exceptions.ConnectionError):
+        return None
+    reason = getattr(cause.args[0], "reason", None) if cause.args else None
+    if isinstance(reason, urllib3.exceptions.ConnectTimeoutError):  # NewConnectionError included
+        return "connect"
+    return "timeout" if isinstance(reason, urllib3.exceptions.TimeoutError) else "read"
 
 
 class FcmProvider:
@@ -195,6 +209,8 @@ class FcmProvider:
             firebase_admin.delete_app(self._app)
             raise
         self._credential = certificate.get_credential()
+        if (api_url or GOOGLE_FCM_URL).rstrip("/") != GOOGLE_FCM_URL:
+            self._skip_regional_access_boundary_lookup()
         # Our own session for the token exchange: refreshing once here, under a lock,
         # stops send_each's 500 threads from each exchanging a JWT on a cold start.
         self._token_session = requests.Session()
@@ -228,7 +244,7 @@ class FcmProvider:
             raise PermanentProviderError(f"FCM message rejected before sending: {exc}") from exc
         except exceptions.FirebaseError as exc:  # a worker thread raised, e.g. a token refresh
             raise self._batch_error(exc.cause or exc) from exc
-        if all(_is_unreachable(response.exception) for response in batch.responses):
+        if all(_network_failure(response.exception) == "connect" for response in batch.responses):
             raise TransientProviderError(f"FCM unreachable: {batch.responses[0].exception}")
         responses = iter(batch.responses)
         results = []
@@ -273,6 +289,15 @@ class FcmProvider:
             ),
             "apns": messaging.APNSConfig(headers=apns_headers),
         }
+
+    def _skip_regional_access_boundary_lookup(self) -> None:
+        # google-auth 2.4x+ asks iamcredentials.googleapis.com for the service account's
+        # "regional access boundary" in a background thread after the first request. Pointed
+        # at a fake FCM, that would send Google a token Google never issued (or fail on DNS
+        # and log retries), so only talk to the endpoint we were given. Absent in other
+        # google-auth versions, where there is nothing to skip.
+        if hasattr(self._credential, "_is_regional_access_boundary_lookup_required"):
+            self._credential._is_regional_access_boundary_lookup_required = lambda: False
 
     def _ensure_access_token(self) -> None:
         """Have a valid OAuth2 token before fanning out; raises Transient/PermanentProviderError."""

@@ -129,7 +129,7 @@ def test_delivery_of_a_dead_worker_is_resent_after_its_lease(owner, push_app, cu
     phone = android(owner, push_app, customer)
     message = services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="t", body="b", data={})
     (page,) = list(services.message_fan_out(message_id=str(message.pk)))
-    stale = timezone.now() - services.SENDING_LEASE - timedelta(seconds=1)
+    stale = timezone.now() - services.sending_lease() - timedelta(seconds=1)
     Delivery.objects.update(status=DeliveryStatus.SENDING, claim=uuid.uuid4(), claimed_at=stale)
     (chunk,) = services.deliveries_due()
     services.deliveries_send(delivery_ids=chunk)

@@ -8,8 +8,18 @@ from softafrik.tenant_admin import TenantScopedAdmin, is_platform_admin, user_te
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
+    """Platform admins manage tenants; a tenant's staff may set its own callback URL."""
+
     list_display = ("id", "name", "default_region", "is_active", "created_at")
     search_fields = ("name",)
+
+    def get_fields(self, request, obj=None):
+        if is_platform_admin(request):
+            return ("name", "default_region", "is_active", "status_callback_url", "callback_secret")
+        return ("name", "default_region", "status_callback_url", "callback_secret")
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if is_platform_admin(request) else ("name", "default_region")
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -25,14 +35,17 @@ class TenantAdmin(admin.ModelAdmin):
         return request.user.is_active and request.user.is_staff
 
     def has_change_permission(self, request, obj=None):
-        return is_platform_admin(request)
+        if is_platform_admin(request):
+            return True
+        tenant = user_tenant(request)
+        return tenant is not None and request.user.is_staff and (obj is None or obj.pk == tenant.pk)
 
     has_add_permission = has_delete_permission = lambda self, request, obj=None: is_platform_admin(request)
 
 
 @admin.register(User)
 class SoftAfrikUserAdmin(UserAdmin):
-    fieldsets = UserAdmin.fieldsets + (("Tenant", {"fields": ("tenant",)}),)
+    fieldsets = (*UserAdmin.fieldsets, ("Tenant", {"fields": ("tenant",)}))
     list_display = ("username", "email", "tenant", "is_staff", "is_superuser")
     list_filter = ("tenant", "is_staff", "is_superuser")
 

@@ -4,6 +4,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
 
+from softafrik.crypto import EncryptedTextField
+
 
 class Tenant(models.Model):
     """A client of the platform. Everything a tenant owns points here."""
@@ -12,6 +14,10 @@ class Tenant(models.Model):
     # Region used to read national phone numbers ("90 12 34 56" in Togo), ISO 3166 alpha-2.
     default_region = models.CharField(max_length=2, blank=True, default="")
     is_active = models.BooleanField(default=True)
+    # Every status change of the tenant's messages is POSTed here, signed with
+    # HMAC-SHA256(callback_secret, body) in X-SoftAfrik-Signature.
+    status_callback_url = models.URLField(max_length=500, blank=True, default="")
+    callback_secret = EncryptedTextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

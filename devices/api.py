@@ -56,7 +56,9 @@ class DeviceRegisterIn(serializers.Serializer):
     platform = serializers.ChoiceField(choices=Platform.values)
     device_token = DeviceTokenField()
     device_uid = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    lang = serializers.RegexField(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", required=False, allow_blank=True, default="")
+    lang = serializers.RegexField(
+        r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", required=False, allow_blank=True, default=""
+    )
     country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, allow_blank=True, default="")
 
 
@@ -106,11 +108,20 @@ class AppDetailView(APIView):
         app = selectors.app_get(tenant=request.user.tenant, name=app_name)
         platforms = [
             platform
-            for platform, ready in ((Platform.ANDROID, app.has_fcm), (Platform.IOS, app.has_apns), (Platform.WEB, app.has_webpush))
+            for platform, ready in (
+                (Platform.ANDROID, app.has_fcm),
+                (Platform.IOS, app.has_apns),
+                (Platform.WEB, app.has_webpush),
+            )
             if ready
         ]
         return Response(
-            {"app_name": app.name, "app_code": app.code, "vapid_public_key": app.vapid_public_key, "platforms": platforms}
+            {
+                "app_name": app.name,
+                "app_code": app.code,
+                "vapid_public_key": app.vapid_public_key,
+                "platforms": platforms,
+            }
         )
 
 

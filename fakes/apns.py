@@ -15,7 +15,8 @@ authentication:
 * 200 carries an ``apns-id`` header; errors carry Apple's ``{"reason": ...}`` JSON
   (410 adds ``timestamp``).
 
-Any documented reason can be injected per device token with ``fail_token``.
+Any documented reason can be injected per device token with ``fail_token``; answers
+can be held back (``delay``, ``delay_token``) and connections reset (``drop_connections``).
 Accepted notifications are recorded in ``received``; ``connections`` counts TLS
 connections accepted and ``jwts_seen`` the distinct provider tokens presented.
 """

@@ -115,6 +115,7 @@ class ReceivedCallback:
     path: str  # path and query string as requested
     headers: dict[str, str]  # names lower-cased
     form: dict[str, str]
+    body: bytes = b""  # the raw body, e.g. a JSON status callback
 
 
 @dataclass
@@ -488,6 +489,7 @@ class CallbackRecorder(_FakeServer):
             path=path,
             headers={name.lower(): value for name, value in headers.items()},
             form=_form(headers, body),
+            body=body,
         )
         with self._lock:
             self._callbacks.append(callback)

@@ -89,7 +89,7 @@ class FakeSmsc:
         self,
         *,
         system_id: str = "softafrik",
-        password: str = "secret",
+        password: str = "secret",  # noqa: S107 (a fake's test credential)
         port: int = 0,
         receipt_delay: float = 0.0,
         response_delay: float = 0.0,
@@ -479,7 +479,7 @@ class _Upstream(asyncio.Protocol):
             length, command_id = struct.unpack_from(">II", buffer, offset)
             if end - offset < length or length < 16:
                 break
-            if (command_id == SUBMIT_SM_RESP or command_id == GENERIC_NACK) and front.outstanding > 0:
+            if command_id in (SUBMIT_SM_RESP, GENERIC_NACK) and front.outstanding > 0:
                 front.outstanding -= 1
             offset += length
         if offset:
@@ -510,9 +510,7 @@ def main() -> None:
     parser.add_argument("--password", default="secret")
     parser.add_argument("--receipt-delay", type=float, default=0.0)
     args = parser.parse_args()
-    smsc = FakeSmsc(
-        system_id=args.system_id, password=args.password, port=args.port, receipt_delay=args.receipt_delay
-    )
+    smsc = FakeSmsc(system_id=args.system_id, password=args.password, port=args.port, receipt_delay=args.receipt_delay)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     with smsc:

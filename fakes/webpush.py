@@ -200,6 +200,14 @@ class FakeWebPushServer:
             sub.fail_times = times
             sub.fail_retry_after = None if retry_after is None else str(retry_after)
 
+    def clear_failures(self) -> None:
+        """Forget every ``expire``, ``fail_subscription`` and ``delay`` (between tests)."""
+        self.delay = 0.0
+        with self._lock:
+            for sub in self._subscriptions.values():
+                sub.expired = False
+                sub.fail_status = sub.fail_times = sub.fail_retry_after = None
+
     # -- inspection --------------------------------------------------------------------
 
     @property

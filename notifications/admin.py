@@ -19,7 +19,9 @@ class MessageAdmin(TenantScopedAdmin):
             super()
             .get_queryset(request)
             .annotate(
-                n_sent=Count("deliveries", filter=Q(deliveries__status__in=[DeliveryStatus.SENT, DeliveryStatus.DELIVERED])),
+                n_sent=Count(
+                    "deliveries", filter=Q(deliveries__status__in=[DeliveryStatus.SENT, DeliveryStatus.DELIVERED])
+                ),
                 n_failed=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.FAILED)),
             )
         )

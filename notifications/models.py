@@ -78,11 +78,12 @@ class Delivery(models.Model):
         verbose_name_plural = "deliveries"
         constraints = [models.UniqueConstraint(fields=["message", "device"], name="delivery_once_per_device")]
         indexes = [
-            models.Index(
-                fields=["next_attempt_at"], name="delivery_pending_due", condition=models.Q(status="pending")
-            ),
+            models.Index(fields=["next_attempt_at"], name="delivery_pending_due", condition=models.Q(status="pending")),
             models.Index(fields=["claimed_at"], name="delivery_sending_lease", condition=models.Q(status="sending")),
         ]
+
+    def __str__(self) -> str:
+        return f"delivery {self.pk} ({self.status})"
 
 
 class InboxEntry(models.Model):
@@ -102,3 +103,6 @@ class InboxEntry(models.Model):
         verbose_name_plural = "inbox entries"
         # Newest-first pages for one user: an index range scan, whatever the table size.
         indexes = [models.Index(fields=["end_user", "-id"], name="inbox_user_newest")]
+
+    def __str__(self) -> str:
+        return self.title

@@ -27,9 +27,7 @@ def inbox_page(*, end_user: EndUser, limit: int, before: int | None) -> tuple[li
     entries = InboxEntry.objects.filter(end_user=end_user)
     if before is not None:
         entries = entries.filter(pk__lt=before)
-    rows = list(
-        entries.order_by("-pk").values("id", "title", "body", "data", "is_read", "created_at")[: limit + 1]
-    )
+    rows = list(entries.order_by("-pk").values("id", "title", "body", "data", "is_read", "created_at")[: limit + 1])
     next_cursor = rows[limit - 1]["id"] if len(rows) > limit else None
     return rows[:limit], next_cursor
 

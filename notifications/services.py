@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -38,6 +38,7 @@ from notifications.providers.base import (
 from notifications.providers.registry import provider_for
 from softafrik.api import NotFound
 from softafrik.bulk import values_update
+from softafrik.claims import claim_param, claim_pending, due_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -75,9 +76,7 @@ def push_send_to_user(*, tenant: Tenant, end_user: EndUser, title: str, body: st
         message = Message.objects.create(
             tenant=tenant, kind=MessageKind.TO_USER, end_user=end_user, title=title, body=body, data=data
         )
-        InboxEntry.objects.create(
-            tenant=tenant, end_user=end_user, message=message, title=title, body=body, data=data
-        )
+        InboxEntry.objects.create(tenant=tenant, end_user=end_user, message=message, title=title, body=body, data=data)
         _enqueue_fan_out(message)
     return message
 
@@ -177,12 +176,8 @@ def deliveries_send(*, delivery_ids: list[int]) -> dict[str, int]:
     so two workers given the same ids never both send one. Never raises for provider
     errors: every claimed row ends sent, failed, or pending with a retry time.
     """
-    now = timezone.now()
-    claim = uuid.uuid4()
-    claimed = Delivery.objects.filter(pk__in=delivery_ids, status=DeliveryStatus.PENDING).update(
-        status=DeliveryStatus.SENDING, claim=claim, claimed_at=now, attempts=F("attempts") + 1
-    )
-    if not claimed:
+    claim = claim_pending(Delivery, delivery_ids)
+    if claim is None:
         return {}
     rows = list(
         Delivery.objects.filter(pk__in=delivery_ids, claim=claim).values_list(
@@ -269,7 +264,7 @@ def _record_results(*, claim: uuid.UUID, results: list[tuple[tuple, PushResult]]
             extra_set="claim = NULL, updated_at = %s",
             set_params=[now],
             extra_where="t.claim = %s",
-            where_params=[Delivery._meta.get_field("claim").get_db_prep_value(claim, connection)],
+            where_params=[claim_param(Delivery, claim)],
         )
         for reason, device_ids in dead.items():
             devices_deactivate(device_ids=device_ids, reason=reason)
@@ -277,24 +272,8 @@ def _record_results(*, claim: uuid.UUID, results: list[tuple[tuple, PushResult]]
 
 
 def deliveries_due(*, limit: int = SWEEP_BATCH) -> list[list[int]]:
-    """Pending deliveries whose time has come, in chunks, pushed back by the dispatch grace so
-    the next sweep does not dispatch them again while their task is queued. Deliveries
-    claimed by a worker that died (lease expired) become pending again first."""
-    now = timezone.now()
-    Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=now - sending_lease()).update(
-        status=DeliveryStatus.PENDING, claim=None, next_attempt_at=now, error="worker lost during send; resending"
-    )
-    with transaction.atomic():
-        ids = list(
-            Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-            .order_by("next_attempt_at")
-            .values_list("pk", flat=True)[:limit]
-        )
-        if ids:
-            Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.PENDING).update(
-                next_attempt_at=now + dispatch_grace()
-            )
-    return [ids[i : i + FANOUT_CHUNK] for i in range(0, len(ids), FANOUT_CHUNK)]
+    """Due pending deliveries (retries, lost tasks, dead workers' claims), in chunks."""
+    return due_chunks(Delivery, lease=sending_lease(), grace=dispatch_grace(), limit=limit, chunk=FANOUT_CHUNK)
 
 
 # --- Receipts and the inbox --------------------------------------------------------------
@@ -302,9 +281,11 @@ def deliveries_due(*, limit: int = SWEEP_BATCH) -> list[list[int]]:
 
 def delivery_confirm(*, tenant: Tenant, message_id: str, device: Device) -> None:
     """The app reports it displayed the message on ``device``: mark it delivered."""
-    updated = Delivery.objects.filter(
-        message_id=message_id, message__tenant=tenant, device=device
-    ).exclude(status=DeliveryStatus.FAILED).update(status=DeliveryStatus.DELIVERED, error="")
+    updated = (
+        Delivery.objects.filter(message_id=message_id, message__tenant=tenant, device=device)
+        .exclude(status=DeliveryStatus.FAILED)
+        .update(status=DeliveryStatus.DELIVERED, error="")
+    )
     if not updated:
         raise NotFound("No delivery of this message to this device.", field="id")
 

@@ -23,8 +23,12 @@ def main() -> int:
         "beat": [python, "-m", "celery", "-A", "softafrik", "beat", "-l", "INFO", "-s", f"{local}/celerybeat-schedule"],
     }
     procs = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
-    print(f"SoftAfrik running on http://127.0.0.1:{PORT}/ (web, worker, beat: pids "
-          + ", ".join(f"{n}={p.pid}" for n, p in procs.items()) + "). Ctrl-C stops all.", flush=True)
+    print(
+        f"SoftAfrik running on http://127.0.0.1:{PORT}/ (web, worker, beat: pids "
+        + ", ".join(f"{n}={p.pid}" for n, p in procs.items())
+        + "). Ctrl-C stops all.",
+        flush=True,
+    )
 
     def stop(*_):
         for proc in procs.values():

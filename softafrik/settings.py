@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "accounts",
     "devices",
     "notifications",
+    "sms",
 ]
 
 MIDDLEWARE = [
@@ -141,6 +142,7 @@ BEAT_SWEEP_SECONDS = env_float("BEAT_SWEEP_SECONDS", 2.0)
 CELERY_BEAT_SCHEDULE = {
     # Timers live in the database; beat only wakes the sweeper that dispatches what is due.
     "push-deliveries-due": {"task": "notifications.tasks.deliveries_dispatch_due", "schedule": BEAT_SWEEP_SECONDS},
+    "sms-tick": {"task": "sms.tasks.sms_tick", "schedule": BEAT_SWEEP_SECONDS},
 }
 
 # --- REST API -------------------------------------------------------------------------
@@ -181,10 +183,22 @@ APNS_URL = env_str("APNS_URL") or None  # None: Apple's, sandbox or production p
 APNS_CA_FILE = env_str("APNS_CA_FILE") or None
 WEBPUSH_VAPID_SUBJECT = env_str("WEBPUSH_VAPID_SUBJECT", "mailto:ops@softafrik.local")
 WEBPUSH_TIMEOUT = env_float("WEBPUSH_TIMEOUT", 10.0)
+# Browsers only hand out https endpoints; plain http is for local fakes (an SSRF risk otherwise).
+WEBPUSH_ALLOW_HTTP = env_bool("WEBPUSH_ALLOW_HTTP", False)
 PUSH_TTL_SECONDS = env_int("PUSH_TTL_SECONDS", 4 * 7 * 86400)  # FCM's maximum: four weeks
 PUSH_MAX_ATTEMPTS = env_int("PUSH_MAX_ATTEMPTS", 5)
 PUSH_DISPATCH_GRACE_SECONDS = env_float("PUSH_DISPATCH_GRACE_SECONDS", 30.0)
 PUSH_SENDING_LEASE_SECONDS = env_float("PUSH_SENDING_LEASE_SECONDS", 300.0)
+
+# --- SMS --------------------------------------------------------------------------------
+SMS_MAX_PARTS = env_int("SMS_MAX_PARTS", 10)
+SMS_MAX_ATTEMPTS = env_int("SMS_MAX_ATTEMPTS", 5)
+SMS_DISPATCH_GRACE_SECONDS = env_float("SMS_DISPATCH_GRACE_SECONDS", 30.0)
+SMS_SENDING_LEASE_SECONDS = env_float("SMS_SENDING_LEASE_SECONDS", 300.0)
+# Public base URL of this platform, for provider delivery callbacks (Twilio StatusCallback).
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+CALLBACK_TIMEOUT = env_float("CALLBACK_TIMEOUT", 10.0)
+CALLBACK_MAX_ATTEMPTS = env_int("CALLBACK_MAX_ATTEMPTS", 10)
 
 # --- The rest -------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -26,6 +26,7 @@ api_patterns = [
 urlpatterns = [
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
+    path("", include("sms.urls")),
     path("", include("django_prometheus.urls")),
 ]
 

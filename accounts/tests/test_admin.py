@@ -66,7 +66,9 @@ def test_staff_sees_only_own_api_keys_and_a_new_key_is_shown_once(staff_client, 
     own_prefix = owner.key.split("_")[1]
     other_prefix = outsider.key.split("_")[1]
     assert own_prefix in page and other_prefix not in page
-    response = staff_client.post("/admin/accounts/apikey/add/", {"name": "ci", "expires_at_0": "", "expires_at_1": ""}, follow=True)
+    response = staff_client.post(
+        "/admin/accounts/apikey/add/", {"name": "ci", "expires_at_0": "", "expires_at_1": ""}, follow=True
+    )
     assert "shown once" in response.content.decode()
     assert owner.tenant.api_keys.count() == 2
     assert outsider.tenant.api_keys.count() == 1

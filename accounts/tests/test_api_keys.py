@@ -32,7 +32,9 @@ def test_expired_key_is_401(owner):
 
 def test_wrong_secret_with_a_real_prefix_is_401(owner):
     forged = owner.key[:-4] + "AAAA"
-    response = owner.client.post("/api/users/register", {"external_user_ref": "x"}, format="json", headers={"X-API-KEY": forged})
+    response = owner.client.post(
+        "/api/users/register", {"external_user_ref": "x"}, format="json", headers={"X-API-KEY": forged}
+    )
     assert response.status_code == 401
 
 
@@ -72,8 +74,20 @@ def test_create_app_command_prints_code_alone_on_last_line(capsys, tmp_path):
 
     p8.write_text(make_apns_key()[0])
     call_command(
-        "create_app", "--tenant", "Acme Pay", "--name", "AcmeApp", "--apns-key-file", str(p8),
-        "--apns-key-id", "KID1234567", "--apns-team-id", "TEAM123456", "--apns-topic", "com.acme", "--apns-sandbox",
+        "create_app",
+        "--tenant",
+        "Acme Pay",
+        "--name",
+        "AcmeApp",
+        "--apns-key-file",
+        str(p8),
+        "--apns-key-id",
+        "KID1234567",
+        "--apns-team-id",
+        "TEAM123456",
+        "--apns-topic",
+        "com.acme",
+        "--apns-sandbox",
     )
     last = capsys.readouterr().out.strip().splitlines()[-1]
     app = App.objects.get(code=last)

@@ -57,9 +57,14 @@ def test_missing_key_is_401_and_does_nothing(owner):
 
 def test_bearer_and_lowercase_header_authenticate(owner):
     bearer = owner.client.post(
-        "/api/users/register", {"external_user_ref": "b"}, format="json", headers={"Authorization": f"Bearer {owner.key}"}
+        "/api/users/register",
+        {"external_user_ref": "b"},
+        format="json",
+        headers={"Authorization": f"Bearer {owner.key}"},
     )
-    lower = owner.client.post("/api/users/register", {"external_user_ref": "c"}, format="json", HTTP_X_API_KEY=owner.key)
+    lower = owner.client.post(
+        "/api/users/register", {"external_user_ref": "c"}, format="json", HTTP_X_API_KEY=owner.key
+    )
     assert (bearer.status_code, lower.status_code) == (201, 201)
 
 
@@ -114,7 +119,10 @@ def test_outsider_cannot_touch_owner_users_or_devices(owner, outsider, app, puid
     app_create(tenant=outsider.tenant, name="MyFintechApp")
     assert register(outsider, puid).status_code == 404
     assert outsider.post("/api/devices/unregister", {"device_token": FCM_TOKEN}).status_code == 404
-    assert outsider.get("/api/apps/MyFintechApp").json()["app_code"] != owner.get("/api/apps/MyFintechApp").json()["app_code"]
+    assert (
+        outsider.get("/api/apps/MyFintechApp").json()["app_code"]
+        != owner.get("/api/apps/MyFintechApp").json()["app_code"]
+    )
     device = Device.objects.get(tenant=owner.tenant)
     assert (device.is_active, device.end_user.puid) == (True, puid)
     assert Device.objects.filter(tenant=outsider.tenant).count() == 0

@@ -25,6 +25,7 @@ import concurrent.futures
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import ssl
@@ -138,9 +139,10 @@ class ApnsProvider:
         self._thread: threading.Thread | None = None
         self._client: httpx.AsyncClient | None = None
         self._semaphore: asyncio.Semaphore | None = None
-        # Known-good connection; while False a batch sends one request first, so an
-        # unreachable APNs costs one connect attempt rather than one per target.
-        self._connected = False
+        # time.monotonic() of the last HTTP answer. Unless the connection is known
+        # good, a batch sends one request first, so an unreachable APNs costs one
+        # connect attempt rather than one per target.
+        self._answered_at = -math.inf
 
     # Public interface
 
@@ -166,7 +168,7 @@ class ApnsProvider:
             loop, thread, client = self._loop, self._thread, self._client
             owned = self._pid == os.getpid()
             self._loop = self._thread = self._client = self._semaphore = None
-            self._connected = False
+            self._answered_at = -math.inf
         if loop is None or not owned:
             return  # after a fork the parent's loop and socket are not ours to close
         if thread is not None and thread.is_alive():
@@ -252,7 +254,7 @@ class ApnsProvider:
             )
             self._semaphore = asyncio.Semaphore(MAX_IN_FLIGHT)
             self._loop, self._thread, self._pid = loop, thread, pid
-            self._connected = False
+            self._answered_at = -math.inf
             return loop
 
     async def _send_batch(self, body: bytes, headers: dict[str, str], targets: list[PushTarget]) -> list[_Answer]:
@@ -265,7 +267,8 @@ class ApnsProvider:
                 answers[index] = _Answer(
                     PushResult(target.delivery_id, Outcome.INVALID_TOKEN, error="BadDeviceToken"), _NOT_SENT
                 )
-        if pending and not self._connected:
+        # After KEEPALIVE_EXPIRY idle httpcore has closed the connection: probe again.
+        if pending and time.monotonic() - self._answered_at >= KEEPALIVE_EXPIRY:
             index, target = pending.pop(0)
             answers[index] = await self._send_one(body, headers, target)
             if answers[index].failure == _TRANSPORT_FAILURE:
@@ -297,12 +300,12 @@ class ApnsProvider:
                         url, content=body, headers={**headers, "authorization": f"bearer {bearer}"}
                     )
                 except httpx.TimeoutException as exc:
-                    self._connected = False
+                    self._answered_at = -math.inf
                     return _transport_failure(target, f"timeout ({type(exc).__name__})")
                 except (httpx.ConnectError, httpx.WriteError) as exc:
                     # The request never reached APNs (e.g. written to a connection the
                     # peer already dropped); httpcore opens a fresh one for the retry.
-                    self._connected = False
+                    self._answered_at = -math.inf
                     if not retried_connection:
                         retried_connection = True
                         continue
@@ -310,9 +313,9 @@ class ApnsProvider:
                 except httpx.TransportError as exc:
                     # Read error or reset after the request went out: it may have been
                     # delivered, so the caller decides (the collapse id dedups on device).
-                    self._connected = False
+                    self._answered_at = -math.inf
                     return _transport_failure(target, f"{type(exc).__name__}: {exc}")
-                self._connected = True
+                self._answered_at = time.monotonic()
                 reason = _reason(response)
                 if response.status_code == 403 and reason == EXPIRED_PROVIDER_TOKEN and not retried_token:
                     retried_token = True

@@ -57,6 +57,7 @@ def _build(app: App, platform: str) -> PushProvider:
             vapid_private_key=app.vapid_private_key,
             vapid_subject=settings.WEBPUSH_VAPID_SUBJECT,
             timeout=settings.WEBPUSH_TIMEOUT,
+            allow_http=settings.WEBPUSH_ALLOW_HTTP,
         )
     raise PermanentProviderError(f"unknown platform {platform!r}")
 

@@ -171,15 +171,17 @@ class WebPushProvider:
             return PushResult(target.delivery_id, Outcome.PERMANENT, error=f"HTTP {status}")
         except requests.Timeout:
             return PushResult(target.delivery_id, Outcome.TRANSIENT, error="timeout")
-        except requests.ConnectionError as exc:
-            return PushResult(target.delivery_id, Outcome.TRANSIENT, error=f"connection error: {exc}")
+        # Reasons name the error class only: requests' messages quote the endpoint URL,
+        # a bearer capability for the subscriber, which must not land in delivery rows.
+        except requests.ConnectionError:
+            return PushResult(target.delivery_id, Outcome.TRANSIENT, error="connection error")
         except requests.RequestException as exc:
-            return PushResult(target.delivery_id, Outcome.TRANSIENT, error=f"request error: {exc}")
+            return PushResult(target.delivery_id, Outcome.TRANSIENT, error=f"request error: {type(exc).__name__}")
         except Exception as exc:
             # Encryption failing on a subscription that passed validation: retrying
             # the same bytes cannot help.
             logger.exception("web push to delivery %s failed", target.delivery_id)
-            return PushResult(target.delivery_id, Outcome.PERMANENT, error=f"error: {exc}")
+            return PushResult(target.delivery_id, Outcome.PERMANENT, error=f"error: {type(exc).__name__}")
         return _result_for_response(target.delivery_id, response)
 
     def _vapid_headers(self, origin: str) -> dict[str, str]:

@@ -39,6 +39,7 @@ def providers(settings, fake_fcm, fake_apns, fake_webpush):
     settings.FCM_API_URL = fake_fcm.url
     settings.APNS_URL = fake_apns.url
     settings.APNS_CA_FILE = fake_apns.ca_file
+    settings.WEBPUSH_ALLOW_HTTP = True
     yield
     providers_close_all()
     for fake in (fake_fcm, fake_apns, fake_webpush):

@@ -63,7 +63,8 @@ def test_push_to_device_is_accepted(owner, device):
 
 def test_broadcast_records_filters(owner, device):
     response = owner.post(
-        "/api/push/broadcast", {"app_name": "MyFintechApp", "country": "tg", "platform": "android", "title": "t", "body": "b"}
+        "/api/push/broadcast",
+        {"app_name": "MyFintechApp", "country": "tg", "platform": "android", "title": "t", "body": "b"},
     )
     assert response.status_code == 202
     assert Message.objects.get().filters == {"country": "TG", "platform": "android"}

@@ -8,7 +8,7 @@ import pytest
 
 from devices.models import Device
 from devices.services import device_register
-from notifications.models import Delivery, DeliveryStatus
+from notifications.models import Delivery
 from softafrik.celery import app as celery_app
 from softafrik.testing.processes import CeleryProcess, process_env, wait_for
 
@@ -21,6 +21,7 @@ def worker_env(fake_fcm, fake_apns, providers):
         FCM_API_URL=fake_fcm.url,
         APNS_URL=fake_apns.url,
         APNS_CA_FILE=fake_apns.ca_file,
+        WEBPUSH_ALLOW_HTTP="1",
         PUSH_SENDING_LEASE_SECONDS="3",
         PUSH_DISPATCH_GRACE_SECONDS="3",
         BEAT_SWEEP_SECONDS="0.5",
@@ -51,7 +52,9 @@ def status_of(message_id: str) -> set[str]:
 
 
 def register_device(owner, customer, push_app, platform, token):
-    return device_register(tenant=owner.tenant, end_user=customer, app=push_app, platform=platform, device_token=token)[0]
+    return device_register(tenant=owner.tenant, end_user=customer, app=push_app, platform=platform, device_token=token)[
+        0
+    ]
 
 
 def test_android_push_goes_through_worker_to_fcm(owner, push_app, customer, fake_fcm, celery_procs):
@@ -87,7 +90,9 @@ def test_web_push_goes_through_worker_and_is_decrypted(owner, push_app, customer
     subscription = fake_webpush.new_subscription()
     register_device(owner, customer, push_app, "web", subscription)
     celery_procs("worker")
-    response = owner.post("/api/push/to-user", {"puid": customer.puid, "title": "Web", "body": "Decrypt me", "data": {"a": "b"}})
+    response = owner.post(
+        "/api/push/to-user", {"puid": customer.puid, "title": "Web", "body": "Decrypt me", "data": {"a": "b"}}
+    )
     message_id = response.json()["id"]
     wait_for(lambda: status_of(message_id) == {"sent"}, what="the Web Push delivery to be sent")
     got = [p for p in fake_webpush.received if p.endpoint == subscription["endpoint"]]

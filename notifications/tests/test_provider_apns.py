@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import ssl
@@ -198,6 +199,17 @@ def test_provider_token_still_expired_after_refresh_raises_permanent_error(serve
     assert server.jwts_seen == 2
 
 
+def test_stale_clock_does_not_mint_a_new_token_on_every_batch(server, make_provider, clock):
+    provider = make_provider(clock=FakeClock(clock.now - 61 * 60))
+    with pytest.raises(PermanentProviderError):
+        provider.send(MESSAGE, targets(1))
+
+    with pytest.raises(PermanentProviderError, match="ExpiredProviderToken"):
+        provider.send(MESSAGE, targets(1))
+
+    assert server.jwts_seen == 2
+
+
 def test_reconnects_after_the_connection_is_dropped(server, provider):
     provider.send(MESSAGE, targets(1))
     server.drop_connections()
@@ -256,8 +268,6 @@ def test_collapse_id_over_64_bytes_is_sent_as_its_sha256(server, provider):
     long_id = "x" * 65
 
     provider.send(PushMessage(title="T", body="B", collapse_id=long_id), targets(1))
-
-    import hashlib
 
     assert server.received[0].collapse_id == hashlib.sha256(long_id.encode()).hexdigest()
 
@@ -358,6 +368,15 @@ def test_wrong_key_raises_permanent_provider_error(server, make_provider):
     assert server.received == []
 
 
+def test_provider_token_refused_for_some_targets_only_is_transient_for_them(server, provider):
+    server.fail_token(device_token(1), "InvalidProviderToken")
+
+    results = by_delivery(provider.send(MESSAGE, targets(2)))
+
+    assert results[1] == PushResult(1, Outcome.TRANSIENT, error="InvalidProviderToken")
+    assert results[2].outcome is Outcome.SENT
+
+
 def test_unknown_team_raises_permanent_provider_error(server, make_provider):
     provider = make_provider(team_id="NOTMYTEAM1")
 
@@ -375,6 +394,31 @@ def test_nothing_listening_raises_transient_provider_error(make_provider):
 
     with pytest.raises(TransientProviderError, match="ConnectError"):
         provider.send(MESSAGE, targets(200))
+
+
+def test_unreachable_apns_costs_one_connection_attempt_and_one_retry_per_batch(make_provider):
+    # Accepts TCP and hangs up at once, so every TLS handshake fails.
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def hang_up() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+            conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    provider = make_provider(url=f"https://127.0.0.1:{listener.getsockname()[1]}")
+    try:
+        with pytest.raises(TransientProviderError):
+            provider.send(MESSAGE, targets(200))
+    finally:
+        listener.close()
+
+    assert len(accepted) == 2
 
 
 def test_key_that_is_not_p256_pem_is_refused_at_construction(server, make_provider):

@@ -305,6 +305,17 @@ def test_injected_failure_stops_after_times(server, provider):
     assert len(server.received) == 1
 
 
+def test_clear_failures_restores_delivery(server, provider):
+    expired, failing = server.new_subscription(), server.new_subscription()
+    server.expire(expired)
+    server.fail_subscription(failing, 500)
+
+    server.clear_failures()
+    results = provider.send(MESSAGE, [target(expired, 1), target(failing, 2)])
+
+    assert [r.outcome for r in results] == [Outcome.SENT, Outcome.SENT]
+
+
 def test_retry_after_http_date_is_converted_to_seconds():
     in_90_seconds = email.utils.formatdate(time.time() + 90, usegmt=True)
 
@@ -331,8 +342,7 @@ def test_connection_refused_is_transient(provider):
 
     [result] = provider.send(MESSAGE, [target(subscription)])
 
-    assert result.outcome is Outcome.TRANSIENT
-    assert result.error.startswith("connection error")
+    assert result == PushResult(delivery_id=1, outcome=Outcome.TRANSIENT, error="connection error")
 
 
 # -- invalid subscriptions -----------------------------------------------------------

@@ -257,7 +257,7 @@ def test_at_timeout_is_transient(at_fake):
 def test_at_unreachable_provider_raises_route_error():
     route = AfricasTalkingRoute(username="u", api_key="k", base_url=free_port_url(), timeout=2.0)
     try:
-        with pytest.raises(TransientSmsError, match="^africastalking unreachable: "):
+        with pytest.raises(TransientSmsError, match=r"^africastalking unreachable: "):
             route.submit_batch([sms(KE_1), sms(KE_2)])
     finally:
         route.close()
@@ -437,7 +437,7 @@ def test_twilio_server_errors_are_transient(tw_fake, tw_route, status):
 def test_twilio_unreachable_provider_raises_route_error():
     route = TwilioRoute(account_sid="AC" + "0" * 32, auth_token="t", base_url=free_port_url(), timeout=2.0)
     try:
-        with pytest.raises(TransientSmsError, match="^twilio unreachable: "):
+        with pytest.raises(TransientSmsError, match=r"^twilio unreachable: "):
             route.submit_batch([sms(TG_1)])
     finally:
         route.close()

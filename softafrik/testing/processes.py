@@ -79,7 +79,9 @@ def process_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-def wait_for(predicate: Callable[[], object], *, timeout: float = 30.0, interval: float = 0.1, what: str = "") -> object:
+def wait_for(
+    predicate: Callable[[], object], *, timeout: float = 30.0, interval: float = 0.1, what: str = ""
+) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

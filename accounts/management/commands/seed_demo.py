@@ -28,7 +28,9 @@ class Command(BaseCommand):
                 app_create(tenant=tenant, name=DEMO_APP)
                 password = secrets.token_urlsafe(12)
                 User.objects.create_user("demo", password=password, is_staff=True, tenant=tenant)
-                self.stdout.write(f"Admin login for the demo tenant: demo / {password}  (http://127.0.0.1:{port}/admin/)")
+                self.stdout.write(
+                    f"Admin login for the demo tenant: demo / {password}  (http://127.0.0.1:{port}/admin/)"
+                )
             else:
                 issued = api_key_create(tenant=tenant, name="make run")
         base = f"http://127.0.0.1:{port}"
@@ -36,7 +38,7 @@ class Command(BaseCommand):
         self.stdout.write(
             "\nTry it:\n"
             f"  curl -s -X POST {base}/api/users/register -H 'X-API-KEY: {key}' "
-            "-H 'Content-Type: application/json' -d '{\"external_user_ref\": \"cust-42\", \"meta\": {\"name\": \"Ama\"}}'\n"
+            '-H \'Content-Type: application/json\' -d \'{"external_user_ref": "cust-42", "meta": {"name": "Ama"}}\'\n'
             f"  API docs: {base}/api/docs/\n"
             f"Demo API key (tenant {tenant.name}, app {DEMO_APP}):\n{key}"
         )

@@ -1,0 +1,265 @@
+"""Plumbing for the benchmarks: child processes, CPU accounting, machine description, HTTP.
+
+Nothing here knows about SoftAfrik's models; ``push_bench.py`` uses it to run the platform
+as in production (gunicorn, Celery workers, PostgreSQL, Redis) and to measure it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# --- Child processes ---------------------------------------------------------------------
+
+
+class Processes:
+    """Every child the bench starts, each in its own process group, stopped on exit.
+
+    ``stop_all`` sends SIGTERM to each group, then SIGKILL to what is left after a grace
+    period; it runs from ``finally`` and from SIGTERM/SIGINT, so Ctrl-C or an error never
+    leaves gunicorn, workers or the fake behind.
+    """
+
+    def __init__(self) -> None:
+        self.children: dict[int, tuple[str, subprocess.Popen]] = {}
+
+    def start(self, label: str, command: list[str], *, env: dict[str, str], log: Path | None = None, **popen) -> subprocess.Popen:
+        if log is not None:
+            handle = log.open("ab")
+            popen.setdefault("stdout", handle)
+            popen.setdefault("stderr", subprocess.STDOUT)
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, **popen)
+        self.children[proc.pid] = (label, proc)
+        return proc
+
+    def pgids(self) -> dict[int, str]:
+        return {pid: label for pid, (label, _) in self.children.items()}
+
+    def stop(self, proc: subprocess.Popen, *, grace: float = 15.0) -> None:
+        self.children.pop(proc.pid, None)
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        # A worker's children may outlive their parent by a moment: reap the whole group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+    def stop_all(self) -> None:
+        for _, proc in list(self.children.values())[::-1]:
+            self.stop(proc, grace=10.0)
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM (and SIGHUP) into SystemExit so ``finally`` blocks clean up."""
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGHUP, handler)
+
+
+def wait_until(predicate: Callable[[], object], *, timeout: float, interval: float = 0.1, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- CPU accounting ----------------------------------------------------------------------
+
+
+def _process_ticks() -> dict[int, tuple[str, int, int]]:
+    """pid -> (command name, process group, user+system ticks of all its threads)."""
+    ticks = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as handle:
+                data = handle.read()
+        except OSError:
+            continue
+        close = data.rindex(")")
+        comm = data[data.index("(") + 1 : close]
+        fields = data[close + 2 :].split()
+        ticks[int(entry.name)] = (comm, int(fields[2]), int(fields[11]) + int(fields[12]))
+    return ticks
+
+
+def _machine_ticks() -> tuple[int, int]:
+    with open("/proc/stat") as handle:
+        values = [int(v) for v in handle.readline().split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+class CpuMeter:
+    """CPU seconds spent per component between ``start()`` and ``stop()``.
+
+    Components are the bench's process groups (by label), PostgreSQL backends, Redis and
+    the rest. Processes that exit inside the interval are missed, so the children being
+    measured must outlive it (backends PostgreSQL forks inside it count from zero).
+    """
+
+    def __init__(self, groups: Callable[[], dict[int, str]]) -> None:
+        self.groups = groups
+
+    def start(self) -> CpuMeter:
+        self.before = _process_ticks()
+        self.machine_before = _machine_ticks()
+        self.started = time.monotonic()
+        return self
+
+    def stop(self) -> dict:
+        after = _process_ticks()
+        busy_after, total_after = _machine_ticks()
+        wall = time.monotonic() - self.started
+        groups = self.groups()
+        seconds: dict[str, float] = {}
+        for pid, (comm, pgid, ticks) in after.items():
+            delta = ticks - self.before.get(pid, (comm, pgid, 0))[2]
+            if pid in self.before and self.before[pid][0] != comm:
+                delta = ticks
+            if delta <= 0:
+                continue
+            if pgid in groups:
+                label = groups[pgid]
+            elif comm.startswith("postgres"):
+                label = "postgresql"
+            elif comm.startswith("redis"):
+                label = "redis"
+            elif pid == os.getpid():
+                label = "bench driver"
+            else:
+                label = "other"
+            seconds[label] = seconds.get(label, 0.0) + delta / CLOCK_TICKS
+        busy = busy_after - self.machine_before[0]
+        total = total_after - self.machine_before[1]
+        return {
+            "wall_seconds": round(wall, 2),
+            "machine_busy_percent": round(100 * busy / total, 1) if total else None,
+            "cores_used": {label: round(value / wall, 2) for label, value in sorted(seconds.items(), key=lambda kv: -kv[1])},
+        }
+
+
+# --- Machine description ------------------------------------------------------------------
+
+
+def machine_description(pg_cursor) -> dict:
+    model = "unknown"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_kib = 0
+    with contextlib.suppress(OSError), open("/proc/meminfo") as handle:
+        for line in handle:
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    import celery
+    import django
+    import firebase_admin
+    import gunicorn
+
+    pg_cursor.execute("SHOW server_version")
+    pg_version = pg_cursor.fetchone()[0]
+    settings = {}
+    for name in ("shared_buffers", "synchronous_commit", "max_connections"):
+        pg_cursor.execute(f"SHOW {name}")
+        settings[name] = pg_cursor.fetchone()[0]
+    redis_version = "unknown"
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(["redis-server", "--version"], capture_output=True, text=True, timeout=5).stdout
+        redis_version = next((p.split("=", 1)[1] for p in out.split() if p.startswith("v=")), out.strip())
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": model,
+        "ram_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "postgresql": pg_version,
+        "postgresql_settings": settings,
+        "redis": redis_version,
+        "gunicorn": gunicorn.__version__,
+        "celery": celery.__version__,
+        "firebase_admin": firebase_admin.__version__,
+    }
+
+
+# --- HTTP --------------------------------------------------------------------------------
+
+
+class Http:
+    """One keep-alive connection for sequential requests (http.client), timing each."""
+
+    def __init__(self, port: int, headers: dict[str, str]) -> None:
+        self.port = port
+        self.headers = headers
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict, object, float]:
+        """(status, headers, parsed JSON body, seconds from send to the last body byte)."""
+        headers = dict(self.headers)
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        started = time.perf_counter()
+        try:
+            self.conn.request(method, path, body=payload, headers=headers)
+            response = self.conn.getresponse()
+            raw = response.read()
+        except (http.client.HTTPException, OSError):
+            self.conn.close()  # the server closed an idle keep-alive connection: once more
+            started = time.perf_counter()
+            self.conn.request(method, path, body=payload, headers=headers)
+            response = self.conn.getresponse()
+            raw = response.read()
+        elapsed = time.perf_counter() - started
+        if response.getheader("Connection", "").lower() == "close":
+            self.conn.close()
+        data = json.loads(raw) if raw else None
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, data, elapsed
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def python() -> str:
+    return sys.executable

@@ -1,0 +1,149 @@
+import secrets
+
+from django.contrib import admin, messages
+
+from sms.campaigns import campaign_progress
+from sms.models import BlacklistedNumber, SenderName, SenderStatus, SmsMessage, SmsRecipient, SmsRoute, StatusCallback
+from sms.services import sms_cancel
+from softafrik.api import DomainError
+from softafrik.tenant_admin import TenantScopedAdmin, is_platform_admin
+
+
+@admin.register(SenderName)
+class SenderNameAdmin(TenantScopedAdmin):
+    """Tenants ask for sender names; only platform admins approve them."""
+
+    list_display = ("name", "tenant", "status", "is_default", "created_at")
+    list_filter = ("status", "tenant")
+    actions = ("approve", "reject")
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if is_platform_admin(request) else ("status",)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not is_platform_admin(request):
+            actions.pop("approve", None)
+            actions.pop("reject", None)
+        return actions
+
+    @admin.action(description="Approve")
+    def approve(self, request, queryset):
+        queryset.update(status=SenderStatus.APPROVED)
+
+    @admin.action(description="Reject")
+    def reject(self, request, queryset):
+        queryset.update(status=SenderStatus.REJECTED, is_default=False)
+
+
+@admin.register(SmsRoute)
+class SmsRouteAdmin(admin.ModelAdmin):
+    """Platform-level routes: platform admins only. The secret is write-only."""
+
+    list_display = ("name", "kind", "countries", "priority", "is_active", "tps", "window")
+    list_filter = ("kind", "is_active")
+    readonly_fields = ("callback_token",)
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.base_fields["secret"].required = False
+        form.base_fields["secret"].help_text = "Password / API key / auth token. Leave empty to keep the stored one."
+        form.base_fields["secret"].initial = ""
+        return form
+
+    def get_changeform_initial_data(self, request):
+        return {"secret": ""}
+
+    def render_change_form(self, request, context, *args, obj=None, **kwargs):
+        if "adminform" in context:
+            context["adminform"].form.initial["secret"] = ""
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if change and not form.cleaned_data.get("secret"):
+            obj.secret = SmsRoute.objects.get(pk=obj.pk).secret
+        if not obj.callback_token:
+            obj.callback_token = secrets.token_urlsafe(24)
+        super().save_model(request, obj, form, change)
+
+    def has_module_permission(self, request):
+        return is_platform_admin(request)
+
+    def has_view_permission(self, request, obj=None):
+        return is_platform_admin(request)
+
+    has_change_permission = has_add_permission = has_delete_permission = has_view_permission
+
+
+class RecipientInline(admin.TabularInline):
+    model = SmsRecipient
+    fields = ("number", "status", "error", "parts", "route", "attempts", "updated_at")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    classes = ("collapse",)
+
+
+@admin.register(SmsMessage)
+class SmsMessageAdmin(TenantScopedAdmin):
+    tenant_read_only = True
+    list_display = ("created_at", "kind", "dialect", "sender", "campaign_name", "category", "state", "total_recipients", "credits")
+    list_filter = ("tenant", "kind", "state", "dialect", "category")
+    search_fields = ("campaign_name", "category", "text")
+    date_hierarchy = "created_at"
+    readonly_fields = ("progress", *[f.name for f in SmsMessage._meta.fields])
+    actions = ("cancel",)
+
+    @admin.display(description="progress")
+    def progress(self, obj):
+        counts = campaign_progress(message=obj)
+        return ", ".join(f"{k}: {v}" for k, v in counts.items())
+
+    def get_actions(self, request):
+        # Cancelling is allowed to the tenant's staff although the rows are read-only.
+        actions = super().get_actions(request)
+        if "cancel" not in actions:
+            actions["cancel"] = self.get_action("cancel")
+        return actions
+
+    @admin.action(description="Cancel what has not gone out yet")
+    def cancel(self, request, queryset):
+        for message in queryset:
+            try:
+                n = sms_cancel(message=message)
+                messages.success(request, f"{message.pk}: {n} numbers cancelled.")
+            except DomainError as exc:
+                messages.warning(request, f"{message.pk}: {exc.message}")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SmsRecipient)
+class SmsRecipientAdmin(TenantScopedAdmin):
+    tenant_read_only = True
+    list_display = ("id", "message", "number", "status", "error", "parts", "route", "attempts", "updated_at")
+    list_filter = ("status",)
+    search_fields = ("number",)
+    raw_id_fields = ("message",)
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("route")
+
+
+@admin.register(BlacklistedNumber)
+class BlacklistedNumberAdmin(TenantScopedAdmin):
+    list_display = ("number", "tenant", "created_at")
+    list_filter = ("tenant",)
+    search_fields = ("number",)
+
+
+@admin.register(StatusCallback)
+class StatusCallbackAdmin(TenantScopedAdmin):
+    tenant_read_only = True
+    list_display = ("id", "url", "state", "attempts", "last_error", "created_at")
+    list_filter = ("state",)
+
+

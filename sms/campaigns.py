@@ -1,0 +1,92 @@
+"""Spread campaigns (ION MULDESP): release numbers in batches, within the daily cap.
+
+Between ``window_start`` and ``window_end``, every ``interval_minutes`` beat releases a
+batch (its recipients become due now); no UTC day gets more than ``per_day``. The batch
+size spreads ``per_day`` over the day's intervals. A release locks the campaign row and
+moves ``next_batch_at`` in the same transaction, so two beats or a repeated tick never
+release a batch twice. Numbers still unreleased when the window closes end failed.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, time, timedelta
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from notifications.models import DeliveryStatus
+from sms.models import SmsKind, SmsMessage, SmsRecipient, SmsState
+
+MINUTES_PER_DAY = 24 * 60
+WINDOW_CLOSED = "campaign window closed before this number's turn"
+
+
+def campaign_batch_size(*, per_day: int, interval_minutes: int) -> int:
+    batches_per_day = max(1, math.ceil(MINUTES_PER_DAY / interval_minutes))
+    return max(1, math.ceil(per_day / batches_per_day))
+
+
+def campaigns_due() -> list[str]:
+    now = timezone.now()
+    return [
+        str(pk)
+        for pk in SmsMessage.objects.filter(
+            kind=SmsKind.CAMPAIGN, state=SmsState.ACTIVE, next_batch_at__lte=now
+        ).values_list("pk", flat=True)
+    ]
+
+
+def campaign_release(*, message_id: str) -> list[int]:
+    """Release the campaign's next batch if it is due; returns the released recipient ids."""
+    now = timezone.now()
+    with transaction.atomic():
+        campaign = (
+            SmsMessage.objects.select_for_update()
+            .filter(pk=message_id, kind=SmsKind.CAMPAIGN, state=SmsState.ACTIVE, next_batch_at__lte=now)
+            .first()
+        )
+        if campaign is None:
+            return []
+        waiting = SmsRecipient.objects.filter(
+            message=campaign, status=DeliveryStatus.PENDING, next_attempt_at__isnull=True
+        )
+        if now >= campaign.window_end:
+            waiting.update(status=DeliveryStatus.FAILED, error=WINDOW_CLOSED)
+            SmsMessage.objects.filter(pk=campaign.pk).update(state=SmsState.DONE, next_batch_at=None)
+            return []
+        today = now.date()
+        released_today = campaign.released_today if campaign.released_day == today else 0
+        size = min(
+            campaign_batch_size(per_day=campaign.per_day, interval_minutes=campaign.interval_minutes),
+            campaign.per_day - released_today,
+        )
+        ids = list(waiting.order_by("pk").values_list("pk", flat=True)[: max(0, size)])
+        if ids:
+            SmsRecipient.objects.filter(pk__in=ids).update(next_attempt_at=now)
+        remaining = waiting.exclude(pk__in=ids).exists() if ids else waiting.exists()
+        if not remaining:
+            next_at, state = None, SmsState.DONE
+        elif released_today + len(ids) >= campaign.per_day:
+            # Today's cap is reached: the next batch waits for tomorrow (UTC midnight).
+            tomorrow = datetime.combine(today + timedelta(days=1), time.min, tzinfo=UTC)
+            next_at, state = max(tomorrow, now + timedelta(minutes=campaign.interval_minutes)), SmsState.ACTIVE
+        else:
+            next_at, state = now + timedelta(minutes=campaign.interval_minutes), SmsState.ACTIVE
+        SmsMessage.objects.filter(pk=campaign.pk).update(
+            next_batch_at=next_at, state=state, released_day=today, released_today=released_today + len(ids)
+        )
+    return ids
+
+
+def campaign_progress(*, message: SmsMessage) -> dict[str, int]:
+    """Counts per status, plus numbers not yet released ('scheduled')."""
+    counts = SmsRecipient.objects.filter(message=message).aggregate(
+        sent=Count("pk", filter=Q(status__in=[DeliveryStatus.SENT, DeliveryStatus.DELIVERED])),
+        delivered=Count("pk", filter=Q(status=DeliveryStatus.DELIVERED)),
+        failed=Count("pk", filter=Q(status=DeliveryStatus.FAILED)),
+        pending=Count("pk", filter=Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING])),
+        scheduled=Count("pk", filter=Q(status=DeliveryStatus.PENDING, next_attempt_at__isnull=True)),
+    )
+    return counts

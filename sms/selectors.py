@@ -1,0 +1,79 @@
+"""Tenant-scoped reads for SMS sends, their numbers and statistics."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Count, Sum
+
+from accounts.models import Tenant
+from notifications.models import DeliveryStatus
+from sms.models import BlacklistedNumber, SmsMessage, SmsRecipient
+from softafrik.api import NotFound
+
+RECIPIENTS_PAGE = 1000
+
+# What a client sees: 'sending' is an internal claim.
+PUBLIC_STATUS = {DeliveryStatus.SENDING: DeliveryStatus.PENDING}
+
+
+def public_status(status: str) -> str:
+    return PUBLIC_STATUS.get(status, status)
+
+
+def sms_message_get(*, tenant: Tenant, ref: str, field: str = "ref") -> SmsMessage:
+    """The tenant's send ``ref``; another tenant's or a malformed ref is simply not found."""
+    try:
+        key = uuid.UUID(str(ref))
+    except ValueError:
+        raise NotFound("Unknown reference.", field=field) from None
+    message = SmsMessage.objects.filter(pk=key, tenant=tenant).first()
+    if message is None:
+        raise NotFound("Unknown reference.", field=field)
+    return message
+
+
+def sms_recipients(*, message: SmsMessage, after: int | None = None, limit: int = RECIPIENTS_PAGE) -> list[dict]:
+    """One page of the send's numbers in id order: id, number, status (public), error, parts, updated_at."""
+    rows = SmsRecipient.objects.filter(message=message).order_by("pk")
+    if after is not None:
+        rows = rows.filter(pk__gt=after)
+    page = list(rows.values("id", "number", "status", "error", "parts", "updated_at")[:limit])
+    for row in page:
+        row["status"] = public_status(row["status"])
+    return page
+
+
+def sms_counts(*, message: SmsMessage) -> dict[str, int]:
+    """Numbers per public status: pending, sent, failed, delivered."""
+    counts = dict.fromkeys(("pending", "sent", "failed", "delivered"), 0)
+    for row in SmsRecipient.objects.filter(message=message).values("status").annotate(n=Count("pk")).order_by():
+        counts[public_status(row["status"])] += row["n"]
+    return counts
+
+
+def sms_category_stats(*, tenant: Tenant, category: str | None = None, campaign_name: str | None = None) -> list[dict]:
+    """Per category: numbers per public status (and the credits used)."""
+    recipients = SmsRecipient.objects.filter(tenant=tenant)
+    messages = SmsMessage.objects.filter(tenant=tenant)
+    if category is not None:
+        recipients = recipients.filter(message__category=category)
+        messages = messages.filter(category=category)
+    if campaign_name is not None:
+        recipients = recipients.filter(message__campaign_name=campaign_name)
+        messages = messages.filter(campaign_name=campaign_name)
+    stats: dict[str, dict] = {}
+    for row in recipients.values("message__category", "status").annotate(n=Count("pk")).order_by():
+        entry = stats.setdefault(
+            row["message__category"], {"category": row["message__category"], "credits": 0, **dict.fromkeys(("pending", "sent", "failed", "delivered"), 0)}
+        )
+        entry[public_status(row["status"])] += row["n"]
+
+    for row in messages.values("category").annotate(credits=Sum("credits")).order_by():
+        if row["category"] in stats:
+            stats[row["category"]]["credits"] = row["credits"] or 0
+    return sorted(stats.values(), key=lambda entry: entry["category"])
+
+
+def blacklist_numbers(*, tenant: Tenant) -> list[str]:
+    return list(BlacklistedNumber.objects.filter(tenant=tenant).order_by("number").values_list("number", flat=True))

@@ -31,6 +31,13 @@ from firebase_admin import credentials, messaging  # noqa: E402
 from notifications.providers.fcm import DEFAULT_HTTP_TIMEOUT, FCM_CHUNK, SEND_RETRIES, fcm_app_point_at  # noqa: E402
 
 TTL_SECONDS = 4 * 7 * 86400  # the platform's PUSH_TTL_SECONDS default
+TOKEN_LENGTH = 163  # what FCM registration tokens measure today
+
+
+def fake_fcm_token(prefix: str, index: int) -> str:
+    """A unique token shaped like an FCM registration token (``<id>:APA91b...``)."""
+    head = f"{prefix}{index:09d}:APA91b"
+    return head + "x" * (TOKEN_LENGTH - len(head))
 
 
 def message_template(*, title: str, body: str, data: dict[str, str], collapse_id: str) -> dict:
@@ -53,7 +60,7 @@ def main() -> None:
     parser.add_argument("--account-file", required=True, type=Path)
     parser.add_argument("--messages", type=int, required=True)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--token-prefix", default="bench-ceiling")
+    parser.add_argument("--token-prefix", default="ceil")
     parser.add_argument("--collapse-id", default="00000000-0000-4000-8000-000000000000")
     args = parser.parse_args()
 
@@ -89,7 +96,7 @@ def main() -> None:
             fcm_messages = []
             for index in batch:
                 fcm_message = messaging.Message(**template)
-                fcm_message.token = f"{args.token_prefix}-{index:012d}"  # as FcmProvider, avoiding the fid warning
+                fcm_message.token = fake_fcm_token(args.token_prefix, index)  # set as FcmProvider does
                 fcm_messages.append(fcm_message)
             response = messaging.send_each(fcm_messages, app=app)
             with lock:
@@ -119,6 +126,7 @@ def main() -> None:
         ),
         flush=True,
     )
+    sys.stdin.read()  # stay alive until the caller has read its CPU meters
     firebase_admin.delete_app(app)
 
 

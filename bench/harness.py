@@ -102,8 +102,10 @@ def free_port() -> int:
 # --- CPU accounting ----------------------------------------------------------------------
 
 
-def _process_ticks() -> dict[int, tuple[str, int, int]]:
-    """pid -> (command name, process group, user+system ticks of all its threads)."""
+def _process_ticks() -> dict[int, tuple[str, int, int, int]]:
+    """pid -> (name, process group, user+system ticks of all its threads, start time). A PostgreSQL
+    backend's name is its title ("postgres: 15/main: user db host ..."), which says
+    which database it serves."""
     ticks = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -111,12 +113,16 @@ def _process_ticks() -> dict[int, tuple[str, int, int]]:
         try:
             with open(f"/proc/{entry.name}/stat") as handle:
                 data = handle.read()
-        except OSError:
+            close = data.rindex(")")
+            comm = data[data.index("(") + 1 : close]
+            if comm.startswith("postgres"):
+                with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
+                    title = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                comm = title if title.startswith("postgres:") else comm
+        except (OSError, ValueError):
             continue
-        close = data.rindex(")")
-        comm = data[data.index("(") + 1 : close]
         fields = data[close + 2 :].split()
-        ticks[int(entry.name)] = (comm, int(fields[2]), int(fields[11]) + int(fields[12]))
+        ticks[int(entry.name)] = (comm, int(fields[2]), int(fields[11]) + int(fields[12]), int(fields[19]))
     return ticks
 
 
@@ -135,8 +141,9 @@ class CpuMeter:
     measured must outlive it (backends PostgreSQL forks inside it count from zero).
     """
 
-    def __init__(self, groups: Callable[[], dict[int, str]]) -> None:
+    def __init__(self, groups: Callable[[], dict[int, str]], database: str = "") -> None:
         self.groups = groups
+        self.database = database
 
     def start(self) -> CpuMeter:
         self.before = _process_ticks()
@@ -150,30 +157,63 @@ class CpuMeter:
         wall = time.monotonic() - self.started
         groups = self.groups()
         seconds: dict[str, float] = {}
-        for pid, (comm, pgid, ticks) in after.items():
-            delta = ticks - self.before.get(pid, (comm, pgid, 0))[2]
-            if pid in self.before and self.before[pid][0] != comm:
-                delta = ticks
+        for pid, (comm, pgid, ticks, start) in after.items():
+            previous = self.before.get(pid)
+            # A process born inside the interval (or a reused pid) counts from zero.
+            delta = ticks - previous[2] if previous is not None and previous[3] == start else ticks
             if delta <= 0:
                 continue
             if pgid in groups:
                 label = groups[pgid]
             elif comm.startswith("postgres"):
-                label = "postgresql"
+                label = self._postgres_label(comm)
             elif comm.startswith("redis"):
                 label = "redis"
             elif pid == os.getpid():
                 label = "bench driver"
             else:
-                label = "other"
+                label = f"{BACKGROUND} ({comm})" if delta / CLOCK_TICKS > 0.05 * wall else f"{BACKGROUND} (other)"
             seconds[label] = seconds.get(label, 0.0) + delta / CLOCK_TICKS
         busy = busy_after - self.machine_before[0]
+        background = sum(value for label, value in seconds.items() if label.startswith(BACKGROUND))
         total = total_after - self.machine_before[1]
         return {
             "wall_seconds": round(wall, 2),
             "machine_busy_percent": round(100 * busy / total, 1) if total else None,
             "cores_used": {label: round(value / wall, 2) for label, value in sorted(seconds.items(), key=lambda kv: -kv[1])},
+            "background_cores": round(background / wall, 2),
         }
+
+    def _postgres_label(self, title: str) -> str:
+        # "postgres: 15/main: <user> <database> <host> <state>" for a client backend.
+        parts = title.split()
+        if len(parts) >= 5 and (parts[4].endswith(")") or parts[4] == "[local]"):
+            database = parts[3]
+            if database == self.database:
+                return "postgresql"
+            return f"{BACKGROUND} (postgresql, database {database})"
+        return "postgresql (shared processes)"
+
+
+BACKGROUND = "not the bench"
+
+
+def wait_for_quiet(meter_factory: Callable[[], CpuMeter], *, limit: float, threshold: float = 0.15, settle: int = 3) -> dict:
+    """Wait (up to ``limit`` seconds) until processes outside the bench use under
+    ``threshold`` cores for ``settle`` consecutive half seconds. Other work on a 2-core
+    machine (a test run, say) would halve any figure measured meanwhile. Returns what was seen."""
+    started = time.monotonic()
+    quiet = 0
+    samples = []
+    while True:
+        meter = meter_factory().start()
+        time.sleep(0.5)
+        background = meter.stop()["background_cores"]
+        samples.append(background)
+        quiet = quiet + 1 if background < threshold else 0
+        waited = time.monotonic() - started
+        if quiet >= settle or waited >= limit:
+            return {"waited_seconds": round(waited, 1), "quiet": quiet >= settle, "last_background_cores": samples[-settle:]}
 
 
 # --- Machine description ------------------------------------------------------------------

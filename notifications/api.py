@@ -148,7 +148,7 @@ class ReadAllView(APIView):
         return Response({"success": True})
 
 
-class DeliveryOut(serializers.Serializer):
+class PushDeliveryOut(serializers.Serializer):
     platform = serializers.CharField()
     device_uid = serializers.CharField()
     device_token = serializers.CharField(help_text="Shortened")
@@ -158,25 +158,25 @@ class DeliveryOut(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class MessageOut(serializers.Serializer):
+class PushMessageOut(serializers.Serializer):
     id = serializers.UUIDField()
     kind = serializers.CharField()
     state = serializers.CharField(help_text="queued while deliveries are being created, then dispatched")
     created_at = serializers.DateTimeField()
     total = serializers.IntegerField()
     summary = serializers.DictField(child=serializers.IntegerField())
-    deliveries = DeliveryOut(many=True)
+    deliveries = PushDeliveryOut(many=True)
     next_cursor = serializers.IntegerField(allow_null=True)
 
 
-class MessageQuery(serializers.Serializer):
+class PushMessageQuery(serializers.Serializer):
     cursor = serializers.IntegerField(min_value=1, required=False)
 
 
 class MessageDetailView(APIView):
-    @extend_schema(parameters=[MessageQuery], responses={200: MessageOut}, tags=["push"])
+    @extend_schema(parameters=[PushMessageQuery], responses={200: PushMessageOut}, tags=["push"])
     def get(self, request, message_id: str):
-        query = _valid(MessageQuery, request, data=request.query_params)
+        query = _valid(PushMessageQuery, request, data=request.query_params)
         message = selectors.message_get(tenant=request.user.tenant, message_id=message_id)
         state = selectors.message_status(message=message, after=query.get("cursor"))
         deliveries = [

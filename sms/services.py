@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.models import Tenant
@@ -170,8 +171,10 @@ def sms_submit(
 def sms_cancel(*, message: SmsMessage) -> int:
     """Cancel what has not gone out yet; returns how many numbers were cancelled."""
     with transaction.atomic():
+        # One conditional statement: only a send that still has numbers waiting is cancellable.
+        waiting = SmsRecipient.objects.filter(message=OuterRef("pk"), status=DeliveryStatus.PENDING)
         updated = SmsMessage.objects.filter(
-            pk=message.pk, state__in=[SmsState.SCHEDULED, SmsState.ACTIVE]
+            Exists(waiting), pk=message.pk, state__in=[SmsState.SCHEDULED, SmsState.ACTIVE]
         ).update(state=SmsState.CANCELLED, next_batch_at=None)
         if not updated:
             raise DomainError("This send is already finished or cancelled.", field="ref", code="not_cancellable")

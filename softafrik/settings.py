@@ -162,13 +162,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-KEY"},
-            "Bearer": {"type": "http", "scheme": "bearer"},
-        }
+    "ENUM_NAME_OVERRIDES": {
+        "IonTypeEnum": "sms.api.ion.ION_TYPE_CHOICES",
+        "IonStatutEnum": "sms.api.ion.ION_STATUT_CHOICES",
+        "IonNumeroStatutEnum": "sms.api.ion.ION_NUMERO_STATUT_CHOICES",
     },
-    "SECURITY": [{"ApiKey": []}, {"Bearer": []}],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -361,10 +361,9 @@ class SmppRoute:
             if session is not None and not session.lost:
                 return session
             wait = self._next_bind_at - time.monotonic()
-            if wait > self.timeout:
-                raise TransientSmsError(f"SMPP not bound ({self._last_bind_error}); next bind attempt in {wait:.0f}s")
             if wait > 0:
-                await asyncio.sleep(wait)
+                # Fail fast while backing off, so the caller moves on to its next route.
+                raise TransientSmsError(f"SMPP not bound ({self._last_bind_error}); next bind attempt in {wait:.1f}s")
             return await self._bind()
 
     async def _bind(self) -> _Session:
@@ -645,9 +644,14 @@ def _disable_nagle(peer_port: int) -> None:
         return
     for fd in fds:
         try:
-            sock = socket.socket(fileno=os.dup(fd))  # a duplicate: closing it leaves smpp34's fd alone
+            duplicate = os.dup(fd)  # closing the duplicate leaves smpp34's descriptor alone
         except OSError:
-            continue  # not a socket, or already closed
+            continue  # closed meanwhile
+        try:
+            sock = socket.socket(fileno=duplicate)
+        except OSError:
+            os.close(duplicate)  # not a socket
+            continue
         with sock:
             try:
                 tcp = sock.type == socket.SOCK_STREAM and sock.family in (socket.AF_INET, socket.AF_INET6)

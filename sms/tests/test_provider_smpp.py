@@ -213,7 +213,7 @@ def test_one_rejected_message_does_not_fail_the_rest_of_the_batch(smsc, make_rou
     outcomes = route.submit_batch([message(i, destination=f"+2289000000{i}") for i in (1, 2, 3)])
 
     assert [type(o) for o in outcomes] == [SubmitResult, PermanentSmsError, SubmitResult]
-    assert [r.destination for r in smsc.received] == ["22890000001", "22890000003"]
+    assert sorted(r.destination for r in smsc.received) == ["22890000001", "22890000003"]
 
 
 def test_throttled_submits_fail_as_throttled_then_succeed_after_backoff(smsc, make_route):

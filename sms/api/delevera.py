@@ -1,0 +1,195 @@
+"""Delevera SMS dialect (``/SMS/v1/messages``): send one text to many numbers, then read
+each number's state.
+
+A translation layer only: Delevera's fields in (``text``, ``from``, ``destinations``),
+``sms_submit`` and the SMS selectors underneath, Delevera's shapes out. States are
+Delevera's codes: 1 Sent, 2 Pending, 3 Failed, 4 Delivered. Errors are Delevera's body,
+``{"code": <HTTP status>, "message": ..., "field": ...}``, for 400, 401, 404 and 405.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from devices.api import _valid
+from notifications.models import DeliveryStatus
+from sms import selectors, services
+from sms.api.common import renamed_fields
+
+TAGS = ["Delevera SMS"]
+DIALECT = "delevera"
+
+SENT, PENDING, FAILED, DELIVERED = 1, 2, 3, 4
+STATE = {
+    DeliveryStatus.SENT: SENT,
+    DeliveryStatus.PENDING: PENDING,
+    DeliveryStatus.FAILED: FAILED,
+    DeliveryStatus.DELIVERED: DELIVERED,
+}
+STATE_HELP = "1 Sent, 2 Pending, 3 Failed, 4 Delivered"
+
+# One request writes one recipient row per number in one transaction: 100k numbers is
+# ~2 MB of JSON (near Django's 2.5 MB body limit) and a few seconds of validation.
+DESTINATIONS_MAX = 100_000
+DESTINATIONS_PAGE = selectors.RECIPIENTS_PAGE  # numbers per GET page
+
+FIELDS = {"sender": "from", "number": "destinations", "text": "text"}
+_renamed = renamed_fields(FIELDS)
+
+
+def delevera_exception_handler(exc, context):
+    """The core's error response, with Delevera's field names and body."""
+    response = _renamed(exc, context)
+    if response is None:
+        return None
+    data = response.data if isinstance(response.data, dict) else {}
+    body = {"code": response.status_code, "message": data.get("message") or response.status_text}
+    if data.get("field"):
+        body["field"] = data["field"]
+    response.data = body
+    return response
+
+
+class DeleveraView(APIView):
+    def get_exception_handler(self):
+        return delevera_exception_handler
+
+
+# --- Input -------------------------------------------------------------------------------
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "example": "+22890123456"},
+            {"type": "object", "properties": {"phone": {"type": "string"}}, "required": ["phone"]},
+        ]
+    }
+)
+class DeleveraDestinationField(serializers.Field):
+    """A number, as a string or as ``{"phone": "..."}``."""
+
+    default_error_messages = {"invalid": 'Expected a phone number or {"phone": "..."}.'}
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            data = data.get("phone")
+        if isinstance(data, bool) or not isinstance(data, str | int) or not str(data).strip():
+            self.fail("invalid")
+        return str(data).strip()
+
+    def to_representation(self, value):
+        return value
+
+
+class DeleveraSendIn(serializers.Serializer):
+    # Spaces are part of the SMS: never trimmed. Length and parts are checked by the core.
+    text = serializers.CharField(trim_whitespace=False, help_text="The SMS text; long texts are concatenated.")
+    destinations = serializers.ListField(
+        child=DeleveraDestinationField(),
+        allow_empty=False,
+        max_length=DESTINATIONS_MAX,
+        help_text="Invalid numbers come back with state 3 and a reason; the valid ones still go out.",
+    )
+
+    def get_fields(self):
+        # "from" is a Python keyword, so it cannot be declared as a class attribute.
+        fields = super().get_fields()
+        fields["from"] = serializers.CharField(
+            required=False, allow_blank=True, default="", help_text="An approved sender id; omitted: the default one."
+        )
+        return fields
+
+
+class DeleveraMessageQuery(serializers.Serializer):
+    after = serializers.IntegerField(min_value=0, required=False, help_text="The `next` of the previous page")
+
+
+# --- Output (OpenAPI) --------------------------------------------------------------------
+
+
+class DeleveraError(serializers.Serializer):
+    code = serializers.IntegerField(help_text="The HTTP status: 400, 401, 404 or 405")
+    message = serializers.CharField()
+    field = serializers.CharField(required=False, help_text="The field at fault: text, from, destinations...")
+
+
+class DeleveraDestination(serializers.Serializer):
+    phone = serializers.CharField(help_text="E.164 once valid; an invalid number as it was given")
+    state = serializers.ChoiceField(choices=list(STATE.values()), help_text=STATE_HELP)
+    reason = serializers.CharField(required=False, help_text="Why it failed (state 3 only); not in Delevera's docs")
+
+
+class DeleveraMessage(serializers.Serializer):
+    messageId = serializers.CharField()
+    createDate = serializers.DateTimeField()
+    destinations = DeleveraDestination(many=True)
+
+
+class DeleveraMessagePage(DeleveraMessage):
+    next = serializers.IntegerField(allow_null=True, help_text="Pass as `after` for the next page; null: last")
+
+
+# --- Views -------------------------------------------------------------------------------
+
+
+def _failed(phone: str, reason: str) -> dict:
+    return {"phone": phone, "state": FAILED, "reason": reason}
+
+
+def _destination(row: dict) -> dict:
+    state = STATE.get(row["status"], PENDING)
+    if state == FAILED:
+        return _failed(row["number"], row["error"])
+    return {"phone": row["number"], "state": state}
+
+
+class DeleveraMessagesView(DeleveraView):
+    @extend_schema(
+        request=DeleveraSendIn,
+        responses={200: DeleveraMessage, 400: DeleveraError, 401: DeleveraError, 405: DeleveraError},
+        tags=TAGS,
+        summary="Send one text to one or more numbers",
+    )
+    def post(self, request):
+        data = _valid(DeleveraSendIn, request)
+        accepted = services.sms_submit(
+            tenant=request.user.tenant,
+            dialect=DIALECT,
+            sender=data["from"] or None,
+            numbers=data["destinations"],
+            text=data["text"],
+        )
+        destinations = [
+            *({"phone": number, "state": PENDING} for number in accepted.accepted),
+            *(_failed(number, services.BLACKLISTED) for number in accepted.blacklisted),
+            *(_failed(number, reason) for number, reason in accepted.rejected),
+        ]
+        message = accepted.message
+        return Response({"messageId": str(message.pk), "createDate": message.created_at, "destinations": destinations})
+
+
+class DeleveraMessageView(DeleveraView):
+    @extend_schema(
+        parameters=[DeleveraMessageQuery, OpenApiParameter("message_id", str, OpenApiParameter.PATH)],
+        responses={200: DeleveraMessagePage, 401: DeleveraError, 404: DeleveraError, 405: DeleveraError},
+        tags=TAGS,
+        summary="A message and each number's current state",
+    )
+    def get(self, request, message_id: str):
+        query = _valid(DeleveraMessageQuery, request, data=request.query_params)
+        message = selectors.sms_message_get(tenant=request.user.tenant, ref=message_id, field="messageId")
+        rows = selectors.sms_recipients(message=message, after=query.get("after"), limit=DESTINATIONS_PAGE + 1)
+        more = len(rows) > DESTINATIONS_PAGE
+        rows = rows[:DESTINATIONS_PAGE]
+        return Response(
+            {
+                "messageId": str(message.pk),
+                "createDate": message.created_at,
+                "destinations": [_destination(row) for row in rows],
+                "next": rows[-1]["id"] if more else None,
+            }
+        )

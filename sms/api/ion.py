@@ -1,0 +1,362 @@
+"""ION SMS Gateway dialect (``/api/V1/sms/...``): UNIDES, MULDES, MULDESP, status, cancel.
+
+A translation layer only: ION's French fields in, ``sms_submit``/``sms_cancel`` and the
+SMS selectors underneath, ION's shapes out. Errors name ION's fields (``emetteur``,
+``destinataire`` or ``numeros``, ``corps``); another tenant's ``ref`` is a 404.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.settings import ISO_8601
+from rest_framework.views import APIView
+
+from devices.api import _valid
+from notifications.models import DeliveryStatus
+from sms import selectors, services
+from sms.api.common import renamed_fields
+from sms.campaigns import campaign_progress
+from sms.models import SmsKind, SmsMessage, SmsState
+
+TAGS = ["ION SMS"]
+
+ION_TYPE = {SmsKind.SINGLE: "UNIDES", SmsKind.BULK: "MULDES", SmsKind.CAMPAIGN: "MULDESP"}
+ION_STATUS = {
+    DeliveryStatus.PENDING: "EN_ATTENTE",
+    DeliveryStatus.SENT: "ENVOYE",
+    DeliveryStatus.FAILED: "ECHEC",
+    DeliveryStatus.DELIVERED: "DELIVRE",
+}
+CANCELLED = "ANNULE"
+
+# One request writes one recipient row per number in one transaction: 100k numbers is
+# ~1.7 MB of JSON (under Django's 2.5 MB body limit) and a few seconds of validation.
+MULDES_MAX_NUMEROS = 100_000
+# per_day and interval_minutes are 32-bit integer columns: a bigger value must be a 400,
+# not a database overflow.
+INT_COLUMN_MAX = 2**31 - 1
+DESTINATAIRES_PAGE = selectors.RECIPIENTS_PAGE  # numbers per status page
+
+SINGLE_FIELDS = {"sender": "emetteur", "number": "destinataire", "text": "corps"}
+BULK_FIELDS = {"sender": "emetteur", "number": "numeros", "text": "corps"}
+
+
+def ion_status(*, state: str, counts: dict[str, int]) -> str:
+    """A send's overall ION status from its state and its numbers per public status."""
+    if state == SmsState.CANCELLED:
+        return CANCELLED
+    total = sum(counts.values())
+    if counts["pending"] or not total:
+        return ION_STATUS[DeliveryStatus.PENDING]
+    if counts["failed"] == total:
+        return ION_STATUS[DeliveryStatus.FAILED]
+    if counts["delivered"] == total:
+        return ION_STATUS[DeliveryStatus.DELIVERED]
+    return ION_STATUS[DeliveryStatus.SENT]
+
+
+# --- Input -----------------------------------------------------------------------------
+
+_HAS_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}")
+
+
+class IonDateTimeField(serializers.DateTimeField):
+    """ISO 8601 date and time; without an offset it is UTC. A bare date is refused: it
+    would silently mean midnight."""
+
+    default_error_messages = {"invalid": "Expected an ISO 8601 date and time, e.g. 2025-07-01T08:00:00Z."}
+
+    def __init__(self, **kwargs):
+        super().__init__(input_formats=[ISO_8601], default_timezone=UTC, **kwargs)
+
+    def to_internal_value(self, value):
+        if isinstance(value, str) and not _HAS_TIME.match(value.strip()):
+            self.fail("invalid")
+        return super().to_internal_value(value)
+
+
+def _emetteur():
+    return serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="An approved sender id; omitted: the account's default sender.",
+    )
+
+
+def _corps():
+    # Spaces are part of the SMS: never trimmed. Length and parts are checked by the core.
+    return serializers.CharField(trim_whitespace=False, help_text="The SMS text; long texts are concatenated.")
+
+
+class IonUnidesIn(serializers.Serializer):
+    emetteur = _emetteur()
+    destinataire = serializers.CharField(help_text='"+22890123456", "0022890123456" or national "90123456"')
+    corps = _corps()
+
+
+class IonMuldesIn(serializers.Serializer):
+    emetteur = _emetteur()
+    numeros = serializers.ListField(
+        child=serializers.CharField(allow_blank=True),
+        allow_empty=False,
+        max_length=MULDES_MAX_NUMEROS,
+        help_text="Invalid numbers are listed in `rejets`; the valid ones still go out.",
+    )
+    corps = _corps()
+
+
+class IonMuldespIn(IonMuldesIn):
+    dateDebut = IonDateTimeField(help_text="ISO 8601; without an offset, UTC. In the past: starts now.")
+    dateFin = IonDateTimeField(help_text="ISO 8601, after dateDebut and in the future.")
+    nbParJour = serializers.IntegerField(min_value=1, max_value=INT_COLUMN_MAX)
+    intervalleMinutes = serializers.IntegerField(min_value=1, max_value=INT_COLUMN_MAX)
+
+    def validate(self, attrs):
+        if attrs["dateFin"] <= attrs["dateDebut"]:
+            raise serializers.ValidationError({"dateFin": ["Must be after dateDebut."]})
+        if attrs["dateFin"] <= timezone.now():
+            raise serializers.ValidationError({"dateFin": ["Must be in the future."]})
+        return attrs
+
+
+class IonStatusQuery(serializers.Serializer):
+    apres = serializers.IntegerField(min_value=0, required=False, help_text="The `suivant` of the previous page")
+
+
+# --- Output (OpenAPI) ------------------------------------------------------------------
+
+# Module constants so settings.SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] can name them.
+ION_TYPE_CHOICES = list(ION_TYPE.values())
+ION_STATUT_CHOICES = [*ION_STATUS.values(), CANCELLED]  # a send
+ION_NUMERO_STATUT_CHOICES = list(ION_STATUS.values())  # one number of a send
+
+
+class IonError(serializers.Serializer):
+    error = serializers.CharField()
+    message = serializers.CharField()
+    field = serializers.CharField(required=False, help_text="The ION field at fault: emetteur, corps...")
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+class IonUnidesOut(serializers.Serializer):
+    ref = serializers.UUIDField()
+    type = serializers.ChoiceField(choices=ION_TYPE_CHOICES)
+    statut = serializers.ChoiceField(choices=ION_STATUT_CHOICES)
+
+
+class IonRejet(serializers.Serializer):
+    numero = serializers.CharField()
+    motif = serializers.CharField()
+
+
+class IonMuldesOut(IonUnidesOut):
+    nbDestinataires = serializers.IntegerField(help_text="Valid numbers, blacklisted ones included")
+    rejets = IonRejet(many=True)
+
+
+class IonMuldespOut(IonMuldesOut):
+    dateDebut = serializers.DateTimeField()
+    dateFin = serializers.DateTimeField()
+
+
+class IonProgression(serializers.Serializer):
+    envoyes = serializers.IntegerField(help_text="Sent, not (yet) delivered")
+    en_attente = serializers.IntegerField(help_text="Waiting to go out, `planifies` included")
+    echecs = serializers.IntegerField()
+    delivres = serializers.IntegerField()
+
+
+class IonDestinataire(serializers.Serializer):
+    numero = serializers.CharField()
+    statut = serializers.ChoiceField(choices=ION_NUMERO_STATUT_CHOICES)
+    motif = serializers.CharField(allow_null=True, help_text="Why it failed (ECHEC only)")
+
+
+class IonSendOut(IonUnidesOut):
+    emetteur = serializers.CharField()
+    corps = serializers.CharField()
+    dateCreation = serializers.DateTimeField()
+    nbDestinataires = serializers.IntegerField()
+    progression = IonProgression()
+    destinataires = IonDestinataire(many=True, help_text=f"At most {DESTINATAIRES_PAGE} per page, in order")
+    suivant = serializers.IntegerField(allow_null=True, help_text="Pass as `apres` for the next page; null: last")
+    dateDebut = serializers.DateTimeField(required=False, help_text="MULDESP only")
+    dateFin = serializers.DateTimeField(required=False, help_text="MULDESP only")
+    nbParJour = serializers.IntegerField(required=False, help_text="MULDESP only")
+    intervalleMinutes = serializers.IntegerField(required=False, help_text="MULDESP only")
+    planifies = serializers.IntegerField(required=False, help_text="MULDESP only: numbers not released yet")
+
+
+class IonCancelOut(serializers.Serializer):
+    ref = serializers.UUIDField()
+    statut = serializers.ChoiceField(choices=ION_STATUT_CHOICES, help_text="Always ANNULE")
+    annules = serializers.IntegerField(help_text="Numbers that will not go out")
+
+
+ERRORS = {400: IonError, 401: IonError}
+
+
+# --- Views -----------------------------------------------------------------------------
+
+
+class IonView(APIView):
+    field_names = BULK_FIELDS
+
+    def get_exception_handler(self):
+        return renamed_fields(self.field_names)
+
+
+def _submitted(accepted: services.SmsAccepted) -> dict:
+    message = accepted.message
+    counts = dict.fromkeys(("pending", "sent", "failed", "delivered"), 0)
+    counts["pending"], counts["failed"] = len(accepted.accepted), len(accepted.blacklisted)
+    return {
+        "ref": str(message.pk),
+        "type": ION_TYPE[message.kind],
+        "statut": ion_status(state=message.state, counts=counts),
+    }
+
+
+def _submitted_bulk(accepted: services.SmsAccepted) -> dict:
+    return {
+        **_submitted(accepted),
+        "nbDestinataires": accepted.message.total_recipients,
+        "rejets": [{"numero": number, "motif": reason} for number, reason in accepted.rejected],
+    }
+
+
+class IonUnidesView(IonView):
+    field_names = SINGLE_FIELDS
+
+    @extend_schema(request=IonUnidesIn, responses={201: IonUnidesOut, **ERRORS}, tags=TAGS, summary="UNIDES: one SMS")
+    def post(self, request):
+        data = _valid(IonUnidesIn, request)
+        accepted = services.sms_submit(
+            tenant=request.user.tenant,
+            dialect="ion",
+            sender=data["emetteur"] or None,
+            numbers=[data["destinataire"]],
+            text=data["corps"],
+            single=True,
+        )
+        return Response(_submitted(accepted), status=status.HTTP_201_CREATED)
+
+
+class IonMuldesView(IonView):
+    @extend_schema(
+        request=IonMuldesIn, responses={201: IonMuldesOut, **ERRORS}, tags=TAGS, summary="MULDES: one SMS, many numbers"
+    )
+    def post(self, request):
+        data = _valid(IonMuldesIn, request)
+        accepted = services.sms_submit(
+            tenant=request.user.tenant,
+            dialect="ion",
+            sender=data["emetteur"] or None,
+            numbers=data["numeros"],
+            text=data["corps"],
+        )
+        return Response(_submitted_bulk(accepted), status=status.HTTP_201_CREATED)
+
+
+class IonMuldespView(IonView):
+    @extend_schema(
+        request=IonMuldespIn,
+        responses={201: IonMuldespOut, **ERRORS},
+        tags=TAGS,
+        summary="MULDESP: many numbers, spread over a window",
+        description="Between dateDebut and dateFin, at most nbParJour SMS a (UTC) day, a batch every "
+        "intervalleMinutes. Numbers still waiting when dateFin comes end ECHEC.",
+    )
+    def post(self, request):
+        data = _valid(IonMuldespIn, request)
+        accepted = services.sms_submit(
+            tenant=request.user.tenant,
+            dialect="ion",
+            sender=data["emetteur"] or None,
+            numbers=data["numeros"],
+            text=data["corps"],
+            campaign=services.CampaignSpec(
+                window_start=data["dateDebut"],
+                window_end=data["dateFin"],
+                per_day=data["nbParJour"],
+                interval_minutes=data["intervalleMinutes"],
+            ),
+        )
+        body = {**_submitted_bulk(accepted), "dateDebut": data["dateDebut"], "dateFin": data["dateFin"]}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+def _destinataire(row: dict) -> dict:
+    failed = row["status"] == DeliveryStatus.FAILED
+    return {
+        "numero": row["number"],
+        "statut": ION_STATUS.get(row["status"], ION_STATUS[DeliveryStatus.PENDING]),
+        "motif": row["error"] if failed else None,
+    }
+
+
+def _campaign_fields(message: SmsMessage) -> dict:
+    return {
+        "dateDebut": message.window_start,
+        "dateFin": message.window_end,
+        "nbParJour": message.per_day,
+        "intervalleMinutes": message.interval_minutes,
+        "planifies": campaign_progress(message=message)["scheduled"],
+    }
+
+
+class IonSendView(IonView):
+    @extend_schema(
+        parameters=[IonStatusQuery, OpenApiParameter("ref", str, OpenApiParameter.PATH)],
+        responses={200: IonSendOut, 401: IonError, 404: IonError},
+        tags=TAGS,
+        summary="A send and the status of its numbers",
+    )
+    def get(self, request, ref: str):
+        query = _valid(IonStatusQuery, request, data=request.query_params)
+        message = selectors.sms_message_get(tenant=request.user.tenant, ref=ref)
+        counts = selectors.sms_counts(message=message)
+        rows = selectors.sms_recipients(message=message, after=query.get("apres"), limit=DESTINATAIRES_PAGE + 1)
+        more = len(rows) > DESTINATAIRES_PAGE
+        rows = rows[:DESTINATAIRES_PAGE]
+        body = {
+            "ref": str(message.pk),
+            "type": ION_TYPE[message.kind],
+            "statut": ion_status(state=message.state, counts=counts),
+            "emetteur": message.sender,
+            "corps": message.text,
+            "dateCreation": message.created_at,
+            "nbDestinataires": message.total_recipients,
+            "progression": {
+                "envoyes": counts["sent"],
+                "en_attente": counts["pending"],
+                "echecs": counts["failed"],
+                "delivres": counts["delivered"],
+            },
+            "destinataires": [_destinataire(row) for row in rows],
+            "suivant": rows[-1]["id"] if more else None,
+        }
+        if message.kind == SmsKind.CAMPAIGN:
+            body.update(_campaign_fields(message))
+        return Response(body)
+
+
+class IonCancelView(IonView):
+    @extend_schema(
+        request=None,
+        parameters=[OpenApiParameter("ref", str, OpenApiParameter.PATH)],
+        responses={200: IonCancelOut, 400: IonError, 401: IonError, 404: IonError},
+        tags=TAGS,
+        summary="Cancel what has not gone out yet",
+    )
+    def post(self, request, ref: str):
+        message = selectors.sms_message_get(tenant=request.user.tenant, ref=ref)
+        cancelled = services.sms_cancel(message=message)
+        return Response({"ref": str(message.pk), "statut": CANCELLED, "annules": cancelled})

@@ -1,0 +1,380 @@
+"""Primotexto dialect (``/v2/...``): notification SMS, their status and statistics, and
+the unsubscribers (STOP) list.
+
+A translation layer only: Primotexto's fields in (``number``/``identifier``, ``message``,
+``sender``, ``campaignName``, ``category``, ``date``), ``sms_submit`` and the SMS
+selectors underneath, Primotexto's shapes out. The key comes in ``X-Primotexto-ApiKey``
+(or ``Authorization: Bearer``); the GET form of the send also takes ``?apiKey=``.
+Errors name Primotexto's fields and carry Primotexto's numeric ``code``; another
+tenant's ``snapshotId`` is a 404.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, serializers
+from rest_framework.fields import empty
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.authentication import ApiClient, ApiKeyAuthentication
+from accounts.selectors import api_key_authenticate
+from devices.api import SUCCESS, _valid
+from notifications.models import DeliveryStatus
+from sms import selectors, services
+from sms.api.common import renamed_fields
+
+TAGS = ["Primotexto"]
+DIALECT = "primotexto"
+
+# 9999-12-31T23:59:59.999Z: the last instant a datetime (and the database) can hold.
+MAX_UNIX_MILLIS = 253_402_300_799_999
+
+# Primotexto's own error codes, so its client libraries can read ``code``.
+CODE_NUMBER_MISSING = 10
+CODE_NUMBER_INVALID = 11
+CODE_SENDER_INVALID = 20
+CODE_MESSAGE_MISSING = 30
+CODE_MESSAGE_TOO_LONG = 32
+CODE_DATE_INVALID = 61
+CODE_AUTHENTICATION_FAILED = 72
+_MISSING = {"required", "blank", "null"}
+
+
+# --- Authentication ----------------------------------------------------------------------
+
+
+class PrimotextoKeyAuthentication(ApiKeyAuthentication):
+    """``X-Primotexto-ApiKey: <key>`` (or ``Authorization: Bearer <key>``)."""
+
+    header_names = ("X-Primotexto-ApiKey",)
+
+
+class PrimotextoQueryKeyAuthentication(ApiKeyAuthentication):
+    """``?apiKey=<key>``, for the GET form of the send only: a key in a URL ends up in
+    access logs and browser history, so no other endpoint takes it."""
+
+    def authenticate(self, request):
+        plaintext = request.query_params.get("apiKey", "").strip() if request.method == "GET" else ""
+        if not plaintext:
+            return None
+        api_key = api_key_authenticate(plaintext=plaintext)
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("Invalid, revoked or expired API key.")
+        return ApiClient(tenant=api_key.tenant, api_key=api_key), api_key
+
+
+class PrimotextoKeyScheme(OpenApiAuthenticationExtension):
+    target_class = PrimotextoKeyAuthentication
+    priority = 1  # over any extension a parent class may get
+    name = "PrimotextoApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "X-Primotexto-ApiKey"}
+
+
+class PrimotextoQueryKeyScheme(OpenApiAuthenticationExtension):
+    target_class = PrimotextoQueryKeyAuthentication
+    priority = 1
+    name = "PrimotextoApiKeyQuery"
+
+    def get_security_requirement(self, auto_schema):
+        return super().get_security_requirement(auto_schema) if auto_schema.method == "GET" else None
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "query", "name": "apiKey"}
+
+
+# --- Errors ------------------------------------------------------------------------------
+
+
+def _is_missing(exc, field: str) -> bool:
+    if not isinstance(exc, exceptions.ValidationError):
+        return False
+    codes = exc.get_codes()
+    return isinstance(codes, dict) and bool(_MISSING & set(codes.get(field, [])))
+
+
+def _primotexto_code(exc, *, field: str, status: int) -> int | None:
+    if status == 401:
+        return CODE_AUTHENTICATION_FAILED
+    if status != 400:
+        return None  # Primotexto has no code for "not found" or a wrong method
+    missing = _is_missing(exc, field)
+    if field in ("number", "identifier"):
+        return CODE_NUMBER_MISSING if missing else CODE_NUMBER_INVALID
+    if field == "sender":
+        return CODE_SENDER_INVALID
+    if field == "message":
+        # A blank text is the serializer's; the core only refuses a text with too many parts.
+        return CODE_MESSAGE_MISSING if missing else CODE_MESSAGE_TOO_LONG
+    if field == "date":
+        return CODE_DATE_INVALID
+    return None
+
+
+def primotexto_errors(field_names: dict[str, str]):
+    """The core's error body with Primotexto's field names and, where one fits, its ``code``."""
+    renamed = renamed_fields(field_names)
+
+    def handler(exc, context):
+        response = renamed(exc, context)
+        if response is not None and isinstance(response.data, dict):
+            code = _primotexto_code(exc, field=response.data.get("field", ""), status=response.status_code)
+            if code is not None:
+                response.data = {"code": code, **response.data}
+        return response
+
+    return handler
+
+
+class PrimotextoSchema(AutoSchema):
+    def get_auth(self):
+        # These paths read X-Primotexto-ApiKey, not SoftAfrik's X-API-KEY (a global default).
+        return [requirement for requirement in super().get_auth() if "ApiKey" not in requirement]
+
+
+class PrimotextoView(APIView):
+    authentication_classes = [PrimotextoKeyAuthentication]
+    schema = PrimotextoSchema()
+    field_names: dict[str, str] = {}
+
+    def get_exception_handler(self):
+        return primotexto_errors(self.field_names)
+
+
+# --- Input -------------------------------------------------------------------------------
+
+
+class UnixMillisField(serializers.IntegerField):
+    """A Unix timestamp in milliseconds (``1398177000000``) -> an aware UTC datetime."""
+
+    def __init__(self, **kwargs):
+        super().__init__(min_value=0, max_value=MAX_UNIX_MILLIS, **kwargs)
+
+    def run_validation(self, data=empty):
+        millis = super().run_validation(data)  # the range validators compare integers
+        if millis is None:
+            return None
+        return datetime.fromtimestamp(millis // 1000, tz=UTC) + timedelta(milliseconds=millis % 1000)
+
+
+class PrimotextoSendFields(serializers.Serializer):
+    # Spaces are part of the SMS: never trimmed. Length and parts are checked by the core.
+    message = serializers.CharField(trim_whitespace=False, help_text="The SMS text; long texts are concatenated.")
+    sender = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="An approved sender id; omitted: the default one."
+    )
+    campaignName = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=200, help_text="Groups sends for statistics"
+    )
+    category = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=100, help_text="The tag stats are read by"
+    )
+    date = UnixMillisField(
+        required=False, allow_null=True, help_text="Send at this Unix time in milliseconds; in the past: now."
+    )
+
+
+class PrimotextoSendIn(PrimotextoSendFields):
+    number = serializers.CharField(help_text='"+22890123456" or national "90123456"')
+
+
+class PrimotextoSendQuery(PrimotextoSendFields):
+    identifier = serializers.CharField(help_text='The number: "+22890123456" or national "90123456"')
+
+
+class PrimotextoStatsQuery(serializers.Serializer):
+    category = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    campaignName = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class PrimotextoIdentifierIn(serializers.Serializer):
+    identifier = serializers.CharField(help_text='"+22890123456" or national "90123456"')
+
+
+# --- Output (OpenAPI) --------------------------------------------------------------------
+
+STATUS_CHOICES = ["pending", "sent", "failed", "delivered"]
+
+
+class PrimotextoError(serializers.Serializer):
+    code = serializers.IntegerField(required=False, help_text="Primotexto's error code: 10, 11, 20, 30, 32, 61, 72")
+    error = serializers.CharField()
+    message = serializers.CharField()
+    field = serializers.CharField(required=False, help_text="The Primotexto field at fault: number, message...")
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+class PrimotextoSendOut(serializers.Serializer):
+    creditsUsed = serializers.FloatField(help_text="Parts x numbers charged; 0 for an unsubscribed number")
+    snapshotId = serializers.CharField()
+
+
+class PrimotextoCategoryStats(serializers.Serializer):
+    category = serializers.CharField()
+    sent = serializers.IntegerField(help_text="Sent, not (yet) delivered")
+    delivered = serializers.IntegerField()
+    failed = serializers.IntegerField(help_text="Unsubscribed numbers included")
+    pending = serializers.IntegerField()
+    credits = serializers.IntegerField()
+
+
+class PrimotextoRecipient(serializers.Serializer):
+    number = serializers.CharField()
+    status = serializers.ChoiceField(choices=STATUS_CHOICES)
+    reason = serializers.CharField(allow_null=True, help_text='Why it failed ("blacklisted: ..."), or null')
+
+
+class PrimotextoStatus(serializers.Serializer):
+    snapshotId = serializers.CharField()
+    status = serializers.ChoiceField(choices=STATUS_CHOICES)
+    recipients = PrimotextoRecipient(many=True, help_text=f"At most {selectors.RECIPIENTS_PAGE}")
+
+
+class PrimotextoUnsubscriberAdded(serializers.Serializer):
+    id = serializers.CharField(help_text="The number as stored (E.164)")
+    identifier = serializers.CharField()
+
+
+class PrimotextoUnsubscriber(serializers.Serializer):
+    identifier = serializers.CharField()
+
+
+ERRORS = {400: PrimotextoError, 401: PrimotextoError}
+
+
+# --- Views -------------------------------------------------------------------------------
+
+
+def overall_status(counts: dict[str, int]) -> str:
+    """A send's status from its numbers per public status (one number for a notification)."""
+    total = sum(counts.values())
+    if counts["pending"] or not total:
+        return DeliveryStatus.PENDING
+    if counts["failed"] == total:
+        return DeliveryStatus.FAILED
+    if counts["delivered"] == total:
+        return DeliveryStatus.DELIVERED
+    return DeliveryStatus.SENT
+
+
+class PrimotextoSendView(PrimotextoView):
+    authentication_classes = [PrimotextoKeyAuthentication, PrimotextoQueryKeyAuthentication]
+
+    def get_exception_handler(self):
+        number = "identifier" if self.request.method == "GET" else "number"
+        return primotexto_errors({"number": number, "text": "message"})
+
+    @extend_schema(
+        request=PrimotextoSendIn,
+        responses={200: PrimotextoSendOut, **ERRORS},
+        tags=TAGS,
+        summary="Send a notification SMS",
+    )
+    def post(self, request):
+        data = _valid(PrimotextoSendIn, request)
+        return self._send(request, data, number=data["number"])
+
+    @extend_schema(
+        parameters=[PrimotextoSendQuery, OpenApiParameter("apiKey", str, required=False, description="The API key")],
+        responses={200: PrimotextoSendOut, **ERRORS},
+        tags=TAGS,
+        summary="Send a notification SMS (GET form)",
+    )
+    def get(self, request):
+        data = _valid(PrimotextoSendQuery, request, data=request.query_params)
+        return self._send(request, data, number=data["identifier"])
+
+    def _send(self, request, data: dict, *, number: str) -> Response:
+        accepted = services.sms_submit(
+            tenant=request.user.tenant,
+            dialect=DIALECT,
+            sender=data["sender"] or None,
+            numbers=[number],
+            text=data["message"],
+            single=True,
+            campaign_name=data["campaignName"],
+            category=data["category"],
+            scheduled_at=data.get("date"),
+        )
+        message = accepted.message
+        return Response({"creditsUsed": float(message.credits), "snapshotId": str(message.pk)})
+
+
+class PrimotextoStatsView(PrimotextoView):
+    @extend_schema(
+        parameters=[PrimotextoStatsQuery],
+        responses={200: PrimotextoCategoryStats(many=True), **ERRORS},
+        tags=TAGS,
+        summary="Numbers per status and credits, by category",
+    )
+    def get(self, request):
+        query = _valid(PrimotextoStatsQuery, request, data=request.query_params)
+        stats = selectors.sms_category_stats(
+            tenant=request.user.tenant, category=query.get("category"), campaign_name=query.get("campaignName")
+        )
+        return Response(stats)
+
+
+class PrimotextoStatusView(PrimotextoView):
+    field_names = {"ref": "snapshotId"}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("snapshot_id", str, OpenApiParameter.PATH)],
+        responses={200: PrimotextoStatus, 401: PrimotextoError, 404: PrimotextoError},
+        tags=TAGS,
+        summary="A send's status, number by number",
+    )
+    def get(self, request, snapshot_id: str):
+        message = selectors.sms_message_get(tenant=request.user.tenant, ref=snapshot_id, field="snapshotId")
+        rows = selectors.sms_recipients(message=message)
+        recipients = [
+            {"number": row["number"], "status": row["status"], "reason": row["error"] or None} for row in rows
+        ]
+        body = {
+            "snapshotId": str(message.pk),
+            "status": overall_status(selectors.sms_counts(message=message)),
+            "recipients": recipients,
+        }
+        return Response(body)
+
+
+class PrimotextoUnsubscribersView(PrimotextoView):
+    field_names = {"number": "identifier"}
+
+    @extend_schema(
+        request=PrimotextoIdentifierIn,
+        responses={200: PrimotextoUnsubscriberAdded, **ERRORS},
+        tags=TAGS,
+        summary="Add a number to the unsubscribers (STOP) list",
+        description="Sends to it then end failed, uncharged.",
+    )
+    def post(self, request):
+        data = _valid(PrimotextoIdentifierIn, request)
+        (number,) = services.blacklist_add(tenant=request.user.tenant, numbers=[data["identifier"]])
+        return Response({"id": number, "identifier": number})
+
+    @extend_schema(
+        responses={200: PrimotextoUnsubscriber(many=True), 401: PrimotextoError},
+        tags=TAGS,
+        summary="The unsubscribers (STOP) list",
+    )
+    def get(self, request):
+        numbers = selectors.blacklist_numbers(tenant=request.user.tenant)
+        return Response([{"identifier": number} for number in numbers])
+
+    @extend_schema(
+        parameters=[PrimotextoIdentifierIn],
+        responses={200: SUCCESS, 400: PrimotextoError, 401: PrimotextoError, 404: PrimotextoError},
+        tags=TAGS,
+        summary="Remove a number from the unsubscribers (STOP) list",
+    )
+    def delete(self, request):
+        query = _valid(PrimotextoIdentifierIn, request, data=request.query_params)
+        services.blacklist_remove(tenant=request.user.tenant, number=query["identifier"])
+        return Response({"success": True})

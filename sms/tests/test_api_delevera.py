@@ -1,0 +1,166 @@
+"""Delevera SMS dialect: send to destinations, read their states, Delevera's error bodies."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from notifications.models import DeliveryStatus
+from sms.api import delevera
+from sms.models import BlacklistedNumber, SmsMessage, SmsRecipient
+from sms.services import BLACKLISTED
+
+pytestmark = pytest.mark.django_db
+
+MESSAGES = "/SMS/v1/messages"
+TG = "+22890123456"
+TG_OTHER = "+22891234567"
+CI = "+2250701020304"
+
+
+@pytest.fixture(autouse=True)
+def _sms_ready(sender, log_route):
+    """An approved default sender ("SoftAfrik") for the owner, and a LOG route."""
+
+
+def bearer(tenant_client) -> dict:
+    return {"Authorization": f"Bearer {tenant_client.key}"}
+
+
+def send(tenant_client, **fields):
+    body = {"text": "Votre colis arrive demain.", "from": "SoftAfrik", "destinations": [TG], **fields}
+    return tenant_client.client.post(MESSAGES, body, format="json", headers=bearer(tenant_client))
+
+
+def get(tenant_client, message_id: str, **params):
+    return tenant_client.client.get(f"{MESSAGES}/{message_id}", params, headers=bearer(tenant_client))
+
+
+def test_send_answers_pending_for_valid_and_failed_for_invalid_numbers(owner):
+    response = send(owner, destinations=[TG, {"phone": CI}, "12345"])
+
+    assert response.status_code == 200
+    body = response.json()
+    message = SmsMessage.objects.get()
+    assert body["messageId"] == str(message.pk)
+    assert body["createDate"] == message.created_at.isoformat().replace("+00:00", "Z")
+    assert body["destinations"] == [
+        {"phone": TG, "state": 2},
+        {"phone": CI, "state": 2},
+        {"phone": "12345", "state": 3, "reason": "not a valid number for region TG"},
+    ]
+    assert (message.dialect, message.kind, message.sender, message.credits) == ("delevera", "bulk", "SoftAfrik", 2)
+    assert sorted(SmsRecipient.objects.values_list("number", flat=True)) == [CI, TG]
+
+
+def test_send_without_from_uses_the_default_sender(owner):
+    response = owner.client.post(
+        MESSAGES, {"text": "Bonjour", "destinations": [TG]}, format="json", headers=bearer(owner)
+    )
+
+    assert response.status_code == 200
+    assert SmsMessage.objects.get().sender == "SoftAfrik"
+
+
+def test_blacklisted_destination_is_failed_with_its_reason(owner):
+    BlacklistedNumber.objects.create(tenant=owner.tenant, number=TG_OTHER)
+
+    response = send(owner, destinations=[TG, TG_OTHER])
+
+    assert response.json()["destinations"] == [
+        {"phone": TG, "state": 2},
+        {"phone": TG_OTHER, "state": 3, "reason": BLACKLISTED},
+    ]
+    assert SmsMessage.objects.get().credits == 1
+
+
+def test_get_shows_each_destinations_current_state(owner):
+    message_id = send(owner, destinations=[TG, TG_OTHER, CI]).json()["messageId"]
+    SmsRecipient.objects.filter(number=TG).update(status=DeliveryStatus.SENT)
+    SmsRecipient.objects.filter(number=TG_OTHER).update(status=DeliveryStatus.FAILED, error="absent subscriber")
+    SmsRecipient.objects.filter(number=CI).update(status=DeliveryStatus.DELIVERED)
+
+    response = get(owner, message_id)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["messageId"] == message_id
+    assert body["destinations"] == [
+        {"phone": TG, "state": 1},
+        {"phone": TG_OTHER, "state": 3, "reason": "absent subscriber"},
+        {"phone": CI, "state": 4},
+    ]
+    assert body["next"] is None
+
+
+def test_get_pages_with_after_and_next(owner, monkeypatch):
+    monkeypatch.setattr(delevera, "DESTINATIONS_PAGE", 2)
+    message_id = send(owner, destinations=[TG, TG_OTHER, CI]).json()["messageId"]
+
+    first = get(owner, message_id).json()
+    second = get(owner, message_id, after=first["next"]).json()
+
+    assert [d["phone"] for d in first["destinations"]] == [TG, TG_OTHER]
+    assert first["next"] == SmsRecipient.objects.get(number=TG_OTHER).pk
+    assert (second["destinations"], second["next"]) == ([{"phone": CI, "state": 2}], None)
+
+
+def test_missing_text_is_400_naming_text(owner):
+    response = owner.client.post(MESSAGES, {"destinations": [TG]}, format="json", headers=bearer(owner))
+
+    assert response.status_code == 400
+    assert response.json() == {"code": 400, "message": "text: This field is required.", "field": "text"}
+    assert SmsMessage.objects.count() == 0
+
+
+def test_all_destinations_invalid_is_400_naming_destinations(owner):
+    response = send(owner, destinations=["12345", "abc"])
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": 400,
+        "message": "No valid number: not a valid number for region TG.",
+        "field": "destinations",
+    }
+    assert SmsMessage.objects.count() == 0
+
+
+def test_unapproved_from_is_400_naming_from(owner):
+    response = send(owner, **{"from": "Unknown"})
+
+    assert response.status_code == 400
+    assert response.json()["field"] == "from"
+    assert SmsMessage.objects.count() == 0
+
+
+def test_missing_bearer_is_401(owner):
+    response = owner.client.post(MESSAGES, {"text": "x", "destinations": [TG]}, format="json")
+
+    assert response.status_code == 401
+    assert response.json()["code"] == 401
+    assert SmsMessage.objects.count() == 0
+
+
+def test_wrong_method_is_405(owner):
+    response = owner.client.put(MESSAGES, {"text": "x", "destinations": [TG]}, format="json", headers=bearer(owner))
+
+    assert response.status_code == 405
+    assert response.json() == {"code": 405, "message": 'Method "PUT" not allowed.'}
+    assert SmsMessage.objects.count() == 0
+
+
+def test_unknown_message_id_is_404(owner):
+    response = get(owner, str(uuid.uuid4()))
+
+    assert response.status_code == 404
+    assert response.json() == {"code": 404, "message": "Unknown reference.", "field": "messageId"}
+
+
+def test_outsider_gets_404_for_the_owners_message(owner, outsider):
+    message_id = send(owner).json()["messageId"]
+
+    response = get(outsider, message_id)
+
+    assert response.status_code == 404
+    assert response.json()["code"] == 404

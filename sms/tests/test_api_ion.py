@@ -1,0 +1,460 @@
+"""ION SMS Gateway dialect: UNIDES, MULDES, MULDESP, status, cancel, errors in ION's names."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from notifications.models import DeliveryStatus
+from sms.api import ion
+from sms.models import BlacklistedNumber, SenderName, SmsKind, SmsMessage, SmsRecipient, SmsState
+from sms.services import BLACKLISTED
+
+pytestmark = pytest.mark.django_db
+
+TG = "+22890123456"
+TG2 = "+22891234567"
+CI = "+2250701020304"
+TEXT = "Votre code SoftAfrik est 1234"
+
+
+@pytest.fixture(autouse=True)
+def _sms_ready(sender, log_route):
+    """An approved default sender ("SoftAfrik") and an active LOG route."""
+
+
+def unides(client, **fields):
+    return client.post("/api/V1/sms/unides", {"emetteur": "SoftAfrik", "destinataire": TG, "corps": TEXT, **fields})
+
+
+def muldes(client, numeros, **fields):
+    return client.post("/api/V1/sms/muldes", {"emetteur": "SoftAfrik", "numeros": numeros, "corps": TEXT, **fields})
+
+
+def muldesp(client, numeros, **fields):
+    body = {
+        "emetteur": "SoftAfrik",
+        "numeros": numeros,
+        "corps": TEXT,
+        "dateDebut": "2099-07-01T08:00:00",
+        "dateFin": "2099-07-31T18:00:00",
+        "nbParJour": 500,
+        "intervalleMinutes": 30,
+        **fields,
+    }
+    return client.post("/api/V1/sms/muldesp", body)
+
+
+def set_status(number, status, error=""):
+    SmsRecipient.objects.filter(number=number).update(status=status, error=error)
+
+
+# --- UNIDES ----------------------------------------------------------------------------
+
+
+def test_unides_creates_one_send_to_one_number_and_answers_its_ref(owner):
+    response = unides(owner)
+    assert response.status_code == 201
+    message = SmsMessage.objects.get()
+    assert response.json() == {"ref": str(message.pk), "type": "UNIDES", "statut": "EN_ATTENTE"}
+    assert (message.tenant_id, message.dialect, message.kind, message.sender, message.text) == (
+        owner.tenant.pk,
+        "ion",
+        SmsKind.SINGLE,
+        "SoftAfrik",
+        TEXT,
+    )
+    assert list(SmsRecipient.objects.values_list("number", "status")) == [(TG, DeliveryStatus.PENDING)]
+
+
+def test_unides_reads_a_national_number_in_the_tenants_region(owner):
+    response = unides(owner, destinataire="90123456")
+    assert response.status_code == 201
+    assert list(SmsRecipient.objects.values_list("number", flat=True)) == [TG]
+
+
+def test_unides_without_emetteur_uses_the_default_sender(owner):
+    response = owner.post("/api/V1/sms/unides", {"destinataire": CI, "corps": TEXT})
+    assert response.status_code == 201
+    assert SmsMessage.objects.get().sender == "SoftAfrik"
+
+
+def test_unides_invalid_destinataire_is_400_naming_destinataire_and_sends_nothing(owner):
+    response = unides(owner, destinataire="12345")
+    assert response.status_code == 400
+    assert response.json()["field"] == "destinataire"
+    assert response.json()["message"] == "Invalid number '12345': not a valid number for region TG."
+    assert SmsMessage.objects.count() == 0
+
+
+def test_unides_unapproved_emetteur_is_400_naming_emetteur_and_sends_nothing(owner):
+    SenderName.objects.create(tenant=owner.tenant, name="Pending1")
+    response = unides(owner, emetteur="Pending1")
+    assert response.status_code == 400
+    assert (response.json()["field"], response.json()["error"]) == ("emetteur", "sender_not_approved")
+    assert SmsMessage.objects.count() == 0
+
+
+def test_unides_empty_corps_is_400_naming_corps_and_sends_nothing(owner):
+    response = unides(owner, corps="")
+    assert response.status_code == 400
+    assert response.json()["field"] == "corps"
+    assert SmsMessage.objects.count() == 0
+
+
+def test_unides_corps_over_the_parts_limit_is_400_naming_corps(owner, settings):
+    settings.SMS_MAX_PARTS = 2
+    response = unides(owner, corps="a" * 307)  # 3 GSM parts of 153
+    assert response.status_code == 400
+    assert response.json()["field"] == "corps"
+    assert SmsMessage.objects.count() == 0
+
+
+def test_unides_missing_destinataire_is_400_naming_destinataire(owner):
+    response = owner.post("/api/V1/sms/unides", {"emetteur": "SoftAfrik", "corps": TEXT})
+    assert response.status_code == 400
+    assert response.json()["field"] == "destinataire"
+    assert SmsMessage.objects.count() == 0
+
+
+def test_161_gsm_characters_are_two_parts_charged_per_number(owner):
+    response = unides(owner, corps="a" * 161)
+    assert response.status_code == 201
+    message = SmsMessage.objects.get()
+    assert (message.encoding, message.parts, message.credits) == ("gsm7", 2, 2)
+    assert SmsRecipient.objects.get().parts == 2
+
+
+# --- MULDES ----------------------------------------------------------------------------
+
+
+def test_muldes_sends_the_valid_numbers_and_lists_the_invalid_in_rejets(owner):
+    response = muldes(owner, [TG, "12345", CI])
+    assert response.status_code == 201
+    message = SmsMessage.objects.get()
+    assert response.json() == {
+        "ref": str(message.pk),
+        "type": "MULDES",
+        "statut": "EN_ATTENTE",
+        "nbDestinataires": 2,
+        "rejets": [{"numero": "12345", "motif": "not a valid number for region TG"}],
+    }
+    assert message.kind == SmsKind.BULK
+    assert sorted(SmsRecipient.objects.values_list("number", flat=True)) == sorted([TG, CI])
+    assert message.credits == 2
+
+
+def test_muldes_sends_once_to_a_number_given_twice_in_two_formats(owner):
+    response = muldes(owner, [TG, "90 12 34 56", "0022890123456"])
+    assert (response.json()["nbDestinataires"], response.json()["rejets"]) == (1, [])
+    assert list(SmsRecipient.objects.values_list("number", flat=True)) == [TG]
+    assert SmsMessage.objects.get().credits == 1
+
+
+def test_muldes_with_only_invalid_numbers_is_400_naming_numeros_and_sends_nothing(owner):
+    response = muldes(owner, ["12345", "abc"])
+    assert response.status_code == 400
+    assert response.json()["field"] == "numeros"
+    assert SmsMessage.objects.count() == 0
+
+
+def test_muldes_with_an_empty_list_is_400_naming_numeros(owner):
+    response = muldes(owner, [])
+    assert response.status_code == 400
+    assert response.json()["field"] == "numeros"
+    assert SmsMessage.objects.count() == 0
+
+
+def test_muldes_with_numeros_not_a_list_is_400_naming_numeros(owner):
+    response = muldes(owner, TG)
+    assert response.status_code == 400
+    assert response.json()["field"] == "numeros"
+    assert SmsMessage.objects.count() == 0
+
+
+def test_blacklisted_number_ends_echec_with_its_motif_and_is_not_charged(owner):
+    BlacklistedNumber.objects.create(tenant=owner.tenant, number=CI)
+    ref = muldes(owner, [TG, CI]).json()["ref"]
+    body = owner.get(f"/api/V1/sms/{ref}").json()
+    assert body["destinataires"] == [
+        {"numero": TG, "statut": "EN_ATTENTE", "motif": None},
+        {"numero": CI, "statut": "ECHEC", "motif": BLACKLISTED},
+    ]
+    assert SmsMessage.objects.get().credits == 1
+
+
+def test_unides_to_a_blacklisted_number_is_echec_at_once(owner):
+    BlacklistedNumber.objects.create(tenant=owner.tenant, number=TG)
+    response = unides(owner)
+    assert response.status_code == 201
+    assert response.json()["statut"] == "ECHEC"
+
+
+# --- MULDESP ---------------------------------------------------------------------------
+
+
+def test_muldesp_stores_the_campaign_with_naive_dates_as_utc(owner):
+    response = muldesp(owner, [TG, CI])
+    assert response.status_code == 201
+    message = SmsMessage.objects.get()
+    assert response.json() == {
+        "ref": str(message.pk),
+        "type": "MULDESP",
+        "statut": "EN_ATTENTE",
+        "nbDestinataires": 2,
+        "rejets": [],
+        "dateDebut": "2099-07-01T08:00:00Z",
+        "dateFin": "2099-07-31T18:00:00Z",
+    }
+    assert (message.kind, message.window_start, message.window_end, message.per_day, message.interval_minutes) == (
+        SmsKind.CAMPAIGN,
+        datetime(2099, 7, 1, 8, tzinfo=UTC),
+        datetime(2099, 7, 31, 18, tzinfo=UTC),
+        500,
+        30,
+    )
+
+
+def test_muldesp_converts_dates_with_an_offset_to_utc(owner):
+    response = muldesp(owner, [TG], dateDebut="2099-07-01T08:00:00+01:00")
+    assert response.json()["dateDebut"] == "2099-07-01T07:00:00Z"
+    assert SmsMessage.objects.get().window_start == datetime(2099, 7, 1, 7, tzinfo=UTC)
+
+
+def test_muldesp_status_reports_the_campaign_and_its_planifies(owner):
+    ref = muldesp(owner, [TG, CI, TG2]).json()["ref"]
+    SmsRecipient.objects.filter(number=TG).update(status=DeliveryStatus.SENT, next_attempt_at=timezone.now())
+    body = owner.get(f"/api/V1/sms/{ref}").json()
+    assert (body["type"], body["statut"], body["planifies"]) == ("MULDESP", "EN_ATTENTE", 2)
+    assert (body["dateDebut"], body["dateFin"], body["nbParJour"], body["intervalleMinutes"]) == (
+        "2099-07-01T08:00:00Z",
+        "2099-07-31T18:00:00Z",
+        500,
+        30,
+    )
+    assert body["progression"] == {"envoyes": 1, "en_attente": 2, "echecs": 0, "delivres": 0}
+
+
+def test_muldesp_datefin_before_datedebut_is_400_naming_datefin_and_sends_nothing(owner):
+    response = muldesp(owner, [TG], dateFin="2099-06-30T08:00:00")
+    assert response.status_code == 400
+    assert response.json()["field"] == "dateFin"
+    assert SmsMessage.objects.count() == 0
+
+
+def test_muldesp_datefin_in_the_past_is_400_naming_datefin(owner):
+    response = muldesp(owner, [TG], dateDebut="2020-01-01T08:00:00Z", dateFin="2020-01-31T08:00:00Z")
+    assert response.status_code == 400
+    assert response.json()["field"] == "dateFin"
+    assert SmsMessage.objects.count() == 0
+
+
+def test_muldesp_datedebut_in_the_past_starts_now(owner):
+    start = (timezone.now() - timedelta(hours=1)).isoformat()
+    response = muldesp(owner, [TG], dateDebut=start)
+    assert response.status_code == 201
+    message = SmsMessage.objects.get()
+    assert message.window_start < message.next_batch_at <= timezone.now()
+
+
+@pytest.mark.parametrize("value", ["2099-07-01", "01/07/2099 08:00", "demain", 4102444800])
+def test_muldesp_datedebut_not_an_iso_datetime_is_400_naming_datedebut(owner, value):
+    response = muldesp(owner, [TG], dateDebut=value)
+    assert response.status_code == 400
+    assert response.json()["field"] == "dateDebut"
+    assert SmsMessage.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("nbParJour", 0), ("intervalleMinutes", 0), ("nbParJour", 2**31), ("intervalleMinutes", "x")],
+)
+def test_muldesp_bad_rate_is_400_naming_the_field(owner, field, value):
+    response = muldesp(owner, [TG], **{field: value})
+    assert response.status_code == 400
+    assert response.json()["field"] == field
+    assert SmsMessage.objects.count() == 0
+
+
+def test_muldesp_with_only_invalid_numbers_is_400_naming_numeros(owner):
+    response = muldesp(owner, ["12345"])
+    assert response.status_code == 400
+    assert response.json()["field"] == "numeros"
+    assert SmsMessage.objects.count() == 0
+
+
+# --- Status ----------------------------------------------------------------------------
+
+
+def test_status_maps_each_numbers_status_and_motif(owner):
+    ref = muldes(owner, [TG, CI, TG2]).json()["ref"]
+    set_status(TG, DeliveryStatus.SENT)
+    set_status(CI, DeliveryStatus.FAILED, "operator: absent subscriber")
+    set_status(TG2, DeliveryStatus.DELIVERED)
+    response = owner.get(f"/api/V1/sms/{ref}")
+    assert response.status_code == 200
+    body = response.json()
+    message = SmsMessage.objects.get()
+    assert body == {
+        "ref": ref,
+        "type": "MULDES",
+        "statut": "ENVOYE",
+        "emetteur": "SoftAfrik",
+        "corps": TEXT,
+        "dateCreation": body["dateCreation"],
+        "nbDestinataires": 3,
+        "progression": {"envoyes": 1, "en_attente": 0, "echecs": 1, "delivres": 1},
+        "destinataires": [
+            {"numero": TG, "statut": "ENVOYE", "motif": None},
+            {"numero": CI, "statut": "ECHEC", "motif": "operator: absent subscriber"},
+            {"numero": TG2, "statut": "DELIVRE", "motif": None},
+        ],
+        "suivant": None,
+    }
+    assert timedelta(0) <= message.created_at - datetime.fromisoformat(body["dateCreation"]) < timedelta(milliseconds=1)
+
+
+@pytest.mark.parametrize(
+    ("statuses", "statut"),
+    [
+        ((DeliveryStatus.SENT, DeliveryStatus.SENDING), "EN_ATTENTE"),
+        ((DeliveryStatus.FAILED, DeliveryStatus.FAILED), "ECHEC"),
+        ((DeliveryStatus.DELIVERED, DeliveryStatus.DELIVERED), "DELIVRE"),
+        ((DeliveryStatus.DELIVERED, DeliveryStatus.FAILED), "ENVOYE"),
+    ],
+)
+def test_status_overall_statut_follows_the_numbers(owner, statuses, statut):
+    ref = muldes(owner, [TG, CI]).json()["ref"]
+    for number, status in zip([TG, CI], statuses, strict=True):
+        set_status(number, status)
+    assert owner.get(f"/api/V1/sms/{ref}").json()["statut"] == statut
+
+
+def test_status_shows_a_claimed_number_as_en_attente(owner):
+    ref = unides(owner).json()["ref"]
+    set_status(TG, DeliveryStatus.SENDING)
+    assert owner.get(f"/api/V1/sms/{ref}").json()["destinataires"] == [
+        {"numero": TG, "statut": "EN_ATTENTE", "motif": None}
+    ]
+
+
+def test_status_pages_destinataires_with_apres_and_suivant(owner, monkeypatch):
+    monkeypatch.setattr(ion, "DESTINATAIRES_PAGE", 2)
+    ref = muldes(owner, [TG, CI, TG2]).json()["ref"]
+    first = owner.get(f"/api/V1/sms/{ref}").json()
+    assert [d["numero"] for d in first["destinataires"]] == [TG, CI]
+    assert first["suivant"] == SmsRecipient.objects.get(number=CI).pk
+    second = owner.get(f"/api/V1/sms/{ref}", {"apres": first["suivant"]}).json()
+    assert ([d["numero"] for d in second["destinataires"]], second["suivant"]) == ([TG2], None)
+    assert second["progression"] == {"envoyes": 0, "en_attente": 3, "echecs": 0, "delivres": 0}
+
+
+def test_status_with_a_bad_apres_is_400_naming_apres(owner):
+    ref = unides(owner).json()["ref"]
+    response = owner.get(f"/api/V1/sms/{ref}", {"apres": "x"})
+    assert response.status_code == 400
+    assert response.json()["field"] == "apres"
+
+
+@pytest.mark.parametrize("ref", ["not-a-uuid", "6f1c2a7e-0000-4000-8000-000000000000"])
+def test_status_of_an_unknown_ref_is_404(owner, ref):
+    response = owner.get(f"/api/V1/sms/{ref}")
+    assert response.status_code == 404
+    assert response.json()["field"] == "ref"
+
+
+# --- Cancel ----------------------------------------------------------------------------
+
+
+def test_annuler_cancels_the_numbers_not_yet_sent(owner):
+    ref = muldes(owner, [TG, CI, TG2]).json()["ref"]
+    set_status(TG, DeliveryStatus.SENT)
+    response = owner.post(f"/api/V1/sms/{ref}/annuler")
+    assert response.status_code == 200
+    assert response.json() == {"ref": ref, "statut": "ANNULE", "annules": 2}
+    body = owner.get(f"/api/V1/sms/{ref}").json()
+    assert body["statut"] == "ANNULE"
+    assert body["destinataires"] == [
+        {"numero": TG, "statut": "ENVOYE", "motif": None},
+        {"numero": CI, "statut": "ECHEC", "motif": "cancelled"},
+        {"numero": TG2, "statut": "ECHEC", "motif": "cancelled"},
+    ]
+
+
+def test_annuler_a_campaign_stops_its_batches(owner):
+    ref = muldesp(owner, [TG, CI]).json()["ref"]
+    assert owner.post(f"/api/V1/sms/{ref}/annuler").json()["annules"] == 2
+    message = SmsMessage.objects.get()
+    assert (message.state, message.next_batch_at) == (SmsState.CANCELLED, None)
+    assert owner.get(f"/api/V1/sms/{ref}").json()["planifies"] == 0
+
+
+def test_annuler_twice_is_400_and_changes_nothing(owner):
+    ref = unides(owner).json()["ref"]
+    owner.post(f"/api/V1/sms/{ref}/annuler")
+    response = owner.post(f"/api/V1/sms/{ref}/annuler")
+    assert response.status_code == 400
+    assert (response.json()["error"], response.json()["field"]) == ("not_cancellable", "ref")
+    assert SmsMessage.objects.get().state == SmsState.CANCELLED
+
+
+def test_annuler_a_finished_campaign_is_400(owner):
+    ref = muldesp(owner, [TG]).json()["ref"]
+    SmsMessage.objects.update(state=SmsState.DONE)
+    set_status(TG, DeliveryStatus.DELIVERED)
+    response = owner.post(f"/api/V1/sms/{ref}/annuler")
+    assert response.status_code == 400
+    assert owner.get(f"/api/V1/sms/{ref}").json()["statut"] == "DELIVRE"
+
+
+def test_annuler_a_send_whose_numbers_all_went_out_is_400(owner):
+    ref = unides(owner).json()["ref"]
+    set_status(TG, DeliveryStatus.DELIVERED)
+    response = owner.post(f"/api/V1/sms/{ref}/annuler")
+    assert response.status_code == 400
+    assert owner.get(f"/api/V1/sms/{ref}").json()["statut"] == "DELIVRE"
+
+
+# --- Keys and tenants ------------------------------------------------------------------
+
+
+def test_without_a_key_sending_is_401_and_sends_nothing(owner):
+    response = owner.client.post(
+        "/api/V1/sms/unides", {"emetteur": "SoftAfrik", "destinataire": TG, "corps": TEXT}, format="json"
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthorized"
+    assert SmsMessage.objects.count() == 0
+
+
+def test_with_a_wrong_key_status_is_401(owner):
+    ref = unides(owner).json()["ref"]
+    response = owner.client.get(f"/api/V1/sms/{ref}", headers={"X-API-KEY": "sk_nope_nope"})
+    assert response.status_code == 401
+
+
+def test_outsider_gets_404_for_the_owners_send(owner, outsider):
+    ref = unides(owner).json()["ref"]
+    response = outsider.get(f"/api/V1/sms/{ref}")
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": "not_found",
+        "message": "Unknown reference.",
+        "field": "ref",
+        "fields": {"ref": ["Unknown reference."]},
+    }
+
+
+def test_outsider_cannot_cancel_the_owners_send(owner, outsider):
+    ref = muldes(owner, [TG, CI]).json()["ref"]
+    response = outsider.post(f"/api/V1/sms/{ref}/annuler")
+    assert response.status_code == 404
+    assert SmsMessage.objects.get().state == SmsState.ACTIVE
+    assert set(SmsRecipient.objects.values_list("status", flat=True)) == {DeliveryStatus.PENDING}
+
+
+def test_outsider_cannot_send_with_the_owners_sender(owner, outsider):
+    response = unides(outsider)
+    assert response.status_code == 400
+    assert response.json()["field"] == "emetteur"
+    assert SmsMessage.objects.count() == 0

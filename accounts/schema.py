@@ -8,6 +8,9 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     name = ["ApiKey", "Bearer"]
     match_subclasses = True
 
+    def get_security_requirement(self, auto_schema):
+        return [{"ApiKey": []}, {"Bearer": []}]  # either one
+
     def get_security_definition(self, auto_schema):
         return [
             {"type": "apiKey", "in": "header", "name": "X-API-KEY"},

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fakes.fcm import FakeFcmServer, make_service_account  # noqa: E402
+from fakes.fcm import FakeFcmServer, make_service_account
 
 
 def main() -> None:

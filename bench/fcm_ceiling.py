@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import firebase_admin  # noqa: E402
-import google.auth.transport.requests  # noqa: E402
-from firebase_admin import credentials, messaging  # noqa: E402
+import firebase_admin
+import google.auth.transport.requests
+from firebase_admin import credentials, messaging
 
-from notifications.providers.fcm import DEFAULT_HTTP_TIMEOUT, FCM_CHUNK, SEND_RETRIES, fcm_app_point_at  # noqa: E402
+from notifications.providers.fcm import DEFAULT_HTTP_TIMEOUT, FCM_CHUNK, SEND_RETRIES, fcm_app_point_at
 
 TTL_SECONDS = 4 * 7 * 86400  # the platform's PUSH_TTL_SECONDS default
 TOKEN_LENGTH = 163  # what FCM registration tokens measure today
@@ -78,9 +78,7 @@ def main() -> None:
         data={"campaign": "bench", "sa_message_id": args.collapse_id},
         collapse_id=args.collapse_id,
     )
-    batches = [
-        range(start, min(start + FCM_CHUNK, args.messages)) for start in range(0, args.messages, FCM_CHUNK)
-    ]
+    batches = [range(start, min(start + FCM_CHUNK, args.messages)) for start in range(0, args.messages, FCM_CHUNK)]
     lock = threading.Lock()
     next_batch = iter(batches)
     ok = failed = 0

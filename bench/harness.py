@@ -37,7 +37,9 @@ class Processes:
     def __init__(self) -> None:
         self.children: dict[int, tuple[str, subprocess.Popen]] = {}
 
-    def start(self, label: str, command: list[str], *, env: dict[str, str], log: Path | None = None, **popen) -> subprocess.Popen:
+    def start(
+        self, label: str, command: list[str], *, env: dict[str, str], log: Path | None = None, **popen
+    ) -> subprocess.Popen:
         if log is not None:
             handle = log.open("ab")
             popen.setdefault("stdout", handle)
@@ -180,7 +182,9 @@ class CpuMeter:
         return {
             "wall_seconds": round(wall, 2),
             "machine_busy_percent": round(100 * busy / total, 1) if total else None,
-            "cores_used": {label: round(value / wall, 2) for label, value in sorted(seconds.items(), key=lambda kv: -kv[1])},
+            "cores_used": {
+                label: round(value / wall, 2) for label, value in sorted(seconds.items(), key=lambda kv: -kv[1])
+            },
             "background_cores": round(background / wall, 2),
         }
 
@@ -198,7 +202,9 @@ class CpuMeter:
 BACKGROUND = "not the bench"
 
 
-def wait_for_quiet(meter_factory: Callable[[], CpuMeter], *, limit: float, threshold: float = 0.15, settle: int = 3) -> dict:
+def wait_for_quiet(
+    meter_factory: Callable[[], CpuMeter], *, limit: float, threshold: float = 0.15, settle: int = 3
+) -> dict:
     """Wait (up to ``limit`` seconds) until processes outside the bench use under
     ``threshold`` cores for ``settle`` consecutive half seconds. Other work on a 2-core
     machine (a test run, say) would halve any figure measured meanwhile. Returns what was seen."""
@@ -213,7 +219,11 @@ def wait_for_quiet(meter_factory: Callable[[], CpuMeter], *, limit: float, thres
         quiet = quiet + 1 if background < threshold else 0
         waited = time.monotonic() - started
         if quiet >= settle or waited >= limit:
-            return {"waited_seconds": round(waited, 1), "quiet": quiet >= settle, "last_background_cores": samples[-settle:]}
+            return {
+                "waited_seconds": round(waited, 1),
+                "quiet": quiet >= settle,
+                "last_background_cores": samples[-settle:],
+            }
 
 
 # --- Machine description ------------------------------------------------------------------

@@ -51,7 +51,9 @@ def latency_summary(seconds: list[float]) -> dict[str, float | None]:
     }
 
 
-def build_requests(*, method: str, host: str, port: int, path: str, headers: list[str], bodies: list[bytes]) -> list[bytes]:
+def build_requests(
+    *, method: str, host: str, port: int, path: str, headers: list[str], bodies: list[bytes]
+) -> list[bytes]:
     head = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: keep-alive", *headers]
     if not bodies:
         return [("\r\n".join(head) + "\r\n\r\n").encode("latin-1")]

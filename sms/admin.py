@@ -88,7 +88,17 @@ class RecipientInline(admin.TabularInline):
 @admin.register(SmsMessage)
 class SmsMessageAdmin(TenantScopedAdmin):
     tenant_read_only = True
-    list_display = ("created_at", "kind", "dialect", "sender", "campaign_name", "category", "state", "total_recipients", "credits")
+    list_display = (
+        "created_at",
+        "kind",
+        "dialect",
+        "sender",
+        "campaign_name",
+        "category",
+        "state",
+        "total_recipients",
+        "credits",
+    )
     list_filter = ("tenant", "kind", "state", "dialect", "category")
     search_fields = ("campaign_name", "category", "text")
     date_hierarchy = "created_at"
@@ -145,5 +155,3 @@ class StatusCallbackAdmin(TenantScopedAdmin):
     tenant_read_only = True
     list_display = ("id", "url", "state", "attempts", "last_error", "created_at")
     list_filter = ("state",)
-
-

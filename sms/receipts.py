@@ -103,9 +103,7 @@ def receipts_apply(*, receipts: list[SmsReceipt]) -> int:
         SmsReceipt.objects.filter(pk__in=applied).update(applied=True)
         callbacks_enqueue(
             recipient_changes=[
-                (pk, recipients[pk][0], recipients[pk][3])
-                for pk in touched
-                if recipients[pk][0] != DeliveryStatus.SENT
+                (pk, recipients[pk][0], recipients[pk][3]) for pk in touched if recipients[pk][0] != DeliveryStatus.SENT
             ]
         )
     return len(applied)

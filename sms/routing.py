@@ -14,7 +14,8 @@ from django.conf import settings
 
 from sms.models import RouteKind, SmsRoute
 from sms.numbers import country_of
-from sms.providers.base import Receipt, SmsRoute as RouteClient
+from sms.providers.base import Receipt
+from sms.providers.base import SmsRoute as RouteClient
 
 logger = logging.getLogger(__name__)
 

@@ -65,7 +65,12 @@ def sms_category_stats(*, tenant: Tenant, category: str | None = None, campaign_
     stats: dict[str, dict] = {}
     for row in recipients.values("message__category", "status").annotate(n=Count("pk")).order_by():
         entry = stats.setdefault(
-            row["message__category"], {"category": row["message__category"], "credits": 0, **dict.fromkeys(("pending", "sent", "failed", "delivered"), 0)}
+            row["message__category"],
+            {
+                "category": row["message__category"],
+                "credits": 0,
+                **dict.fromkeys(("pending", "sent", "failed", "delivered"), 0),
+            },
         )
         entry[public_status(row["status"])] += row["n"]
 

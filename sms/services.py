@@ -61,7 +61,9 @@ def sender_resolve(*, tenant: Tenant, sender: str | None) -> str:
     except InvalidSender as exc:
         raise DomainError(f"Invalid sender: {exc}.", field="sender") from exc
     if not SenderName.objects.filter(tenant=tenant, name=sender, status=SenderStatus.APPROVED).exists():
-        raise DomainError(f"Sender {sender!r} is not approved for this account.", field="sender", code="sender_not_approved")
+        raise DomainError(
+            f"Sender {sender!r} is not approved for this account.", field="sender", code="sender_not_approved"
+        )
     return sender
 
 
@@ -154,8 +156,12 @@ def sms_submit(
             for n in accepted
         ] + [
             SmsRecipient(
-                message=message, tenant=tenant, number=n, parts=segmentation.part_count,
-                status=DeliveryStatus.FAILED, error=BLACKLISTED,
+                message=message,
+                tenant=tenant,
+                number=n,
+                parts=segmentation.part_count,
+                status=DeliveryStatus.FAILED,
+                error=BLACKLISTED,
             )
             for n in valid
             if n in blocked

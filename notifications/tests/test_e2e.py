@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -137,10 +138,12 @@ def test_worker_killed_mid_chunk_loses_nothing(owner, push_app, customer, fake_f
     try:
         worker = celery_procs("worker", "-c", "1")
         celery_procs("beat")
+        before = fake_fcm.send_requests
         response = owner.post("/api/push/broadcast", {"app_name": "MyFintechApp", "title": "Crash", "body": "test"})
         message_id = response.json()["id"]
-        wait_for(lambda: any(m["token"] in wanted for m in fake_fcm.received), what="the first chunk to reach FCM")
+        wait_for(lambda: fake_fcm.send_requests > before, what="the first chunk to reach FCM")
         worker.kill()
+        time.sleep(fake_fcm.delay + 0.5)  # the fake records a request once its delay is over
         in_flight = {m["token"] for m in fake_fcm.received if m["token"] in wanted}
         fake_fcm.delay = 0.0
         celery_procs("worker")

@@ -14,7 +14,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.fields import empty
@@ -70,8 +69,12 @@ class PrimotextoQueryKeyAuthentication(ApiKeyAuthentication):
 
 class PrimotextoKeyScheme(OpenApiAuthenticationExtension):
     target_class = PrimotextoKeyAuthentication
-    priority = 1  # over any extension a parent class may get
+    priority = 1  # over accounts.schema.ApiKeyScheme, which matches subclasses
     name = "PrimotextoApiKey"
+
+    def get_security_requirement(self, auto_schema):
+        # Either header; "Bearer" is the scheme accounts.schema.ApiKeyScheme defines.
+        return [{"PrimotextoApiKey": []}, {"Bearer": []}]
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "header", "name": "X-Primotexto-ApiKey"}
@@ -132,15 +135,8 @@ def primotexto_errors(field_names: dict[str, str]):
     return handler
 
 
-class PrimotextoSchema(AutoSchema):
-    def get_auth(self):
-        # These paths read X-Primotexto-ApiKey, not SoftAfrik's X-API-KEY (a global default).
-        return [requirement for requirement in super().get_auth() if "ApiKey" not in requirement]
-
-
 class PrimotextoView(APIView):
     authentication_classes = [PrimotextoKeyAuthentication]
-    schema = PrimotextoSchema()
     field_names: dict[str, str] = {}
 
     def get_exception_handler(self):

@@ -23,7 +23,9 @@ def _fresh_route_clients():
 
 @pytest.fixture
 def sender(owner):
-    return SenderName.objects.create(tenant=owner.tenant, name="SoftAfrik", status=SenderStatus.APPROVED, is_default=True)
+    return SenderName.objects.create(
+        tenant=owner.tenant, name="SoftAfrik", status=SenderStatus.APPROVED, is_default=True
+    )
 
 
 def make_route(name: str, kind: str, **fields) -> SmsRoute:
@@ -70,7 +72,11 @@ def fake_twilio():
 @pytest.fixture
 def twilio_route(db, fake_twilio):
     return make_route(
-        "twilio", RouteKind.TWILIO, username=fake_twilio.account_sid, secret=fake_twilio.auth_token, base_url=fake_twilio.url
+        "twilio",
+        RouteKind.TWILIO,
+        username=fake_twilio.account_sid,
+        secret=fake_twilio.auth_token,
+        base_url=fake_twilio.url,
     )
 
 

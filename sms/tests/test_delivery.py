@@ -51,7 +51,12 @@ def test_smpp_send_records_sent_with_the_smscs_message_id(owner, sender, smsc, s
     message = submit(owner, [TG])
     send_all(message)
     (got,) = smsc.received
-    assert (got.source, got.destination, got.data_coding, got.payload) == ("SoftAfrik", TG[1:], 0, b"Votre code est 1234")
+    assert (got.source, got.destination, got.data_coding, got.payload) == (
+        "SoftAfrik",
+        TG[1:],
+        0,
+        b"Votre code est 1234",
+    )
     row = SmsRecipient.objects.get()
     assert (row.status, row.route_id) == (DeliveryStatus.SENT, smpp_route.pk)
     assert list(SmsProviderId.objects.values_list("provider_message_id", flat=True)) == [got.message_id]
@@ -149,7 +154,9 @@ def test_a_repeated_chunk_sends_nothing_twice(owner, sender, smsc, smpp_route):
     assert len(smsc.received) == 2
 
 
-def test_twilio_callback_marks_delivered_and_checks_signature(owner, sender, twilio_route, fake_twilio, live_server, settings):
+def test_twilio_callback_marks_delivered_and_checks_signature(
+    owner, sender, twilio_route, fake_twilio, live_server, settings
+):
     settings.PUBLIC_BASE_URL = live_server.url
     message = submit(owner, [TG])
     send_all(message)
@@ -170,7 +177,12 @@ def test_africastalking_failed_callback_fails_recipient(owner, sender, at_route,
     message = submit(owner, [TG])
     send_all(message)
     (got,) = fake_at.received
-    assert fake_at.send_receipt(got.message_id, "Failed", callback_url(at_route) + "/africastalking", failure_reason="InsufficientCredit") == 200
+    assert (
+        fake_at.send_receipt(
+            got.message_id, "Failed", callback_url(at_route) + "/africastalking", failure_reason="InsufficientCredit"
+        )
+        == 200
+    )
     row = SmsRecipient.objects.get()
     assert (row.status, row.error) == (DeliveryStatus.FAILED, "InsufficientCredit")
 
@@ -204,7 +216,9 @@ def test_failing_callback_is_retried_later(owner, sender, at_route, callback_ser
 
 def test_campaign_releases_batches_within_the_daily_cap(owner, sender, log_route):
     now = timezone.now()
-    spec = CampaignSpec(window_start=now - timedelta(minutes=1), window_end=now + timedelta(days=3), per_day=4, interval_minutes=360)
+    spec = CampaignSpec(
+        window_start=now - timedelta(minutes=1), window_end=now + timedelta(days=3), per_day=4, interval_minutes=360
+    )
     numbers = [f"+2289012{n:04d}" for n in range(10)]
     message = submit(owner, numbers, campaign=spec)
     assert message.kind == "campaign"

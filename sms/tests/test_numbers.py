@@ -105,9 +105,7 @@ def test_country_of_refuses_a_national_number():
 # --- validate_sender ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "sender", ["SoftAfrik", "ABC", "Softafrik11", "2FA", "+22890123456", "1234"]
-)
+@pytest.mark.parametrize("sender", ["SoftAfrik", "ABC", "Softafrik11", "2FA", "+22890123456", "1234"])
 def test_usable_senders_are_returned_unchanged(sender):
     assert validate_sender(sender) == sender
 

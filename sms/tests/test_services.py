@@ -17,7 +17,9 @@ CI = "+2250701020304"
 
 
 def submit(owner, numbers, text="Votre code est 1234", **kw):
-    return sms_submit(tenant=owner.tenant, dialect="test", sender=kw.pop("sender", "SoftAfrik"), numbers=numbers, text=text, **kw)
+    return sms_submit(
+        tenant=owner.tenant, dialect="test", sender=kw.pop("sender", "SoftAfrik"), numbers=numbers, text=text, **kw
+    )
 
 
 def test_bulk_normalises_numbers_and_reports_invalid_ones(owner, sender):

@@ -54,5 +54,7 @@ class Command(BaseCommand):
             route.kind = RouteKind.AFRICASTALKING if opts["africastalking"] else RouteKind.TWILIO
             route.username, route.secret = user, secret
         route.save()
-        self.stdout.write(f"Route {route.name} ({route.kind}) created; delivery callbacks: /sms/callbacks/{route.callback_token}/")
+        self.stdout.write(
+            f"Route {route.name} ({route.kind}) created; delivery callbacks: /sms/callbacks/{route.callback_token}/"
+        )
         self.stdout.write(str(route.pk))

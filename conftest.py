@@ -46,3 +46,34 @@ def owner(db) -> TenantClient:
 def outsider(db) -> TenantClient:
     """Another tenant: whatever it asks about the owner's objects must be 404, nothing changed."""
     return make_tenant_client("Outsider Pay")
+
+
+@pytest.fixture
+def worker_env():
+    """Environment of worker/beat processes; app test packages override it to add fakes."""
+    from softafrik.testing.processes import process_env
+
+    return process_env()
+
+
+@pytest.fixture
+def celery_procs(worker_env, tmp_path):
+    """Start real ``celery worker``/``beat`` processes on the test database; all stopped after."""
+    from softafrik.celery import app as celery_app
+    from softafrik.testing.processes import CeleryProcess
+
+    celery_app.control.purge()
+    started: list = []
+
+    def start(kind: str = "worker", *args: str):
+        extra = ["-P", "prefork", "-c", "2", "--without-gossip", "--without-mingle"] if kind == "worker" else []
+        if kind == "beat":
+            extra = ["-s", str(tmp_path / f"beat-{len(started)}")]
+        log = tmp_path / f"{kind}-{len(started)}.log"
+        proc = CeleryProcess(kind, env=worker_env, args=[*extra, *args], log=log).start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()

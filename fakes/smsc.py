@@ -66,6 +66,8 @@ MESSAGE_STATE_UNDELIVERABLE = 5
 
 HEADER = struct.Struct(">IIII")  # command_length, command_id, command_status, sequence_number
 MAX_PDU_LENGTH = 64 * 1024  # a bind is a few dozen bytes; anything this big is garbage
+# smpp34 breaks a session whose inbound queue overflows; ours must outlast a busy loop.
+INBOUND_CAPACITY = 65_536
 
 
 @dataclass(frozen=True)
@@ -215,7 +217,9 @@ class FakeSmsc:
         # before the engine binds it.
         for attempt in range(5):
             self._engine_port = self.port if not self.front_door and self.port else _free_port()
-            self._engine = smpp34.Server(host="127.0.0.1", port=self._engine_port, system_id="FAKESMSC")
+            self._engine = smpp34.Server(
+                host="127.0.0.1", port=self._engine_port, system_id="FAKESMSC", inbound_capacity=INBOUND_CAPACITY
+            )
             try:
                 await self._engine.start()
                 break

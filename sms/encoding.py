@@ -127,10 +127,8 @@ def _split_by_cost(text: str, limit: int, wide: frozenset[str] | None) -> list[s
     start = 0
     used = 0
     for i, ch in enumerate(text):
-        if wide is None:
-            cost = 2 if ch > "\uffff" else 1
-        else:
-            cost = 2 if ch in wide else 1
+        wide_char = ch > "\uffff" if wide is None else ch in wide
+        cost = 2 if wide_char else 1
         if used + cost > limit:
             parts.append(text[start:i])
             start = i

@@ -20,7 +20,7 @@ from typing import Protocol
 
 class Outcome(enum.Enum):
     SENT = "sent"  # accepted by the provider
-    INVALID_TOKEN = "invalid_token"  # token is dead: deactivate the device, fail the delivery
+    INVALID_TOKEN = "invalid_token"  # noqa: S105 (an outcome name) token is dead: deactivate the device, fail the delivery
     PERMANENT = "permanent"  # payload/request error: fail the delivery, keep the device
     TRANSIENT = "transient"  # 429/5xx/timeout: retry later with backoff
 

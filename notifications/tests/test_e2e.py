@@ -10,8 +10,7 @@ import pytest
 from devices.models import Device
 from devices.services import device_register
 from notifications.models import Delivery
-from softafrik.celery import app as celery_app
-from softafrik.testing.processes import CeleryProcess, process_env, wait_for
+from softafrik.testing.processes import process_env, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,25 +26,6 @@ def worker_env(fake_fcm, fake_apns, providers):
         PUSH_DISPATCH_GRACE_SECONDS="3",
         BEAT_SWEEP_SECONDS="0.5",
     )
-
-
-@pytest.fixture
-def celery_procs(worker_env, tmp_path):
-    """A worker (prefork, 2 children) and beat; both stopped after the test."""
-    celery_app.control.purge()
-    started: list[CeleryProcess] = []
-
-    def start(kind: str = "worker", *args: str) -> CeleryProcess:
-        extra = ["-P", "prefork", "-c", "2", "--without-gossip", "--without-mingle"] if kind == "worker" else []
-        if kind == "beat":
-            extra = ["-s", str(tmp_path / f"beat-{len(started)}")]
-        proc = CeleryProcess(kind, env=worker_env, args=[*extra, *args], log=tmp_path / f"{kind}.log").start()
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.stop()
 
 
 def status_of(message_id: str) -> set[str]:

@@ -80,6 +80,10 @@ MIN_TPS = 1.0
 # After ESME_RTHROTTLED the rate is halved, then grows back 10% a second.
 THROTTLE_RECOVERY_PER_SECOND = 1.10
 SESSION_SETTLE_SECONDS = 0.05  # let smpp34's Rust tasks finish before the loop goes away
+# smpp34 queues every inbound PDU (submit_sm_resp and deliver_sm alike) for Python; when the
+# queue is full the session dies silently (no Disconnected, is_alive() False). Receipts come
+# in bursts and our loop can be slowed by the GIL, so make it deep: ~200 bytes an entry.
+INBOUND_CAPACITY = 65_536
 
 ESME_ROK = 0x00
 ESME_RTHROTTLED = 0x58
@@ -192,6 +196,7 @@ class _Session:
     client: smpp34.Client
     smsc: smpp34.Smsc
     lost: bool = False
+    reader: asyncio.Task | None = None
 
 
 class SmppRoute:
@@ -341,10 +346,11 @@ class SmppRoute:
             task.cancel()
         await asyncio.sleep(SESSION_SETTLE_SECONDS)
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # Binding (loop thread)
 
@@ -376,6 +382,7 @@ class SmppRoute:
             system_type=self.system_type,
             tls=self.tls,
             window_size=self.window,
+            inbound_capacity=INBOUND_CAPACITY,
             connect_timeout_ms=int(self.timeout * 1000),
         )
         try:
@@ -394,7 +401,7 @@ class SmppRoute:
         _disable_nagle(self.port)
         session = _Session(client, smsc)
         self._session = session
-        self._spawn(self._read_events(session))
+        session.reader = self._spawn(self._read_events(session))
         self._spawn(self._watch(session))
         logger.info("%r: bound (session %s)", self, smsc.session_id)
         return session
@@ -406,6 +413,8 @@ class SmppRoute:
         if self._session is session:
             self._session = None
         logger.warning("%r: SMPP session lost (%s)", self, reason)
+        if session.reader is not None and session.reader is not asyncio.current_task():
+            session.reader.cancel()  # a dead session may never say Disconnected
         self._spawn(_stop_client(session.client))
         if not self._closed and not self._reconnecting:
             self._spawn(self._reconnect())
@@ -436,8 +445,9 @@ class SmppRoute:
                     break  # Disconnected
                 self._on_deliver_sm(event)
         except Exception as exc:
+            logger.exception("%r: reading from the SMSC failed", self)
             self._lose(session, f"reader failed: {exc}")
-            raise
+            return
         self._lose(session, "disconnected")
 
     def _on_deliver_sm(self, event: smpp34.DeliverSmEvent) -> None:

@@ -36,7 +36,7 @@ def test_cote_d_ivoire_ten_digit_numbers_are_valid():
 
 
 def test_cote_d_ivoire_old_eight_digit_numbers_are_refused():
-    with pytest.raises(InvalidNumber, match="^not a valid number for region CI$"):
+    with pytest.raises(InvalidNumber, match=r"^not a valid number for region CI$"):
         normalize_msisdn("+225 07 12 34 56", default_region=None)
 
 

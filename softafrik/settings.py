@@ -173,7 +173,7 @@ SPECTACULAR_SETTINGS = {
 }
 # An authenticated API key is cached in-process this many seconds (revocation is also
 # pushed through the cache version, see accounts.selectors).
-API_KEY_CACHE_SECONDS = env_float("API_KEY_CACHE_SECONDS", 30.0)
+API_KEY_CACHE_SECONDS = env_float("API_KEY_CACHE_SECONDS", 10.0)
 
 # --- Push providers -------------------------------------------------------------------
 FCM_API_URL = env_str("FCM_API_URL") or None  # None: Google's endpoint

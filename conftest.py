@@ -77,3 +77,16 @@ def celery_procs(worker_env, tmp_path):
     yield start
     for proc in started:
         proc.stop()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove this run's SQLite test database files (WAL and SHM included)."""
+    import os
+
+    from django.conf import settings
+
+    name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if name and settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") and f"-{os.getpid()}." in name:
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(name + suffix):
+                os.remove(name + suffix)

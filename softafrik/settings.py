@@ -7,6 +7,7 @@ Celery broker under ``.local/``) so ``make run`` needs no server; ``DATABASE_URL
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -104,7 +105,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    DATABASES["default"]["TEST"] = {"NAME": str(LOCAL_DIR / "test.sqlite3")}
+    # A file (not in-memory) so end-to-end tests' worker processes can open it; one per
+    # test run so two runs on one checkout do not share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(LOCAL_DIR / f"test-{os.getpid()}.sqlite3")}
 
 # --- Redis, cache and Celery ----------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")

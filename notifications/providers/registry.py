@@ -37,9 +37,11 @@ def _build(app: App, platform: str) -> PushProvider:
     if platform == Platform.IOS:
         if not app.has_apns:
             raise PermanentProviderError("app has no APNs credentials")
-        from notifications.providers.apns import ApnsProvider
+        from notifications.providers.apns import get_apns_provider
 
-        return ApnsProvider(
+        # Shared per (key, team, topic, environment): one HTTP/2 connection per process
+        # even when several apps use the same key; owned by the apns module's cache.
+        return get_apns_provider(
             key_pem=app.apns_key,
             key_id=app.apns_key_id,
             team_id=app.apns_team_id,
@@ -73,7 +75,7 @@ def provider_for(app: App, platform: str) -> PushProvider:
             return current[1]
         client = _build(app, platform)
         _clients[key] = (version, client)
-    if current is not None:
+    if current is not None and current[1] is not client:
         _close(current[1])
     return client
 
@@ -84,9 +86,16 @@ def providers_close_all() -> None:
         _clients.clear()
     for client in clients:
         _close(client)
+    from notifications.providers.apns import close_apns_providers
+
+    close_apns_providers()
 
 
 def _close(client: PushProvider) -> None:
+    from notifications.providers.apns import ApnsProvider
+
+    if isinstance(client, ApnsProvider):
+        return  # shared through get_apns_provider's cache: closed by close_apns_providers
     try:
         client.close()
     except Exception:  # closing a stale client must never break a send

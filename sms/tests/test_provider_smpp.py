@@ -133,6 +133,18 @@ def test_three_part_message_is_three_udhi_submits_with_one_id_each(smsc, make_ro
     assert len(set(outcome.provider_message_ids)) == 3
 
 
+def test_payload_over_254_bytes_goes_in_message_payload(smsc, make_route):
+    route = make_route()
+    text = "Ça coûte 5 € " * 12
+    payload = text.encode("utf-16-be")  # 312 bytes: too long for short_message
+
+    [outcome] = route.submit_batch([message(parts=(SmsPart(payload, 8, False, text),))])
+
+    [submit] = smsc.received
+    assert isinstance(outcome, SubmitResult)
+    assert (submit.payload, submit.data_coding) == (payload, 8)
+
+
 def test_want_receipt_sets_registered_delivery(smsc, make_route):
     route = make_route()
 
@@ -252,6 +264,15 @@ def test_connection_dropped_mid_batch_reconnects_and_reports_only_what_the_smsc_
 
     assert [type(o) for o in after] == [SubmitResult] * 10
     assert smsc.binds == 2
+
+
+def test_dropped_bind_is_restored_without_waiting_for_traffic(smsc, make_route):
+    route = make_route()
+    route.submit_batch([message(1)])
+
+    smsc.drop_connections()
+
+    assert wait_until(lambda: smsc.binds == 2)
 
 
 def test_bind_is_kept_across_batches(smsc, make_route):

@@ -69,6 +69,10 @@ def callbacks_enqueue(*, recipient_changes: list[tuple[int, str, str]]) -> int:
     return len(callbacks)
 
 
+def callbacks_due_exist() -> bool:
+    return StatusCallback.objects.filter(state=CallbackState.PENDING, next_attempt_at__lte=timezone.now()).exists()
+
+
 def callbacks_send_due(*, limit: int = SEND_BATCH) -> int:
     """POST due callbacks (claimed by pushing their time back first, so two workers do not
     send one twice); returns how many were delivered."""

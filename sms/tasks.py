@@ -34,7 +34,8 @@ def sms_tick() -> int:
     for chunk in chunks:
         sms_send_chunk.delay(chunk)
     receipts.receipts_sweep()
-    callbacks_send_due.delay()
+    if callbacks.callbacks_due_exist():
+        callbacks_send_due.delay()
     return sum(len(chunk) for chunk in chunks)
 
 

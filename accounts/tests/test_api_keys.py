@@ -108,3 +108,13 @@ def test_credentials_are_encrypted_in_the_database(owner):
     assert "PRIVATE KEY" not in stored_key and stored_key.startswith("gAAAA")
     assert stored_vapid.startswith("gAAAA")
     assert type(app).objects.get(pk=app.pk).apns_key == p8.strip() + "\n"
+
+
+def test_seed_demo_is_idempotent_and_prints_a_working_key(capsys):
+    call_command("seed_demo")
+    call_command("seed_demo")
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    tenant = Tenant.objects.get(name="Demo Fintech")
+    assert api_key_authenticate(plaintext=last).tenant == tenant
+    assert tenant.apps.get().name == "MyFintechApp"
+    assert tenant.sms_senders.get().status == "approved"

@@ -9,13 +9,24 @@ pytestmark = pytest.mark.django_db
 
 def test_create_sms_route_from_smpp_url_stores_the_password_encrypted(capsys):
     call_command(
-        "create_sms_route", "--name", "orange-tg", "--smpp-url", "smpp://soft:p%40ss@10.1.2.3:2776",
-        "--countries", "tg, ci", "--tps", "50",
+        "create_sms_route",
+        "--name",
+        "orange-tg",
+        "--smpp-url",
+        "smpp://soft:p%40ss@10.1.2.3:2776",
+        "--countries",
+        "tg, ci",
+        "--tps",
+        "50",
     )
     route_id = int(capsys.readouterr().out.strip().splitlines()[-1])
     route = SmsRoute.objects.get(pk=route_id)
     assert (route.kind, route.host, route.port, route.system_id, route.secret) == (
-        RouteKind.SMPP, "10.1.2.3", 2776, "soft", "p@ss"
+        RouteKind.SMPP,
+        "10.1.2.3",
+        2776,
+        "soft",
+        "p@ss",
     )
     assert (route.countries, route.tps) == ("TG,CI", 50.0)
     from django.db import connection

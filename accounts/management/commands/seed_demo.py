@@ -9,9 +9,12 @@ from django.db import transaction
 from accounts.models import Tenant, User
 from accounts.services import api_key_create, tenant_create
 from devices.services import app_create
+from sms.models import RouteKind, SenderName, SenderStatus, SmsRoute
+from sms.services import sender_request
 
 DEMO_TENANT = "Demo Fintech"
 DEMO_APP = "MyFintechApp"
+DEMO_SENDER = "SoftAfrik"
 
 
 class Command(BaseCommand):
@@ -26,6 +29,12 @@ class Command(BaseCommand):
             if tenant is None:
                 tenant, issued = tenant_create(name=DEMO_TENANT, default_region="TG")
                 app_create(tenant=tenant, name=DEMO_APP)
+                sender_request(tenant=tenant, name=DEMO_SENDER, is_default=True)
+                SenderName.objects.filter(tenant=tenant, name=DEMO_SENDER).update(status=SenderStatus.APPROVED)
+                if not SmsRoute.objects.exists():  # SMS "sent" to the worker's log in development
+                    SmsRoute.objects.create(
+                        name="dev-log", kind=RouteKind.LOG, callback_token=secrets.token_urlsafe(24)
+                    )
                 password = secrets.token_urlsafe(12)
                 User.objects.create_user("demo", password=password, is_staff=True, tenant=tenant)
                 self.stdout.write(
@@ -39,6 +48,8 @@ class Command(BaseCommand):
             "\nTry it:\n"
             f"  curl -s -X POST {base}/api/users/register -H 'X-API-KEY: {key}' "
             '-H \'Content-Type: application/json\' -d \'{"external_user_ref": "cust-42", "meta": {"name": "Ama"}}\'\n'
+            f"  curl -s -X POST {base}/api/V1/sms/unides -H 'X-API-KEY: {key}' "
+            '-H \'Content-Type: application/json\' -d \'{"emetteur": "SoftAfrik", "destinataire": "+22890123456", "corps": "Bonjour"}\'\n'
             f"  API docs: {base}/api/docs/\n"
             f"Demo API key (tenant {tenant.name}, app {DEMO_APP}):\n{key}"
         )

@@ -18,24 +18,14 @@ HTTP 401/403 (bad username or API key) make the whole route unusable: ``submit_b
 stops sending the rest of the batch and raises ``TransientSmsError`` so the caller falls
 back to the next route. HTTP 429 is ``ThrottledError``; 5xx, timeouts and connection
 errors are ``TransientSmsError``.
-
-A POST is never retried here: a lost answer may hide a sent message, and whether to risk a
-duplicate is the caller's decision.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import requests
-import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 
 from sms.providers.base import (
     PermanentSmsError,
@@ -47,16 +37,13 @@ from sms.providers.base import (
     ThrottledError,
     TransientSmsError,
 )
-
-logger = logging.getLogger(__name__)
+from sms.providers.http import Batch, HttpRoute, form_field, snippet
 
 DEFAULT_BASE_URL = "https://api.africastalking.com"
 MESSAGING_PATH = "/version1/messaging"
 # Concurrent POSTs per route instance, each on its own keep-alive connection. A request is
 # ~100-300 ms of network wait, so 16 workers send a 500-message chunk in ~30 round trips.
 DEFAULT_MAX_WORKERS = 16
-# Longest slice of a provider's error body kept in the reason recorded on the recipient.
-REASON_MAX_CHARS = 200
 
 ACCEPTED_CODES = frozenset({100, 101, 102})
 STATUS_NAMES = {
@@ -86,23 +73,7 @@ FAILED_STATUSES = frozenset({"Failed", "Rejected", "Expired", "AbsentSubscriber"
 PENDING_STATUSES = frozenset({"Sent", "Submitted", "Buffered"})
 
 
-class _Unreachable(TransientSmsError):
-    """The connection could not even be opened: the request never left."""
-
-
-@dataclass
-class _Batch:
-    """State shared by the workers of one ``submit_batch`` call."""
-
-    down: threading.Event = field(default_factory=threading.Event)
-    reason: str = ""
-
-    def fail_route(self, reason: str) -> None:
-        self.reason = reason
-        self.down.set()
-
-
-class AfricasTalkingRoute:
+class AfricasTalkingRoute(HttpRoute):
     """One Africa's Talking account; thread-safe, kept alive per worker process."""
 
     name = "africastalking"
@@ -117,52 +88,24 @@ class AfricasTalkingRoute:
         max_workers: int = DEFAULT_MAX_WORKERS,
         enqueue: bool = False,
     ) -> None:
+        super().__init__(endpoint=base_url.rstrip("/") + MESSAGING_PATH, timeout=timeout, max_workers=max_workers)
         self._username = username
-        self._endpoint = base_url.rstrip("/") + MESSAGING_PATH
-        self._timeout = timeout
         self._enqueue = enqueue
-        self._headers = {"apiKey": api_key, "Accept": "application/json"}
-        self._session = _session(max_workers)
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="sms-africastalking")
+        self._session.headers.update({"apiKey": api_key, "Accept": "application/json"})
 
-    def submit_batch(self, messages: list[SmsSubmit]) -> list[SubmitOutcome]:
-        """One outcome per message, in order.
-
-        Raises TransientSmsError when the route is unusable: credentials refused (the rest
-        of the batch is then not sent) or no connection could be opened for any message.
-        """
-        if not messages:
-            return []
-        batch = _Batch()
-        outcomes = list(self._pool.map(partial(self._submit_one, batch=batch), messages))
-        if batch.down.is_set():
-            logger.warning("africastalking route unusable: %s", batch.reason)
-            raise TransientSmsError(batch.reason)
-        if all(isinstance(outcome, _Unreachable) for outcome in outcomes):
-            raise TransientSmsError(f"africastalking unreachable: {outcomes[0]}")
-        return outcomes
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-        self._session.close()
-
-    def _submit_one(self, message: SmsSubmit, *, batch: _Batch) -> SubmitOutcome:
-        if batch.down.is_set():
-            return TransientSmsError(batch.reason)
+    def _form(self, message: SmsSubmit) -> dict[str, str]:
         form = {"username": self._username, "to": message.destination, "message": message.text}
         if message.sender:
             form["from"] = message.sender
         form["bulkSMSMode"] = "1"
         if self._enqueue:
             form["enqueue"] = "1"
-        try:
-            response = self._session.post(self._endpoint, data=form, headers=self._headers, timeout=self._timeout)
-        except requests.RequestException as exc:
-            return _transport_error(exc)
+        return form
 
+    def _outcome(self, message: SmsSubmit, response: requests.Response, batch: Batch) -> SubmitOutcome:
         status = response.status_code
         if status in (401, 403):
-            batch.fail_route(f"africastalking: authentication failed (HTTP {status}: {_snippet(response.text)})")
+            batch.fail_route(f"africastalking: authentication failed (HTTP {status}: {snippet(response.text)})")
             return TransientSmsError(batch.reason)
         if status == 429:
             return ThrottledError(_throttled_reason(response))
@@ -170,7 +113,7 @@ class AfricasTalkingRoute:
             return TransientSmsError(f"africastalking: HTTP {status}")
         if not 200 <= status < 300:
             # A 400 names a form field or value of this message: sending it again is useless.
-            return PermanentSmsError(f"africastalking: HTTP {status}: {_snippet(response.text)}")
+            return PermanentSmsError(f"africastalking: HTTP {status}: {snippet(response.text)}")
         try:
             data = response.json()["SMSMessageData"]
             recipients = data.get("Recipients") or []
@@ -184,7 +127,7 @@ def _recipient_outcome(destination: str, recipients: list[Any], summary: str) ->
         # The request was refused as a whole, e.g. {"Message": "InvalidSenderId", "Recipients": []}.
         code = STATUS_CODES.get(summary)
         if code is None:
-            return PermanentSmsError(f"africastalking rejected: {_snippet(summary)}")
+            return PermanentSmsError(f"africastalking rejected: {snippet(summary)}")
         return _status_error(code, summary)
     entry = next((r for r in recipients if isinstance(r, dict) and r.get("number") == destination), recipients[0])
     try:
@@ -211,55 +154,22 @@ def parse_callback(form: Mapping[str, Any]) -> Receipt | None:
     ``form`` is the POSTed form (a dict, or a Django QueryDict): ``id``, ``status``,
     ``phoneNumber``, ``networkCode``, ``failureReason`` (failures only), ``retryCount``.
     """
-    message_id = _field(form, "id")
-    status = _field(form, "status")
+    message_id = form_field(form, "id")
+    status = form_field(form, "status")
     if not message_id:
         return None
     if status in DELIVERED_STATUSES:
         return Receipt(provider_message_id=message_id, state="delivered")
     if status in FAILED_STATUSES:
-        return Receipt(provider_message_id=message_id, state="failed", error=_field(form, "failureReason") or status)
+        return Receipt(
+            provider_message_id=message_id, state="failed", error=form_field(form, "failureReason") or status
+        )
     if status in PENDING_STATUSES:
         return Receipt(provider_message_id=message_id, state="sent")
     return None
-
-
-def _field(form: Mapping[str, Any], key: str) -> str:
-    value = form.get(key)
-    if isinstance(value, list | tuple):  # dict(querydict) or parse_qs output
-        value = value[-1] if value else None
-    return "" if value is None else str(value).strip()
-
-
-def _session(max_workers: int) -> requests.Session:
-    session = requests.Session()
-    # max_retries=0: a POST that reached the provider must not be sent twice behind our back.
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max_workers, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
-
-
-def _transport_error(exc: requests.RequestException) -> TransientSmsError:
-    if isinstance(exc, requests.ConnectTimeout) or (
-        isinstance(exc, requests.ConnectionError) and _is_connect_failure(exc)
-    ):
-        return _Unreachable(f"africastalking: cannot connect ({type(exc).__name__})")
-    if isinstance(exc, requests.Timeout):
-        return TransientSmsError("africastalking: timeout waiting for the answer")
-    return TransientSmsError(f"africastalking: {type(exc).__name__}")
-
-
-def _is_connect_failure(exc: requests.ConnectionError) -> bool:
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 def _throttled_reason(response: requests.Response) -> str:
     retry_after = response.headers.get("Retry-After")
     suffix = f", Retry-After {retry_after}" if retry_after else ""
     return f"africastalking: throttled (HTTP 429{suffix})"
-
-
-def _snippet(text: str) -> str:
-    return " ".join(text.split())[:REASON_MAX_CHARS]

@@ -11,10 +11,13 @@ What smpp34 1.5 does not give us, and what we do about it:
 
 * It sends enquire_link every 30 s on its own and does not expose that timer, so
   ``enquire_link_interval`` is how often we check the session is still alive and start a
-  reconnect if not (a dead session is normally noticed at once: ``next()`` says so).
+  reconnect if not (a dead session is normally noticed at once: ``next()`` says so, or a
+  submit_sm fails).
 * Its ``connect()`` does not report a refused bind (wrong password, unknown system_id): it
   waits for the bind timeout (``timeout`` here) and fails with "bind timed out".
 * Its ``window_size`` is not enforced on submit_sm, so the window is our semaphore.
+* It leaves Nagle's algorithm on, which sends the window in bursts: see ``_disable_nagle``.
+* A full inbound queue kills the session without a word: see ``INBOUND_CAPACITY``.
 * It acknowledges deliver_sm itself (deliver_sm_resp OK) before we see the receipt, so a
   receipt is acknowledged even if ``on_receipt`` then fails: the handler must not lose it.
 
@@ -51,6 +54,7 @@ from sms.providers.base import (
     Receipt,
     ReceiptHandler,
     SmsError,
+    SmsPart,
     SmsSubmit,
     SubmitOutcome,
     SubmitResult,
@@ -487,7 +491,14 @@ class SmppRoute:
                 return TransientSmsError(f"submit_sm failed: {exc}")
         return SubmitResult(provider_message_ids=tuple(ids))
 
-    async def _submit_part(self, session, part, source, destination, want_receipt: bool) -> str:
+    async def _submit_part(
+        self,
+        session: _Session,
+        part: SmsPart,
+        source: tuple[str, int, int],
+        destination: tuple[str, int, int],
+        want_receipt: bool,
+    ) -> str:
         assert self._window_slots is not None and self._limiter is not None
         async with self._window_slots:
             await self._limiter.acquire()
@@ -694,8 +705,17 @@ def raw_submit_rate(
     """
 
     async def run() -> float:
-        client = smpp34.Client(host, port, system_id, password, bind_type="TRX", window_size=window)
+        client = smpp34.Client(
+            host,
+            port,
+            system_id,
+            password,
+            bind_type="TRX",
+            window_size=window,
+            inbound_capacity=INBOUND_CAPACITY,
+        )
         smsc = await client.connect()
+        _disable_nagle(port)
         slots = asyncio.Semaphore(window)
         refused = 0
 

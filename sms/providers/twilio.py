@@ -26,19 +26,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import logging
 import re
-import threading
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 
 from sms.providers.base import (
     PermanentSmsError,
@@ -49,8 +42,7 @@ from sms.providers.base import (
     ThrottledError,
     TransientSmsError,
 )
-
-logger = logging.getLogger(__name__)
+from sms.providers.http import Batch, HttpRoute, form_field, snippet
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
 API_VERSION = "2010-04-01"
@@ -58,8 +50,6 @@ API_VERSION = "2010-04-01"
 # queues messages per sender and meters them out itself; 16 in flight keeps a chunk's
 # submission in ~30 round trips without tripping its API concurrency limit.
 DEFAULT_MAX_WORKERS = 16
-# Longest slice of a provider's error message kept in the reason recorded on the recipient.
-REASON_MAX_CHARS = 200
 MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
 
 ROUTE_DOWN_CODES = frozenset({20003, 20005})
@@ -72,23 +62,7 @@ FAILED_STATUSES = frozenset({"undelivered", "failed", "canceled"})
 PENDING_STATUSES = frozenset({"accepted", "scheduled", "queued", "sending", "sent"})
 
 
-class _Unreachable(TransientSmsError):
-    """The connection could not even be opened: the request never left."""
-
-
-@dataclass
-class _Batch:
-    """State shared by the workers of one ``submit_batch`` call."""
-
-    down: threading.Event = field(default_factory=threading.Event)
-    reason: str = ""
-
-    def fail_route(self, reason: str) -> None:
-        self.reason = reason
-        self.down.set()
-
-
-class TwilioRoute:
+class TwilioRoute(HttpRoute):
     """One Twilio account; thread-safe, kept alive per worker process."""
 
     name = "twilio"
@@ -103,38 +77,16 @@ class TwilioRoute:
         timeout: float = 10.0,
         max_workers: int = DEFAULT_MAX_WORKERS,
     ) -> None:
-        self._endpoint = f"{base_url.rstrip('/')}/{API_VERSION}/Accounts/{account_sid}/Messages.json"
+        super().__init__(
+            endpoint=f"{base_url.rstrip('/')}/{API_VERSION}/Accounts/{account_sid}/Messages.json",
+            timeout=timeout,
+            max_workers=max_workers,
+        )
         self._status_callback_url = status_callback_url
-        self._timeout = timeout
-        self._session = _session(max_workers)
         self._session.auth = (account_sid, auth_token)
         self._session.headers["Accept"] = "application/json"
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="sms-twilio")
 
-    def submit_batch(self, messages: list[SmsSubmit]) -> list[SubmitOutcome]:
-        """One outcome per message, in order.
-
-        Raises TransientSmsError when the route is unusable: credentials refused (the rest
-        of the batch is then not sent) or no connection could be opened for any message.
-        """
-        if not messages:
-            return []
-        batch = _Batch()
-        outcomes = list(self._pool.map(partial(self._submit_one, batch=batch), messages))
-        if batch.down.is_set():
-            logger.warning("twilio route unusable: %s", batch.reason)
-            raise TransientSmsError(batch.reason)
-        if all(isinstance(outcome, _Unreachable) for outcome in outcomes):
-            raise TransientSmsError(f"twilio unreachable: {outcomes[0]}")
-        return outcomes
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-        self._session.close()
-
-    def _submit_one(self, message: SmsSubmit, *, batch: _Batch) -> SubmitOutcome:
-        if batch.down.is_set():
-            return TransientSmsError(batch.reason)
+    def _form(self, message: SmsSubmit) -> dict[str, str]:
         form = {"To": message.destination}
         if MESSAGING_SERVICE_SID.fullmatch(message.sender):
             form["MessagingServiceSid"] = message.sender
@@ -143,11 +95,9 @@ class TwilioRoute:
         form["Body"] = message.text
         if message.want_receipt and self._status_callback_url:
             form["StatusCallback"] = self._status_callback_url
-        try:
-            response = self._session.post(self._endpoint, data=form, timeout=self._timeout)
-        except requests.RequestException as exc:
-            return _transport_error(exc)
+        return form
 
+    def _outcome(self, message: SmsSubmit, response: requests.Response, batch: Batch) -> SubmitOutcome:
         status = response.status_code
         if 200 <= status < 300:
             try:
@@ -173,9 +123,9 @@ def _error(response: requests.Response) -> tuple[int | None, str]:
     try:
         body = response.json()
         code = int(body["code"]) if body.get("code") is not None else None
-        return code, " ".join(str(body.get("message") or "").split())[:REASON_MAX_CHARS]
+        return code, snippet(str(body.get("message") or ""))
     except (ValueError, TypeError, AttributeError):
-        return None, " ".join(response.text.split())[:REASON_MAX_CHARS]
+        return None, snippet(response.text)
 
 
 def parse_callback(form: Mapping[str, Any]) -> Receipt | None:
@@ -185,14 +135,14 @@ def parse_callback(form: Mapping[str, Any]) -> Receipt | None:
     ``SmsStatus``) and ``ErrorCode``. Authenticate the request with ``validate_signature``
     first.
     """
-    message_sid = _field(form, "MessageSid") or _field(form, "SmsSid")
-    status = (_field(form, "MessageStatus") or _field(form, "SmsStatus")).lower()
+    message_sid = form_field(form, "MessageSid") or form_field(form, "SmsSid")
+    status = (form_field(form, "MessageStatus") or form_field(form, "SmsStatus")).lower()
     if not message_sid:
         return None
     if status in DELIVERED_STATUSES:
         return Receipt(provider_message_id=message_sid, state="delivered")
     if status in FAILED_STATUSES:
-        return Receipt(provider_message_id=message_sid, state="failed", error=_field(form, "ErrorCode") or status)
+        return Receipt(provider_message_id=message_sid, state="failed", error=form_field(form, "ErrorCode") or status)
     if status in PENDING_STATUSES:
         return Receipt(provider_message_id=message_sid, state="sent")
     return None  # inbound states (receiving, received) or unknown
@@ -264,34 +214,3 @@ def _with_port(url: str) -> str:
         return url
     default = 443 if parts.scheme.lower() == "https" else 80
     return urlunsplit(parts._replace(netloc=f"{userinfo}{host}:{default}"))
-
-
-def _field(form: Mapping[str, Any], key: str) -> str:
-    value = form.get(key)
-    if isinstance(value, list | tuple):  # dict(querydict) or parse_qs output
-        value = value[-1] if value else None
-    return "" if value is None else str(value).strip()
-
-
-def _session(max_workers: int) -> requests.Session:
-    session = requests.Session()
-    # max_retries=0: a POST that reached Twilio must not be sent twice behind our back.
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max_workers, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
-
-
-def _transport_error(exc: requests.RequestException) -> TransientSmsError:
-    if isinstance(exc, requests.ConnectTimeout) or (
-        isinstance(exc, requests.ConnectionError) and _is_connect_failure(exc)
-    ):
-        return _Unreachable(f"twilio: cannot connect ({type(exc).__name__})")
-    if isinstance(exc, requests.Timeout):
-        return TransientSmsError("twilio: timeout waiting for the answer")
-    return TransientSmsError(f"twilio: {type(exc).__name__}")
-
-
-def _is_connect_failure(exc: requests.ConnectionError) -> bool:
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, urllib3.exceptions.NewConnectionError)

@@ -244,7 +244,9 @@ class FakeSmsc:
             self._serve_task.cancel()
         if self._engine is not None:
             await self._engine.stop()
-        await asyncio.sleep(0)
+        # Let smpp34's Rust tasks finish calling into Python before the loop closes: at
+        # interpreter exit, a late callback can crash the process.
+        await asyncio.sleep(0.05)
 
     async def _abort_all(self) -> None:
         for connection in list(self._connections):
@@ -450,8 +452,9 @@ class _FrontDoor(asyncio.Protocol):
     def _refuse(self, command_id: int, status: int, sequence: int) -> None:
         self.smsc.refused_binds += 1
         assert self.transport is not None
-        # The body (our system_id) is optional on an error response, but smpp34's client
-        # cannot decode a bind_resp without it and would wait for its bind timeout.
+        # SMPP 3.4 leaves the body (our system_id) out of an error response; some clients
+        # insist on it, so send it. (smpp34 1.5's client ignores the refusal either way and
+        # reports "bind timed out" after its connect timeout.)
         body = b"FAKESMSC\x00" if command_id != GENERIC_NACK else b""
         self.transport.write(HEADER.pack(16 + len(body), command_id, status, sequence) + body)
         self.transport.close()

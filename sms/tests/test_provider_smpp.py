@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import smpp34
 
-from fakes.smsc import ESME_RINVDSTADR, ESME_RSYSERR, FakeSmsc
+from fakes.smsc import ESME_RINVDSTADR, ESME_RSYSERR, FakeSmsc, SentReceipt
 from sms.providers.base import (
     PermanentSmsError,
     Receipt,
@@ -160,7 +160,10 @@ def test_delivered_receipt_reaches_on_receipt_with_its_message_id(smsc, make_rou
     [outcome] = route.submit_batch([message(want_receipt=True)])
 
     assert wait_until(lambda: len(receipts) == 1)
-    assert receipts.items == [Receipt(provider_message_id=outcome.provider_message_ids[0], state="delivered")]
+    [message_id] = outcome.provider_message_ids
+    assert receipts.items == [Receipt(provider_message_id=message_id, state="delivered")]
+    # ... and the SMSC got deliver_sm_resp OK for it.
+    assert wait_until(lambda: smsc.receipts == [SentReceipt(message_id, "DELIVRD")])
 
 
 def test_undeliverable_receipt_is_reported_failed(smsc, make_route):

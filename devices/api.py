@@ -9,13 +9,14 @@ from rest_framework.views import APIView
 
 from devices import selectors, services
 from devices.models import Platform
+from softafrik.fields import JsonObjectField
 
 SUCCESS = inline_serializer("Success", {"success": serializers.BooleanField()})
 
 
 class UserRegisterIn(serializers.Serializer):
     external_user_ref = serializers.CharField(max_length=200)
-    meta = serializers.DictField(required=False, allow_empty=True)
+    meta = JsonObjectField(required=False, allow_empty=True)
 
 
 class UserOut(serializers.Serializer):

@@ -11,6 +11,7 @@ from devices import selectors as device_selectors
 from devices.api import SUCCESS, DeviceTokenField, _valid
 from devices.models import Platform
 from notifications import selectors, services
+from softafrik.fields import JsonObjectField
 
 ACCEPTED = inline_serializer("Accepted", {"id": serializers.UUIDField(), "status": serializers.CharField()})
 
@@ -18,7 +19,7 @@ ACCEPTED = inline_serializer("Accepted", {"id": serializers.UUIDField(), "status
 class PushContent(serializers.Serializer):
     title = serializers.CharField(max_length=500)
     body = serializers.CharField(max_length=4000)
-    data = serializers.DictField(required=False, default=dict)
+    data = JsonObjectField(required=False, default=dict)
 
 
 class ToUserIn(PushContent):

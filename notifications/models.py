@@ -46,12 +46,18 @@ class Message(models.Model):
     state = models.CharField(max_length=12, choices=MessageState.choices, default=MessageState.QUEUED)
     # Fan-out resumes after this device id if its worker dies mid-way.
     fanout_cursor = models.BigIntegerField(default=0)
+    # A worker's claim on the fan-out; a claim older than the lease is taken over.
+    claim = models.UUIDField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
     total_deliveries = models.IntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "push message"
+        indexes = [
+            models.Index(fields=["created_at"], name="message_queued", condition=models.Q(state="queued")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.title[:40]}"

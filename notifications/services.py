@@ -20,12 +20,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Tenant
 from devices.models import App, Device, EndUser
 from devices.services import devices_deactivate
+from notifications.kick import fan_out_kick
 from notifications.models import Delivery, DeliveryStatus, InboxEntry, Message, MessageKind, MessageState
 from notifications.providers.base import (
     Outcome,
@@ -46,6 +47,7 @@ FANOUT_CHUNK = 500  # devices per send task: FCM's send_each limit, and one bulk
 RETRY_BASE_SECONDS = 5
 RETRY_MAX_SECONDS = 600
 SWEEP_BATCH = 20 * FANOUT_CHUNK  # deliveries the sweeper dispatches per beat tick
+FANOUT_CLAIM_BATCH = 50  # queued messages one fan-out task takes
 
 
 def dispatch_grace() -> timedelta:
@@ -65,9 +67,8 @@ def sending_lease() -> timedelta:
 
 
 def _enqueue_fan_out(message: Message) -> None:
-    from notifications.tasks import message_fan_out
-
-    transaction.on_commit(lambda: message_fan_out.delay(str(message.pk)))
+    """Wake a fan-out worker once this transaction commits (debounced, see notifications.kick)."""
+    transaction.on_commit(fan_out_kick)
 
 
 def push_send_to_user(*, tenant: Tenant, end_user: EndUser, title: str, body: str, data: dict) -> Message:
@@ -111,6 +112,35 @@ def push_broadcast(
 
 
 # --- Fan-out ---------------------------------------------------------------------------
+
+
+def messages_claim_queued(*, limit: int = FANOUT_CLAIM_BATCH) -> list[str]:
+    """Claim up to ``limit`` queued messages for this worker, oldest first: unclaimed ones
+    and ones whose claim is older than the sending lease (their worker died). One
+    conditional UPDATE: two workers never claim one message."""
+    now = timezone.now()
+    claimable = Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - sending_lease())
+    candidates = list(
+        Message.objects.filter(claimable, state=MessageState.QUEUED)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if not candidates:
+        return []
+    claim = uuid.uuid4()
+    Message.objects.filter(claimable, pk__in=candidates, state=MessageState.QUEUED).update(claim=claim, claimed_at=now)
+    mine = Message.objects.filter(pk__in=candidates, claim=claim).order_by("created_at")
+    return [str(pk) for pk in mine.values_list("pk", flat=True)]
+
+
+def messages_queued_waiting() -> bool:
+    """Queued messages nobody holds a live claim on, older than the dispatch grace."""
+    now = timezone.now()
+    return (
+        Message.objects.filter(state=MessageState.QUEUED, created_at__lt=now - dispatch_grace())
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - sending_lease()))
+        .exists()
+    )
 
 
 def _audience(message: Message):

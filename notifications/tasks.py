@@ -6,6 +6,8 @@ from celery import shared_task
 
 from notifications import services
 
+FAN_OUT_ROUNDS = 10  # claim batches one task takes before handing over to a fresh task
+
 
 @shared_task(name="notifications.tasks.message_fan_out")
 def message_fan_out(message_id: str) -> int:
@@ -26,6 +28,21 @@ def message_fan_out(message_id: str) -> int:
     return pages
 
 
+@shared_task(name="notifications.tasks.messages_fan_out_queued")
+def messages_fan_out_queued() -> int:
+    """Fan out the queued messages this worker can claim (woken by notifications.kick)."""
+    total = 0
+    for _ in range(FAN_OUT_ROUNDS):
+        claimed = services.messages_claim_queued()
+        for message_id in claimed:
+            message_fan_out(message_id)
+        total += len(claimed)
+        if not claimed:
+            return total
+    messages_fan_out_queued.delay()  # more waiting: hand over rather than hog this worker
+    return total
+
+
 @shared_task(name="notifications.tasks.deliveries_send")
 def deliveries_send(delivery_ids: list[int]) -> dict[str, int]:
     return services.deliveries_send(delivery_ids=delivery_ids)
@@ -33,6 +50,8 @@ def deliveries_send(delivery_ids: list[int]) -> dict[str, int]:
 
 @shared_task(name="notifications.tasks.deliveries_dispatch_due")
 def deliveries_dispatch_due() -> int:
+    if services.messages_queued_waiting():
+        messages_fan_out_queued.delay()  # a kick lost with a dying web process
     chunks = services.deliveries_due()
     for chunk in chunks:
         deliveries_send.delay(chunk)

@@ -151,3 +151,19 @@ def test_app_without_fcm_credentials_fails_with_the_reason(owner, customer, prov
     run(services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="t", body="b", data={}))
     delivery = Delivery.objects.get()
     assert (delivery.status, delivery.error) == (DeliveryStatus.FAILED, "app has no FCM credentials")
+
+
+def test_queued_messages_are_claimed_once(owner, push_app, customer):
+    first = services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="a", body="b", data={})
+    second = services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="a", body="b", data={})
+    assert sorted(services.messages_claim_queued()) == sorted([str(first.pk), str(second.pk)])
+    assert services.messages_claim_queued() == []
+
+
+def test_a_dead_workers_claim_is_taken_over_after_the_lease(owner, push_app, customer):
+    message = services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="a", body="b", data={})
+    services.messages_claim_queued()
+    stale = timezone.now() - services.sending_lease() - timedelta(seconds=1)
+    Message.objects.filter(pk=message.pk).update(claimed_at=stale, created_at=stale)
+    assert services.messages_queued_waiting() is True
+    assert services.messages_claim_queued() == [str(message.pk)]

@@ -34,6 +34,7 @@ test: lint
 
 bench: $(VENV)/.installed
 	$(PY) bench/push_bench.py
+	$(PY) bench/sms_bench.py
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache

@@ -15,7 +15,8 @@ inbox table) are loaded with COPY. Three measurements (``bench/push_parts.py``):
 
 1. ``POST /api/push/to-user``: accepted per second and p50/p99 latency under a concurrent
    keep-alive client (``bench/loadgen.py``, in its own process; ``--client wrk`` to use
-   wrk if installed). No worker runs; the queued fan-out tasks are purged afterwards.
+   wrk if installed). No worker runs; afterwards the broker queue is purged and the accepted
+   messages (queued in the database) are marked dispatched, so no later worker sends them.
 2. ``POST /api/push/broadcast`` to ``--devices`` Android devices: deliveries per second
    from the POST until every Delivery row is ``sent`` (one COUNT query every 0.5 s), per
    worker pool in ``--pools`` (the first at full size, the others at ``--compare-devices``);
@@ -244,6 +245,8 @@ def report(results: dict) -> str:
     for run in (results.get("broadcast") or {}).get("runs", []):
         platform, ceiling, ratio = run["platform"], run["ceiling"], run["ratio"]
         done = "" if platform["complete"] else f", INCOMPLETE: {platform['sent']:,} sent"
+        if platform.get("fake_accepted") not in (None, run["devices"]):
+            done += f", fake FCM got {platform['fake_accepted']:,}"  # duplicates or stray sends
         rate = f"{platform['deliveries_per_second']:,.0f}/s ({platform['seconds']} s{done})"
         add(f"broadcast {run['devices']:,}, worker -P {run['pool']} -c {run['concurrency']}", rate, part=platform)
         shape = f"{ceiling['processes']} proc x {ceiling['threads']} thread"

@@ -24,6 +24,7 @@ POST_PATHS = [
     "/SMS/v1/messages",
 ]
 GET_PATHS = [
+    "/v2/notification/messages/send",
     "/api/push/inbox",
     "/api/push/messages/x",
     "/api/apps/x",
@@ -81,7 +82,14 @@ def test_invalid_json_is_a_json_400(owner, path):
 
 @pytest.mark.parametrize("path", GET_PATHS)
 @pytest.mark.parametrize(
-    "query", [{}, {"puid": "x", "limit": "abc", "cursor": "-5"}, {"category": "\x00", "apres": "z", "after": "z"}]
+    "query",
+    [
+        {},
+        {"puid": "x", "limit": "abc", "cursor": "-5"},
+        {"category": "\x00", "apres": "z", "after": "z"},
+        {"identifier": "+22890123456", "message": "m", "date": "99999999999999999999", "sender": "\x00"},
+        {"identifier": "+22890123456", "message": "x" * 5000, "date": "-1"},
+    ],
 )
 def test_odd_get_queries_never_fail_with_a_5xx(owner, path, query):
     headers = {"X-API-KEY": owner.key, "Authorization": f"Bearer {owner.key}", "X-Primotexto-ApiKey": owner.key}

@@ -1,6 +1,6 @@
 """SoftAfrik SMS benchmark: a MULDES to 100,000 numbers over one SMPP route, against the bare client.
 
-    .venv/bin/python bench/sms_bench.py                    # full run, ~10 min
+    .venv/bin/python bench/sms_bench.py                    # full run, ~5 min on a quiet 2-core box
     .venv/bin/python bench/sms_bench.py --numbers 2000     # smoke, < 1 min
 
 The platform runs as in production on a PostgreSQL database created fresh for the run
@@ -25,7 +25,9 @@ through the ORM and services. For each worker pool in ``--pools``:
    platform lies what Django, PostgreSQL and Celery cost.
 
 ``--profile SECONDS`` adds a platform run (``--compare-numbers``) with py-spy sampling the
-worker, and prints where the worker's CPU goes. Prints the machine, a table with targets
+worker, and prints where the worker's CPU goes. ``--settings MODULE`` runs every process on
+another settings module (to try a setting: PYTHONPATH=DIR for a module outside the
+project) and ``--platform-only`` skips the clients, for A/B runs. Prints the machine, a table with targets
 and PASS/MISS, and writes everything to ``bench/results/sms.json``. Every process it starts
 is stopped on exit, on Ctrl-C and on error.
 """

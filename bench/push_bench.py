@@ -3,8 +3,8 @@
     .venv/bin/python bench/push_bench.py                     # full run (also `make bench`)
     .venv/bin/python bench/push_bench.py --devices 2000 --inbox-rows 20000 --duration 3   # smoke, < 1 min
 
-(A smoke run, --devices under 10,000, also waits less for a quiet machine and times 1,000
-inbox requests instead of 2,000.)
+(A smoke run, --devices under 10,000, also waits less for a quiet machine, drains 100
+to-user messages instead of 2,000 and times 1,000 inbox requests instead of 2,000.)
 
 The platform runs as in production, on a PostgreSQL database created fresh for the run
 (``--db-name``, dropped at the end unless ``--keep-db``): gunicorn serving
@@ -15,8 +15,10 @@ inbox table) are loaded with COPY. Three measurements (``bench/push_parts.py``):
 
 1. ``POST /api/push/to-user``: accepted per second and p50/p99 latency under a concurrent
    keep-alive client (``bench/loadgen.py``, in its own process; ``--client wrk`` to use
-   wrk if installed). No worker runs; afterwards the broker queue is purged and the accepted
-   messages (queued in the database) are marked dispatched, so no later worker sends them.
+   wrk if installed). No worker runs: only acceptance is measured; the broker queue is
+   purged afterwards. Then (``drain``) workers of the first ``--pools`` entry deliver
+   ``--drain`` of the accepted messages (the rest are marked dispatched, never sent): to-user
+   deliveries per second, to set against the acceptance rate.
 2. ``POST /api/push/broadcast`` to ``--devices`` Android devices: deliveries per second
    from the POST until every Delivery row is ``sent`` (one COUNT query every 0.5 s), per
    worker pool in ``--pools`` (the first at full size, the others at ``--compare-devices``);
@@ -52,7 +54,17 @@ import psycopg
 
 from bench.fcm_ceiling import fake_fcm_token
 from bench.harness import ROOT, Processes, exit_on_sigterm, free_port, machine_description, python, wait_until
-from bench.push_parts import QUEUE, Bench, FakeFcm, bench_accept, bench_broadcast, bench_inbox, log
+from bench.push_parts import (
+    QUEUE,
+    Bench,
+    FakeFcm,
+    bench_accept,
+    bench_broadcast,
+    bench_drain,
+    bench_inbox,
+    log,
+    to_user_backlog_trim,
+)
 
 RESULTS = ROOT / "bench" / "results"
 TARGET_RATIO = 0.60  # broadcast deliveries/s as a share of the bare client's
@@ -76,6 +88,7 @@ def parse_args() -> argparse.Namespace:
     size.add_argument("--concurrency", type=int, default=16, help="client connections for to-user")
     size.add_argument("--max-requests", type=int, default=200_000, help="cap on to-user requests")
     size.add_argument("--users", type=int, default=300, help="users (one device each) registered through the services")
+    size.add_argument("--drain", type=int, help="accepted to-user messages the workers then deliver (2000)")
     size.add_argument("--inbox-requests", type=int, help="timed inbox requests, after 10%% more as warm-up (2000)")
     size.add_argument("--cursor-rounds", type=int, help="times the user's whole inbox is paged through (100)")
     setup = parser.add_argument_group("set-up")
@@ -89,7 +102,7 @@ def parse_args() -> argparse.Namespace:
         "--pools", default="prefork:2,threads:2", help="worker pools, pool:concurrency,... (first at full size)"
     )
     setup.add_argument("--client", default="python", choices=["python", "wrk"], help="to-user load generator")
-    setup.add_argument("--parts", default="accept,broadcast,inbox", help="which measurements to run")
+    setup.add_argument("--parts", default="accept,drain,broadcast,inbox", help="which measurements to run")
     setup.add_argument("--wait-quiet", type=float, help="seconds in all to wait for other CPU users to stop (120)")
     setup.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432", help="server, without database")
     setup.add_argument("--db-name", default="softafrik_bench", help="dropped and created for the run")
@@ -99,7 +112,12 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     # A smoke run (--devices under 10,000) keeps under a minute: less waiting, fewer inbox requests.
     smoke = args.devices < 10_000
-    defaults = {"wait_quiet": (120.0, 5.0), "inbox_requests": (2000, 1000), "cursor_rounds": (100, 50)}
+    defaults = {
+        "wait_quiet": (120.0, 5.0),
+        "inbox_requests": (2000, 1000),
+        "cursor_rounds": (100, 50),
+        "drain": (2000, 100),
+    }
     for name, (full, small) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, small if smoke else full)
@@ -242,6 +260,17 @@ def report(results: dict) -> str:
         lat, rate = accept["latency"], accept.get("ok_per_second")
         add("to-user accepted", "n/a" if rate is None else f"{rate:,.0f}/s", "(none)", "", accept, "cpu_during_window")
         add("to-user latency p50 / p99", _ms(lat), "(none)")
+    drain = results.get("drain")
+    if drain:
+        done = "" if drain["complete"] else f", INCOMPLETE: {drain['dispatched']:,} dispatched"
+        rate = f"{drain['messages_per_second']:,.0f}/s ({drain['seconds']} s{done})"
+        add(
+            f"to-user delivered, {drain['messages']:,} queued, -P {drain['pool']} -c {drain['concurrency']}",
+            rate,
+            "(none)",
+            "",
+            drain,
+        )
     for run in (results.get("broadcast") or {}).get("runs", []):
         platform, ceiling, ratio = run["platform"], run["ceiling"], run["ratio"]
         done = "" if platform["complete"] else f", INCOMPLETE: {platform['sent']:,} sent"
@@ -332,6 +361,9 @@ def main() -> None:
         if "accept" in args.parts:
             results["accept"] = accept = bench_accept(bench)
             log(f"to-user: {accept.get('ok_per_second')}/s accepted, latency {accept['latency']}")
+        if "drain" in args.parts:
+            results["drain"] = bench_drain(bench)
+        to_user_backlog_trim(keep=0)  # whatever part 1 accepted is not the broadcast's business
         if "broadcast" in args.parts:
             results["broadcast"] = bench_broadcast(bench)
         if "inbox" in args.parts:

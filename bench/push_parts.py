@@ -91,7 +91,8 @@ class Bench:
         seen = wait_for_quiet(self.meter, limit=self.quiet_budget)
         self.quiet_budget -= time.monotonic() - started
         if not seen["quiet"]:
-            log(f"{what}: other processes still busy ({seen['last_background_cores']} cores); measuring anyway")
+            cores = seen["last_background_cores"]
+            log(f"{what}: --wait-quiet budget used up (other processes lately: {cores} cores); measuring anyway")
         elif seen["waited_seconds"] > 2:
             log(f"{what}: waited {seen['waited_seconds']:.0f} s for other processes to go quiet")
         return {**seen, "cpu_probe_ms": cpu_probe_ms()}
@@ -156,12 +157,12 @@ def _run_wrk(bench: Bench, bodies_file: Path) -> dict:
 def bench_accept(bench: Bench) -> dict:
     """Accepted ``POST /api/push/to-user`` per second under a concurrent keep-alive client.
 
-    No worker runs; afterwards the broker queue is purged and the accepted messages, which
-    wait in the database as 'queued', are marked dispatched so no later worker sends them."""
+    No worker runs; afterwards the broker queue (the wake-ups) is purged. The accepted
+    messages stay queued in the database for ``bench_drain``."""
     import redis
     from django.db import connection
 
-    from notifications.models import Message, MessageKind, MessageState
+    from notifications.models import Message, MessageKind
     from softafrik.celery import app as celery_app
 
     args = bench.args
@@ -208,10 +209,75 @@ def bench_accept(bench: Bench) -> dict:
     result["messages_written"] = Message.objects.filter(kind=MessageKind.TO_USER).count() - before
     result["tasks_queued"] = redis.Redis.from_url(args.redis_url).llen(QUEUE)  # fan-out wake-ups
     result["tasks_purged"] = celery_app.control.purge()
-    # Accepted messages wait in the database for a fan-out worker to claim them: drop this
-    # backlog, or the broadcast's workers would first deliver it.
-    result["backlog_dropped"] = Message.objects.filter(kind=MessageKind.TO_USER, state=MessageState.QUEUED).update(
-        state=MessageState.DISPATCHED
+    return result
+
+
+def to_user_backlog_trim(*, keep: int) -> tuple[list[str], int]:
+    """Accepted to-user messages wait in the database ('queued') for a fan-out worker to
+    claim them: keep the ``keep`` oldest, mark the rest dispatched (never sent), so later
+    workers do not first deliver them. Returns (kept ids, dropped count)."""
+    from notifications.models import Message, MessageKind, MessageState
+
+    queued = Message.objects.filter(kind=MessageKind.TO_USER, state=MessageState.QUEUED)
+    kept = [str(pk) for pk in queued.order_by("created_at").values_list("pk", flat=True)[:keep]]
+    return kept, queued.exclude(pk__in=kept).update(state=MessageState.DISPATCHED)
+
+
+def bench_drain(bench: Bench) -> dict:
+    """To-user delivery: workers (the first of ``--pools``) deliver ``--drain`` of the
+    messages part 1 accepted, one device each; timed from the wake-up until every one is
+    dispatched and none of their deliveries is pending."""
+    from django.db import connection
+
+    from notifications.tasks import messages_fan_out_queued
+
+    pool, concurrency = bench.args.pools[0]
+    kept, dropped = to_user_backlog_trim(keep=bench.args.drain)
+    worker = _worker_start(bench, pool, concurrency)
+    quiet = bench.wait_quiet("to-user delivery")
+    log(f"to-user delivery: worker -P {pool} -c {concurrency} delivers {len(kept):,} accepted messages")
+    before = bench.fake.stats()
+    meter = bench.meter().start()
+    started = time.monotonic()
+    for _ in range(concurrency):
+        messages_fan_out_queued.delay()  # the wake-ups the web would have sent (purged after part 1)
+    timeline = []
+    with connection.cursor() as cursor:
+        while True:
+            time.sleep(POLL_SECONDS)
+            cursor.execute(
+                "SELECT (SELECT count(*) FROM notifications_message WHERE id = ANY(%s::uuid[]) AND state = 'dispatched'),"
+                " count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status IN ('pending', 'sending'))"
+                " FROM notifications_delivery WHERE message_id = ANY(%s::uuid[])",
+                [kept, kept],
+            )
+            dispatched, sent, waiting = cursor.fetchone()
+            elapsed = time.monotonic() - started
+            timeline.append((round(elapsed, 2), dispatched, sent))
+            complete = dispatched >= len(kept) and not waiting
+            if complete or elapsed > 60 + len(kept) / 10:
+                break
+    cpu = meter.stop()
+    after = bench.fake.stats()
+    bench.procs.stop(worker)
+    result = {
+        "pool": pool,
+        "concurrency": concurrency,
+        "messages": len(kept),
+        "backlog_dropped": dropped,
+        "seconds": round(elapsed, 2),
+        "dispatched": dispatched,
+        "sent": sent,
+        "complete": complete,
+        "messages_per_second": round(dispatched / elapsed, 1),
+        "fake_accepted": _delta(before, after, "accepted"),
+        "timeline": timeline,
+        "cpu": cpu,
+        "quiet_wait": quiet,
+    }
+    log(
+        f"to-user delivery: {dispatched:,} messages ({sent:,} deliveries sent) in {result['seconds']} s"
+        f" = {result['messages_per_second']:,.0f}/s"
     )
     return result
 

@@ -506,6 +506,9 @@ def muldes_once(ctx: dict, numbers: list[str]) -> dict:
                 break  # all final, or receipts stalled for 30 s
         cursor.execute(f"SELECT status, count(*) FROM {table} WHERE message_id = %s GROUP BY status", [ref])  # noqa: S608
         by_status = dict(cursor.fetchall())
+    # Send tasks still queued once every number is final are repeats: beat's sweep re-dispatched
+    # numbers whose first task was still waiting in the queue.
+    left = Counter(json.loads(raw)["headers"]["task"].rsplit(".", 1)[-1] for raw in broker.lrange(QUEUE, 0, -1))
     sent, delivered, failed, _ = timeline[-1][1:]
     delivered_at = timeline[-1][0] if delivered + failed >= total else None
     t10, t90 = _when(timeline, 0, 0.1, total), _when(timeline, 0, 0.9, total)
@@ -523,6 +526,7 @@ def muldes_once(ctx: dict, numbers: list[str]) -> dict:
         "delivered_per_second": None if not delivered_at else round(delivered / delivered_at, 1),
         "by_status": by_status,
         "max_tasks_queued": max(row[4] for row in timeline),
+        "tasks_queued_at_end": dict(left),
         "timeline_columns": ["seconds", "sent or delivered", "delivered", "failed", "tasks queued"],
         "timeline": timeline,
     }
@@ -667,6 +671,11 @@ def report(results: dict) -> str:
              verdict(rate if p["complete"] else None, TARGET_RATE), _bg(p["cpu"]))
         )  # fmt: skip
         rows.append(("  POST /api/V1/sms/muldes answered", f"{p['post_seconds']} s", "", "", ""))
+        left = p.get("tasks_queued_at_end", {})
+        rows.append(
+            ("  send tasks still queued when all were final",
+             f"{left.get('sms_send_chunk', 0)} (of {sum(left.values())} tasks queued)", "", "", "")
+        )  # fmt: skip
         steady = p["steady_parts_per_second"]
         rows.append(("  sending, 10% -> 90% sent", "n/a" if steady is None else f"{steady:,.0f} parts/s", "", "", ""))
         delivered = p["all_delivered_seconds"]

@@ -11,12 +11,13 @@ from devices import selectors as device_selectors
 from devices.api import SUCCESS, DeviceTokenField, _valid
 from devices.models import Platform
 from notifications import selectors, services
+from softafrik.api import FlatSerializer
 from softafrik.fields import JsonObjectField
 
 ACCEPTED = inline_serializer("Accepted", {"id": serializers.UUIDField(), "status": serializers.CharField()})
 
 
-class PushContent(serializers.Serializer):
+class PushContent(FlatSerializer):
     title = serializers.CharField(max_length=500)
     body = serializers.CharField(max_length=4000)
     data = JsonObjectField(required=False, default=dict)
@@ -44,10 +45,8 @@ class PushToUserView(APIView):
     @extend_schema(request=ToUserIn, responses={202: ACCEPTED}, tags=["push"])
     def post(self, request):
         data = _valid(ToUserIn, request)
-        tenant = request.user.tenant
-        end_user = device_selectors.end_user_get(tenant=tenant, puid=data["puid"])
         message = services.push_send_to_user(
-            tenant=tenant, end_user=end_user, title=data["title"], body=data["body"], data=data["data"]
+            tenant=request.user.tenant, puid=data["puid"], title=data["title"], body=data["body"], data=data["data"]
         )
         return _accepted(message)
 

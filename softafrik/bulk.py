@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import psycopg
 from django.db import connection
 
 # Rows per statement: PostgreSQL takes 65535 bind parameters, SQLite 32766 (3.32+).
@@ -57,3 +58,16 @@ def values_update(
             cursor.execute(sql, [*set_params, *params, *where_params])
             total += cursor.rowcount
     return total
+
+
+def prepared_fetchone(cursor, sql: str, params: Sequence):
+    """Run ``sql`` as a server-side prepared statement on PostgreSQL and return its first row.
+
+    Django's psycopg cursors bind parameters client-side, so the server parses and plans
+    every statement anew; for the hottest statements (accepting a push) that is most of
+    the database's CPU. psycopg prepares a statement per connection and reuses it. The
+    statement must be plain ``%s`` SQL that runs unchanged with server-side binding.
+    """
+    with psycopg.Cursor(cursor.connection) as server_cursor:
+        server_cursor.execute(sql, params, prepare=True)
+        return server_cursor.fetchone()

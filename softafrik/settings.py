@@ -60,13 +60,22 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "softafrik.middleware.BrowserOnly",  # runs BROWSER_MIDDLEWARE, except for API paths
+]
+# The admin's needs. API calls (key-authenticated, no cookies) skip them: see softafrik.middleware.
+BROWSER_MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+# Every API dialect's root, the provider callbacks and the metrics.
+API_PATH_PREFIXES = ("/api/", "/v2/", "/SMS/", "/push/", "/omni/", "/sms/callbacks/", "/metrics")
+# The admin checks look for sessions, auth and messages in MIDDLEWARE itself; BrowserOnly
+# runs them for the admin (softafrik/tests/test_middleware.py proves it).
+SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410"]
 
 ROOT_URLCONF = "softafrik.urls"
 WSGI_APPLICATION = "softafrik.wsgi.application"
@@ -96,6 +105,11 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, trusting a connection that finished a request cleanly within
+    # DB_HEALTH_CHECK_TRUST_SECONDS instead of sending SELECT 1 first (softafrik/postgres).
+    DATABASES["default"]["ENGINE"] = "softafrik.postgres"
+DB_HEALTH_CHECK_TRUST_SECONDS = env_float("DB_HEALTH_CHECK_TRUST_SECONDS", 1.0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat are separate processes writing one file: WAL, a busy timeout
     # and IMMEDIATE transactions turn lock contention into waiting instead of errors.

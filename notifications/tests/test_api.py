@@ -85,7 +85,7 @@ def test_malformed_json_is_400_naming_body(owner):
 
 def test_inbox_lists_newest_first_with_documented_fields(owner, user):
     for n in range(3):
-        push_send_to_user(tenant=owner.tenant, end_user=user, title=f"t{n}", body="b", data={"n": n})
+        push_send_to_user(tenant=owner.tenant, puid=user.puid, title=f"t{n}", body="b", data={"n": n})
     response = owner.get("/api/push/inbox", {"puid": user.puid})
     assert response.status_code == 200
     rows = response.json()
@@ -101,7 +101,7 @@ def test_inbox_for_user_without_devices_or_messages_is_empty_list(owner, user):
 
 def test_inbox_cursor_pages_through_all_entries_once(owner, user):
     for n in range(5):
-        push_send_to_user(tenant=owner.tenant, end_user=user, title=f"t{n}", body="b", data={})
+        push_send_to_user(tenant=owner.tenant, puid=user.puid, title=f"t{n}", body="b", data={})
     first = owner.get("/api/push/inbox", {"puid": user.puid, "limit": 2})
     second = owner.get("/api/push/inbox", {"puid": user.puid, "limit": 2, "cursor": first["X-Next-Cursor"]})
     third = owner.get("/api/push/inbox", {"puid": user.puid, "limit": 2, "cursor": second["X-Next-Cursor"]})
@@ -118,7 +118,7 @@ def test_inbox_limit_out_of_range_names_limit(owner, user):
 
 def test_read_and_read_all(owner, user):
     for _ in range(2):
-        push_send_to_user(tenant=owner.tenant, end_user=user, title="t", body="b", data={})
+        push_send_to_user(tenant=owner.tenant, puid=user.puid, title="t", body="b", data={})
     first = InboxEntry.objects.order_by("pk").first()
     assert owner.post("/api/push/read", {"id": first.pk}).json() == {"success": True}
     assert list(InboxEntry.objects.order_by("pk").values_list("is_read", flat=True)) == [True, False]
@@ -131,7 +131,7 @@ def test_read_unknown_id_is_404(owner):
 
 
 def test_message_status_shows_per_device_state(owner, device, user):
-    message = push_send_to_user(tenant=owner.tenant, end_user=user, title="t", body="b", data={})
+    message = push_send_to_user(tenant=owner.tenant, puid=user.puid, title="t", body="b", data={})
     Delivery.objects.create(message=message, device=device, status=DeliveryStatus.FAILED, error="UNREGISTERED")
     body = owner.get(f"/api/push/messages/{message.pk}").json()
     assert body["summary"] == {"pending": 0, "sent": 0, "failed": 1, "delivered": 0}
@@ -146,7 +146,7 @@ def test_message_status_of_garbage_id_is_404(owner):
 
 
 def test_delivered_receipt_marks_delivery_delivered(owner, device, user):
-    message = push_send_to_user(tenant=owner.tenant, end_user=user, title="t", body="b", data={})
+    message = push_send_to_user(tenant=owner.tenant, puid=user.puid, title="t", body="b", data={})
     Delivery.objects.create(message=message, device=device, status=DeliveryStatus.SENT)
     response = owner.post("/api/push/delivered", {"id": str(message.pk), "device_token": TOKEN})
     assert response.json() == {"success": True}
@@ -154,7 +154,7 @@ def test_delivered_receipt_marks_delivery_delivered(owner, device, user):
 
 
 def test_outsider_gets_404_on_every_push_endpoint_and_changes_nothing(owner, outsider, device, user):
-    message = push_send_to_user(tenant=owner.tenant, end_user=user, title="t", body="b", data={})
+    message = push_send_to_user(tenant=owner.tenant, puid=user.puid, title="t", body="b", data={})
     Delivery.objects.create(message=message, device=device, status=DeliveryStatus.SENT)
     entry = InboxEntry.objects.get()
     app_create(tenant=outsider.tenant, name="Other")

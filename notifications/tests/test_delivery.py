@@ -38,7 +38,9 @@ def received_for(fake, device):
 
 def test_push_to_user_reaches_every_active_device_once(owner, push_app, customer, fake_fcm):
     phones = [android(owner, push_app, customer) for _ in range(3)]
-    message = services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="Hi", body="Paid", data={"n": 1})
+    message = services.push_send_to_user(
+        tenant=owner.tenant, puid=customer.puid, title="Hi", body="Paid", data={"n": 1}
+    )
     run(message)
     for phone in phones:
         (got,) = received_for(fake_fcm, phone)
@@ -52,7 +54,7 @@ def test_push_to_user_reaches_every_active_device_once(owner, push_app, customer
 def test_unregistered_fcm_token_deactivates_device_and_fails_delivery(owner, push_app, customer, fake_fcm):
     phone = android(owner, push_app, customer)
     fake_fcm.fail_token(phone.token, "UNREGISTERED")
-    run(services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="t", body="b", data={}))
+    run(services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={}))
     delivery = Delivery.objects.get()
     assert (delivery.status, delivery.error) == (DeliveryStatus.FAILED, "UNREGISTERED")
     device = Device.objects.get()
@@ -62,7 +64,7 @@ def test_unregistered_fcm_token_deactivates_device_and_fails_delivery(owner, pus
 def test_fcm_payload_error_fails_delivery_but_keeps_device(owner, push_app, customer, fake_fcm):
     phone = android(owner, push_app, customer)
     fake_fcm.fail_token(phone.token, "INVALID_ARGUMENT")
-    run(services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="t", body="b", data={}))
+    run(services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={}))
     assert Delivery.objects.get().status == DeliveryStatus.FAILED
     assert Device.objects.get().is_active is True
 
@@ -70,7 +72,7 @@ def test_fcm_payload_error_fails_delivery_but_keeps_device(owner, push_app, cust
 def test_transient_error_is_retried_by_the_sweeper_then_sent(owner, push_app, customer, fake_fcm):
     phone = android(owner, push_app, customer)
     fake_fcm.fail_token(phone.token, "UNAVAILABLE", times=1)
-    run(services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="t", body="b", data={}))
+    run(services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={}))
     delivery = Delivery.objects.get()
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.PENDING, 1)
     assert delivery.next_attempt_at > timezone.now()
@@ -87,7 +89,7 @@ def test_transient_errors_end_failed_after_max_attempts(owner, push_app, custome
     settings.PUSH_MAX_ATTEMPTS = 2
     phone = android(owner, push_app, customer)
     fake_fcm.fail_token(phone.token, "INTERNAL")
-    run(services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="t", body="b", data={}))
+    run(services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={}))
     Delivery.objects.update(next_attempt_at=timezone.now())
     services.deliveries_send(delivery_ids=[Delivery.objects.get().pk])
     delivery = Delivery.objects.get()
@@ -97,7 +99,7 @@ def test_transient_errors_end_failed_after_max_attempts(owner, push_app, custome
 
 def test_a_repeated_send_task_sends_nothing_twice(owner, push_app, customer, fake_fcm):
     phone = android(owner, push_app, customer)
-    message = services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="t", body="b", data={})
+    message = services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
     (page,) = list(services.message_fan_out(message_id=str(message.pk)))
     services.deliveries_send(delivery_ids=page)
     assert services.deliveries_send(delivery_ids=page) == {}
@@ -132,7 +134,7 @@ def test_broadcast_filters_by_country_and_skips_inactive_devices(owner, push_app
 
 def test_delivery_of_a_dead_worker_is_resent_after_its_lease(owner, push_app, customer, fake_fcm):
     phone = android(owner, push_app, customer)
-    message = services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="t", body="b", data={})
+    message = services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
     list(services.message_fan_out(message_id=str(message.pk)))  # rows written, send task lost
     stale = timezone.now() - services.sending_lease() - timedelta(seconds=1)
     Delivery.objects.update(status=DeliveryStatus.SENDING, claim=uuid.uuid4(), claimed_at=stale)
@@ -148,20 +150,20 @@ def test_app_without_fcm_credentials_fails_with_the_reason(owner, customer, prov
 
     bare = app_create(tenant=owner.tenant, name="Bare")
     android(owner, bare, customer)
-    run(services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="t", body="b", data={}))
+    run(services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={}))
     delivery = Delivery.objects.get()
     assert (delivery.status, delivery.error) == (DeliveryStatus.FAILED, "app has no FCM credentials")
 
 
 def test_queued_messages_are_claimed_once(owner, push_app, customer):
-    first = services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="a", body="b", data={})
-    second = services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="a", body="b", data={})
+    first = services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="a", body="b", data={})
+    second = services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="a", body="b", data={})
     assert sorted(services.messages_claim_queued()) == sorted([str(first.pk), str(second.pk)])
     assert services.messages_claim_queued() == []
 
 
 def test_a_dead_workers_claim_is_taken_over_after_the_lease(owner, push_app, customer):
-    message = services.push_send_to_user(tenant=owner.tenant, end_user=customer, title="a", body="b", data={})
+    message = services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="a", body="b", data={})
     services.messages_claim_queued()
     stale = timezone.now() - services.sending_lease() - timedelta(seconds=1)
     Message.objects.filter(pk=message.pk).update(claimed_at=stale, created_at=stale)

@@ -1,0 +1,61 @@
+"""softafrik.postgres: a connection that just finished a request cleanly skips the
+health check; an older one is checked and replaced when the server dropped it."""
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import OperationalError, connection
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="the PostgreSQL backend; CI runs it on PostgreSQL"),
+]
+
+
+def _server_drops_this_connection() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    db = settings.DATABASES["default"]
+    with psycopg.connect(
+        host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"], dbname=db["NAME"]
+    ) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+def _finish_request() -> None:
+    connection.close_if_unusable_or_obsolete()  # what request_finished does
+
+
+def _query() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        return cursor.fetchone()[0]
+
+
+def test_a_stale_connection_is_checked_and_replaced(settings):
+    settings.DB_HEALTH_CHECK_TRUST_SECONDS = 0
+    _query()
+    _finish_request()
+    _server_drops_this_connection()
+    _finish_request()  # the request that ran the terminate ends cleanly too
+
+    connection.close_if_health_check_failed()  # the next request's first query
+    assert _query() == 1  # a new connection: the dead one was found and closed
+
+
+def test_a_connection_used_a_moment_ago_is_trusted_without_a_check(settings):
+    settings.DB_HEALTH_CHECK_TRUST_SECONDS = 60
+    _query()
+    _finish_request()
+    _server_drops_this_connection()
+    _finish_request()
+
+    # No SELECT 1 ran first, or it would have found the dead connection: this is the
+    # cost of trust, one failed query (answered 503 by the API) within the window...
+    connection.close_if_health_check_failed()
+    with pytest.raises(OperationalError):
+        _query()
+    # ...after which the connection is replaced.
+    _finish_request()
+    assert _query() == 1

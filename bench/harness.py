@@ -130,12 +130,15 @@ def _process_ticks() -> dict[int, tuple[str, int, int, int]]:
     return ticks
 
 
-def _machine_ticks() -> tuple[int, int, int]:
-    """(busy, user+nice+system, all) ticks of the whole machine, from /proc/stat."""
+def _machine_ticks() -> tuple[int, int, int, int]:
+    """(busy, user+nice+system, all, steal) ticks of the whole machine, from /proc/stat.
+
+    Steal is time the hypervisor gave this VM's vCPUs to others: on a shared host it
+    slows everything measured here without any process of this machine being busy."""
     with open("/proc/stat") as handle:
         values = [int(v) for v in handle.readline().split()[1:]]
     idle = values[3] + values[4]
-    return sum(values) - idle, values[0] + values[1] + values[2], sum(values)
+    return sum(values) - idle, values[0] + values[1] + values[2], sum(values), values[7]
 
 
 class CpuMeter:
@@ -161,7 +164,7 @@ class CpuMeter:
 
     def stop(self) -> dict:
         after = _process_ticks()
-        busy_after, process_after, total_after = _machine_ticks()
+        busy_after, process_after, total_after, steal_after = _machine_ticks()
         wall = time.monotonic() - self.started
         groups = self.groups()
         seconds: dict[str, float] = {}
@@ -189,6 +192,7 @@ class CpuMeter:
         return {
             "wall_seconds": round(wall, 2),
             "machine_busy_percent": round(100 * busy / total, 1) if total else None,
+            "steal_percent": round(100 * (steal_after - self.machine_before[3]) / total, 1) if total else None,
             "cores_used": {
                 label: round(value / wall, 2) for label, value in sorted(seconds.items(), key=lambda kv: -kv[1])
             },

@@ -642,7 +642,11 @@ def _bg(cpu: dict | None) -> str:
     if not cpu or "background_cores" not in cpu:
         return ""
     unattributed = cpu.get("unattributed_cores", 0.0)
-    return f"{cpu['machine_busy_percent']:.0f}% / {cpu['background_cores'] - unattributed:.2f} / {unattributed:.2f}"
+    steal = cpu.get("steal_percent")
+    return (
+        f"{cpu['machine_busy_percent']:.0f}% / {cpu['background_cores'] - unattributed:.2f} / {unattributed:.2f}"
+        + ("" if steal is None else f" / {steal:.0f}%")
+    )
 
 
 def report(results: dict) -> str:
@@ -660,7 +664,7 @@ def report(results: dict) -> str:
         f"Command: {setup['command']}",
         "",
     ]
-    rows = [("measurement", "result", "target", "", "busy / other / gone*")]
+    rows = [("measurement", "result", "target", "", "busy / other / gone / steal*")]
     for run in results["runs"]:
         p, raw = run["platform"], run["raw"]
         name = f"MULDES {p['numbers']:,}, worker -P {run['pool']} -c {run['concurrency']}"

@@ -33,7 +33,7 @@ from sms.providers.base import (
 )
 from sms.receipts import receipts_apply_pending
 from sms.routing import route_client, routes_active, routes_for
-from softafrik.bulk import values_update
+from softafrik.bulk import rows_insert, values_update
 from softafrik.claims import claim_param, claim_pending, due_chunks
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def sms_send_chunk(*, recipient_ids: list[int]) -> dict[str, int]:
     messages = {
         m.pk: m
         for m in SmsMessage.objects.filter(pk__in={row[1] for row in rows}).only(
-            "pk", "tenant_id", "sender", "text", "state"
+            "pk", "tenant_id", "sender", "text", "parts", "state"
         )
     }
     routes = routes_active()
@@ -121,9 +121,11 @@ def sms_send_chunk(*, recipient_ids: list[int]) -> dict[str, int]:
             submits = []
             for pk in pks:
                 message = messages[by_id[pk][1]]
-                key = (message.pk, pk % 256)
+                # The concatenation reference varies by recipient; one part has none.
+                reference = pk % 256 if message.parts > 1 else 0
+                key = (message.pk, reference)
                 if key not in parts_cache:
-                    parts_cache[key] = tuple(encoding.encode_parts(message.text, pk % 256))
+                    parts_cache[key] = tuple(encoding.encode_parts(message.text, reference))
                 submits.append(
                     SmsSubmit(
                         recipient_id=pk,
@@ -157,7 +159,7 @@ def _record(*, claim, rows, outcomes, messages) -> dict[str, int]:
     now = timezone.now()
     counts: dict[str, int] = defaultdict(int)
     updates = []
-    provider_ids: list[SmsProviderId] = []
+    provider_ids: list[tuple[int, str, int]] = []  # (route, provider's id, recipient)
     changed: list[tuple[int, str, str]] = []
     for pk, (route, answer) in outcomes.items():
         attempts = rows[pk][3]
@@ -166,10 +168,7 @@ def _record(*, claim, rows, outcomes, messages) -> dict[str, int]:
         if isinstance(answer, SubmitResult):
             status = DeliveryStatus.SENT
             sent_at = now
-            provider_ids += [
-                SmsProviderId(route_id=route.pk, provider_message_id=pmid[:100], recipient_id=pk)
-                for pmid in answer.provider_message_ids
-            ]
+            provider_ids += [(route.pk, pmid[:100], pk) for pmid in answer.provider_message_ids]
             counts["sent"] += 1
         elif isinstance(answer, ThrottledError):
             status, error = DeliveryStatus.PENDING, str(answer) or "throttled"
@@ -204,8 +203,13 @@ def _record(*, claim, rows, outcomes, messages) -> dict[str, int]:
             extra_where="t.claim = %s",
             where_params=[claim_param(SmsRecipient, claim)],
         )
-        SmsProviderId.objects.bulk_create(provider_ids, ignore_conflicts=True, batch_size=5000)
+        rows_insert(
+            table=SmsProviderId._meta.db_table,
+            columns=[("route_id", "bigint"), ("provider_message_id", "varchar"), ("recipient_id", "bigint")],
+            rows=provider_ids,
+            ignore_conflicts=True,
+        )
         callbacks_enqueue(recipient_changes=changed)
     if provider_ids:  # receipts can arrive before we wrote the ids they refer to
-        receipts_apply_pending(provider_message_ids=[(p.route_id, p.provider_message_id) for p in provider_ids])
+        receipts_apply_pending(provider_message_ids=[(route_id, pmid) for route_id, pmid, _ in provider_ids])
     return dict(counts)

@@ -22,7 +22,7 @@ from notifications.models import DeliveryStatus
 from sms.callbacks import callbacks_enqueue
 from sms.models import SmsProviderId, SmsReceipt, SmsRecipient
 from sms.providers.base import Receipt
-from softafrik.bulk import values_update
+from softafrik.bulk import rows_insert, values_update
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +32,35 @@ SWEEP_LIMIT = 5000
 
 
 def receipts_store(*, items: list[tuple[int, Receipt]]) -> list[SmsReceipt]:
-    rows = [
+    now = timezone.now()
+    receipts = [
         SmsReceipt(
             route_id=route_id,
             provider_message_id=r.provider_message_id[:100],
             state=r.state,
             error=(r.error or "")[:100],
+            applied=False,
+            received_at=now,
         )
         for route_id, r in items
     ]
-    return SmsReceipt.objects.bulk_create(rows, batch_size=5000)
+    ids = rows_insert(
+        table=SmsReceipt._meta.db_table,
+        columns=[
+            ("route_id", "bigint"),
+            ("provider_message_id", "varchar"),
+            ("state", "varchar"),
+            ("error", "varchar"),
+            ("applied", "boolean"),
+            ("received_at", "timestamptz"),
+        ],
+        rows=[(r.route_id, r.provider_message_id, r.state, r.error, False, now) for r in receipts],
+        returning="id",
+    )
+    for receipt, pk in zip(receipts, ids, strict=True):
+        receipt.pk = receipt.id = pk
+        receipt._state.adding = False
+    return receipts
 
 
 def receipt_record(*, route_id: int, receipt: Receipt) -> None:

@@ -82,3 +82,17 @@ def sms_category_stats(*, tenant: Tenant, category: str | None = None, campaign_
 
 def blacklist_numbers(*, tenant: Tenant) -> list[str]:
     return list(BlacklistedNumber.objects.filter(tenant=tenant).order_by("number").values_list("number", flat=True))
+
+
+BLACKLIST_LOOKUP_CHUNK = 5000  # numbers per IN (...) query: a bulk send can hold 100,000
+
+
+def blacklisted_among(*, tenant: Tenant, numbers: list[str]) -> set[str]:
+    """The numbers of ``numbers`` on the tenant's blacklist."""
+    blocked: set[str] = set()
+    for start in range(0, len(numbers), BLACKLIST_LOOKUP_CHUNK):
+        chunk = numbers[start : start + BLACKLIST_LOOKUP_CHUNK]
+        blocked.update(
+            BlacklistedNumber.objects.filter(tenant=tenant, number__in=chunk).values_list("number", flat=True)
+        )
+    return blocked

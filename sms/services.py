@@ -22,9 +22,23 @@ from sms import encoding
 from sms.models import BlacklistedNumber, SenderName, SenderStatus, SmsKind, SmsMessage, SmsRecipient, SmsState
 from sms.numbers import InvalidNumber, InvalidSender, normalize_msisdn, validate_sender
 from sms.pricing import sms_charge, sms_price
+from sms.selectors import blacklisted_among
 from softafrik.api import DomainError, NotFound
+from softafrik.bulk import rows_insert
 
-INSERT_BATCH = 5000  # recipient rows per INSERT
+# A new recipient row: every column but the id and the ones that start NULL.
+RECIPIENT_COLUMNS = [
+    ("message_id", "uuid"),
+    ("tenant_id", "bigint"),
+    ("number", "varchar"),
+    ("status", "varchar"),
+    ("error", "varchar"),
+    ("next_attempt_at", "timestamptz"),
+    ("parts", "smallint"),
+    ("parts_delivered", "smallint"),
+    ("attempts", "smallint"),
+    ("updated_at", "timestamptz"),
+]
 BLACKLISTED = "blacklisted: the number opted out"
 
 
@@ -117,7 +131,7 @@ def sms_submit(
     if not valid:
         reason = f": {invalid[0][1]}" if invalid else ""
         raise DomainError(f"No valid number{reason}.", field="number")
-    blocked = set(BlacklistedNumber.objects.filter(tenant=tenant, number__in=valid).values_list("number", flat=True))
+    blocked = blacklisted_among(tenant=tenant, numbers=valid)
     accepted = [n for n in valid if n not in blocked]
     now = timezone.now()
     if scheduled_at is not None and scheduled_at <= now:
@@ -151,22 +165,14 @@ def sms_submit(
             credits=sms_price(tenant=tenant, parts=segmentation.part_count, recipients=len(accepted)),
         )
         message.save()
-        rows = [
-            SmsRecipient(message=message, tenant=tenant, number=n, parts=segmentation.part_count, next_attempt_at=due)
-            for n in accepted
-        ] + [
-            SmsRecipient(
-                message=message,
-                tenant=tenant,
-                number=n,
-                parts=segmentation.part_count,
-                status=DeliveryStatus.FAILED,
-                error=BLACKLISTED,
-            )
-            for n in valid
-            if n in blocked
-        ]
-        SmsRecipient.objects.bulk_create(rows, batch_size=INSERT_BATCH)
+        parts = segmentation.part_count
+        pending = (DeliveryStatus.PENDING.value, "", due)
+        failed = (DeliveryStatus.FAILED.value, BLACKLISTED, None)
+        rows_insert(
+            table=SmsRecipient._meta.db_table,
+            columns=RECIPIENT_COLUMNS,
+            rows=[(message.pk, tenant.pk, n, *(failed if n in blocked else pending), parts, 0, 0, now) for n in valid],
+        )
         if not campaign and not scheduled_at and accepted:
             from sms.tasks import sms_dispatch
 

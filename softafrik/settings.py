@@ -155,6 +155,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes the database connection around every task unless this is
+# set: a new PostgreSQL backend per task (fork, authentication, cold caches). Workers
+# instead keep connections as web requests do, CONN_MAX_AGE and health checks included
+# (softafrik/celery.py runs Django's close_old_connections around each task).
+CELERY_DB_REUSE_MAX = 10**9
 BEAT_SWEEP_SECONDS = env_float("BEAT_SWEEP_SECONDS", 2.0)
 CELERY_BEAT_SCHEDULE = {
     # Timers live in the database; beat only wakes the sweeper that dispatches what is due.

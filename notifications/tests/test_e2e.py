@@ -22,7 +22,9 @@ def worker_env(fake_fcm, fake_apns, providers):
         APNS_URL=fake_apns.url,
         APNS_CA_FILE=fake_apns.ca_file,
         WEBPUSH_ALLOW_HTTP="1",
-        PUSH_SENDING_LEASE_SECONDS="3",
+        # Longer than a chunk takes to send even on a starved CI machine (or the sweeper
+        # would resend a chunk still being sent), short enough for the crash test.
+        PUSH_SENDING_LEASE_SECONDS="15",
         PUSH_DISPATCH_GRACE_SECONDS="3",
         BEAT_SWEEP_SECONDS="0.5",
     )

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def worker_env():
-    return process_env(SMS_SENDING_LEASE_SECONDS="3", SMS_DISPATCH_GRACE_SECONDS="3", BEAT_SWEEP_SECONDS="0.5")
+    # The lease outlasts a chunk's send even on a starved machine; short for the crash test.
+    return process_env(SMS_SENDING_LEASE_SECONDS="15", SMS_DISPATCH_GRACE_SECONDS="3", BEAT_SWEEP_SECONDS="0.5")
 
 
 def numbers(n: int) -> list[str]:

@@ -643,9 +643,8 @@ def _bg(cpu: dict | None) -> str:
         return ""
     unattributed = cpu.get("unattributed_cores", 0.0)
     steal = cpu.get("steal_percent")
-    return (
-        f"{cpu['machine_busy_percent']:.0f}% / {cpu['background_cores'] - unattributed:.2f} / {unattributed:.2f}"
-        + ("" if steal is None else f" / {steal:.0f}%")
+    return f"{cpu['machine_busy_percent']:.0f}% / {cpu['background_cores'] - unattributed:.2f} / {unattributed:.2f}" + (
+        "" if steal is None else f" / {steal:.0f}%"
     )
 
 

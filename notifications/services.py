@@ -17,10 +17,12 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Tenant
@@ -47,7 +49,7 @@ FANOUT_CHUNK = 500  # devices per send task: FCM's send_each limit, and one bulk
 RETRY_BASE_SECONDS = 5
 RETRY_MAX_SECONDS = 600
 SWEEP_BATCH = 20 * FANOUT_CHUNK  # deliveries the sweeper dispatches per beat tick
-FANOUT_CLAIM_BATCH = 50  # queued messages one fan-out task takes
+FANOUT_CLAIM_BATCH = 200  # queued messages one fan-out task takes (to-user ones are fanned out together)
 
 
 def dispatch_grace() -> timedelta:
@@ -204,6 +206,56 @@ def _audience(message: Message):
     return devices
 
 
+# Deliveries of a claimed group of to-user and to-device messages, written by one statement.
+_FAN_OUT_DIRECT = (
+    "INSERT INTO notifications_delivery (message_id, device_id, status, error, attempts, next_attempt_at,"
+    " provider_message_id, updated_at)"
+    " SELECT message_id, device_id, %s, '', 0, %s, '', %s FROM ("
+    " SELECT m.id AS message_id, d.id AS device_id FROM notifications_message m"
+    " JOIN devices_device d ON d.end_user_id = m.end_user_id AND d.tenant_id = m.tenant_id"
+    " WHERE m.id IN ({ids}) AND m.state = %s AND m.kind = %s AND d.is_active"
+    " UNION ALL"
+    " SELECT m.id, d.id FROM notifications_message m"
+    " JOIN devices_device d ON d.id = m.device_id AND d.tenant_id = m.tenant_id"
+    " WHERE m.id IN ({ids}) AND m.state = %s AND m.kind = %s AND d.is_active"
+    ") AS audience WHERE true ON CONFLICT (message_id, device_id) DO NOTHING RETURNING id"
+)
+_DIRECT_KINDS = (MessageKind.TO_USER, MessageKind.TO_DEVICE)
+
+
+def messages_fan_out_direct(*, message_ids: list[str]) -> tuple[list[int], set[str]]:
+    """Fan out the to-user and to-device messages among ``message_ids`` together: their
+    deliveries in one INSERT ... SELECT, the messages marked dispatched in one UPDATE, one
+    transaction. Returns (new delivery ids, the messages handled); broadcasts are left to
+    ``message_fan_out``. Repeatable: a message already dispatched gets nothing more, and
+    a (message, device) pair is never written twice."""
+    direct = set(
+        str(pk)
+        for pk in Message.objects.filter(
+            pk__in=message_ids, state=MessageState.QUEUED, kind__in=_DIRECT_KINDS
+        ).values_list("pk", flat=True)
+    )
+    if not direct:
+        return [], set()
+    now = timezone.now()
+    due = connection.ops.adapt_datetimefield_value(now + dispatch_grace())
+    pks = [Message._meta.pk.get_db_prep_value(uuid.UUID(pk), connection) for pk in direct]
+    marks = ", ".join(["%s"] * len(pks))
+    queued = MessageState.QUEUED.value
+    params = [DeliveryStatus.PENDING.value, due, connection.ops.adapt_datetimefield_value(now)]
+    params += [*pks, queued, MessageKind.TO_USER.value, *pks, queued, MessageKind.TO_DEVICE.value]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_FAN_OUT_DIRECT.format(ids=marks), params)
+        delivery_ids = [row[0] for row in cursor.fetchall()]
+        per_message = (
+            Delivery.objects.filter(message_id=OuterRef("pk")).values("message_id").annotate(n=Count("pk")).values("n")
+        )
+        Message.objects.filter(pk__in=direct, state=MessageState.QUEUED).update(
+            state=MessageState.DISPATCHED, total_deliveries=Coalesce(Subquery(per_message), 0)
+        )
+    return delivery_ids, direct
+
+
 def message_fan_out(*, message_id: str) -> Iterator[list[int]]:
     """Write the message's deliveries page by page, yielding each committed page's
     delivery ids for the caller to send.
@@ -265,41 +317,70 @@ def deliveries_send(*, delivery_ids: list[int]) -> dict[str, int]:
     apps = {a.pk: a for a in App.objects.filter(pk__in={row[4] for row in rows})}
     groups: dict[tuple, list[tuple]] = defaultdict(list)
     for row in rows:
-        groups[(row[1], row[4], row[5])].append(row)
+        groups[(row[4], row[5])].append(row)
+    pushes = {pk: _push_of(message) for pk, message in messages.items()}
 
     results: list[tuple[tuple, PushResult]] = []
-    for (message_id, app_id, platform), group in groups.items():
-        message = messages[message_id]
-        push = PushMessage(
-            title=message.title,
-            body=message.body,
-            # FCM takes string values only; sa_message_id lets the app confirm delivery.
-            data={
-                **{str(k): v if isinstance(v, str) else _json(v) for k, v in (message.data or {}).items()},
-                "sa_message_id": str(message.pk),
-            },
-            ttl=settings.PUSH_TTL_SECONDS,
-            collapse_id=str(message.pk),
-        )
-        targets = [PushTarget(delivery_id=row[0], token=row[6]) for row in group]
+    for (app_id, platform), group in groups.items():
         by_id = {row[0]: row for row in group}
         try:
-            answers = provider_for(apps[app_id], platform).send(push, targets)
-        except PermanentProviderError as exc:
-            answers = [PushResult(t.delivery_id, Outcome.PERMANENT, error=str(exc)) for t in targets]
-        except ProviderError as exc:
-            answers = [PushResult(t.delivery_id, Outcome.TRANSIENT, error=str(exc)) for t in targets]
-        except Exception as exc:  # a bug in an adapter must not strand rows in 'sending'
-            logger.exception("push provider crashed on %s deliveries", len(targets))
-            answers = [PushResult(t.delivery_id, Outcome.TRANSIENT, error=f"internal: {exc}") for t in targets]
-        answered = {answer.delivery_id for answer in answers}
-        answers += [
-            PushResult(t.delivery_id, Outcome.TRANSIENT, error="no answer from provider")
-            for t in targets
-            if t.delivery_id not in answered
-        ]
-        results += [(by_id[answer.delivery_id], answer) for answer in answers if answer.delivery_id in by_id]
+            provider = provider_for(apps[app_id], platform)
+        except ProviderError as exc:  # e.g. the app has no credentials for this platform
+            provider, failure = None, exc
+        if provider is None:
+            calls = [(partial(_raise, failure), [PushTarget(delivery_id=row[0], token=row[6]) for row in group])]
+        elif hasattr(provider, "send_many"):  # one call for every message of the group (FCM)
+            items = [(pushes[row[1]], PushTarget(delivery_id=row[0], token=row[6])) for row in group]
+            calls = [(partial(provider.send_many, items), [target for _, target in items])]
+        else:
+            per_message: dict = defaultdict(list)
+            for row in group:
+                per_message[row[1]].append(PushTarget(delivery_id=row[0], token=row[6]))
+            calls = [
+                (partial(provider.send, pushes[message_id], targets), targets)
+                for message_id, targets in per_message.items()
+            ]
+        for call, targets in calls:
+            answers = _provider_answers(call, targets)
+            results += [(by_id[answer.delivery_id], answer) for answer in answers if answer.delivery_id in by_id]
     return _record_results(claim=claim, results=results)
+
+
+def _push_of(message: Message) -> PushMessage:
+    return PushMessage(
+        title=message.title,
+        body=message.body,
+        # FCM takes string values only; sa_message_id lets the app confirm delivery.
+        data={
+            **{str(k): v if isinstance(v, str) else _json(v) for k, v in (message.data or {}).items()},
+            "sa_message_id": str(message.pk),
+        },
+        ttl=settings.PUSH_TTL_SECONDS,
+        collapse_id=str(message.pk),
+    )
+
+
+def _raise(exc: Exception):
+    raise exc
+
+
+def _provider_answers(call, targets: list[PushTarget]) -> list[PushResult]:
+    """One answer per target, whatever the provider call does."""
+    try:
+        answers = call()
+    except PermanentProviderError as exc:
+        answers = [PushResult(t.delivery_id, Outcome.PERMANENT, error=str(exc)) for t in targets]
+    except ProviderError as exc:
+        answers = [PushResult(t.delivery_id, Outcome.TRANSIENT, error=str(exc)) for t in targets]
+    except Exception as exc:  # a bug in an adapter must not strand rows in 'sending'
+        logger.exception("push provider crashed on %s deliveries", len(targets))
+        answers = [PushResult(t.delivery_id, Outcome.TRANSIENT, error=f"internal: {exc}") for t in targets]
+    answered = {answer.delivery_id for answer in answers}
+    return answers + [
+        PushResult(t.delivery_id, Outcome.TRANSIENT, error="no answer from provider")
+        for t in targets
+        if t.delivery_id not in answered
+    ]
 
 
 def _json(value) -> str:

@@ -34,8 +34,13 @@ def messages_fan_out_queued() -> int:
     total = 0
     for _ in range(FAN_OUT_ROUNDS):
         claimed = services.messages_claim_queued()
+        delivery_ids, handled = services.messages_fan_out_direct(message_ids=claimed)
         for message_id in claimed:
-            message_fan_out(message_id)
+            if message_id not in handled:
+                message_fan_out(message_id)  # a broadcast: paged
+        chunk = services.FANOUT_CHUNK
+        for start in range(0, len(delivery_ids), chunk):
+            services.deliveries_send(delivery_ids=delivery_ids[start : start + chunk])
         total += len(claimed)
         if not claimed:
             return total

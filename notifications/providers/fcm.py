@@ -222,16 +222,24 @@ class FcmProvider:
 
     def send(self, message: PushMessage, targets: list[PushTarget]) -> list[PushResult]:
         """One result per target, in the order of ``targets``."""
-        if len(targets) > FCM_CHUNK:
-            raise ValueError(f"FcmProvider.send takes at most {FCM_CHUNK} targets, got {len(targets)}")
+        return self.send_many([(message, target) for target in targets])
+
+    def send_many(self, items: list[tuple[PushMessage, PushTarget]]) -> list[PushResult]:
+        """Each target its own message, in one ``send_each`` (many users' pushes at once);
+        one result per item, in order."""
+        if len(items) > FCM_CHUNK:
+            raise ValueError(f"FcmProvider takes at most {FCM_CHUNK} targets a call, got {len(items)}")
         # An empty token would make firebase-admin refuse the whole batch (ValueError).
-        sendable = [target for target in targets if target.token]
+        sendable = [(message, target) for message, target in items if target.token]
         if not sendable:
-            return [_empty_token_result(target.delivery_id) for target in targets]
+            return [_empty_token_result(target.delivery_id) for _, target in items]
         self._ensure_access_token()
-        template = self._message_parts(message)
+        templates: dict[int, dict[str, Any]] = {}
         fcm_messages = []
-        for target in sendable:
+        for message, target in sendable:
+            template = templates.get(id(message))
+            if template is None:
+                template = templates[id(message)] = self._message_parts(message)
             fcm_message = messaging.Message(**template)
             # Set after construction: firebase-admin 7.7 warns on every Message(token=...)
             # because FCM now also takes Firebase installation IDs (``fid``); FCM accepts
@@ -248,7 +256,7 @@ class FcmProvider:
             raise TransientProviderError(f"FCM unreachable: {batch.responses[0].exception}")
         responses = iter(batch.responses)
         results = []
-        for target in targets:
+        for _, target in items:
             if not target.token:
                 results.append(_empty_token_result(target.delivery_id))
                 continue

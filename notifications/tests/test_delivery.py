@@ -169,3 +169,34 @@ def test_a_dead_workers_claim_is_taken_over_after_the_lease(owner, push_app, cus
     Message.objects.filter(pk=message.pk).update(claimed_at=stale, created_at=stale)
     assert services.messages_queued_waiting() is True
     assert services.messages_claim_queued() == [str(message.pk)]
+
+
+def test_queued_to_user_and_to_device_sends_are_fanned_out_together(owner, push_app, fake_fcm):
+    from devices.services import end_user_register
+    from notifications.tasks import messages_fan_out_queued
+
+    users = [end_user_register(tenant=owner.tenant, external_user_ref=f"u{n}", meta={})[0] for n in range(30)]
+    phones = {user.puid: [android(owner, push_app, user) for _ in range(2)] for user in users}
+    messages = {
+        user.puid: services.push_send_to_user(tenant=owner.tenant, puid=user.puid, title=f"to {n}", body="b", data={})
+        for n, user in enumerate(users)
+    }
+    lone = phones[users[0].puid][0]
+    direct = services.push_send_to_device(tenant=owner.tenant, device=lone, title="direct", body="b", data={})
+    requests_before = fake_fcm.send_requests
+
+    assert messages_fan_out_queued() == 31
+
+    for n, user in enumerate(users):  # each device got its own user's message, once
+        for phone in phones[user.puid]:
+            titles = sorted(m["title"] for m in received_for(fake_fcm, phone))
+            assert titles == (sorted([f"to {n}", "direct"]) if phone == lone else [f"to {n}"])
+    assert fake_fcm.send_requests - requests_before == 61  # one HTTP request per message and device
+    assert set(Message.objects.values_list("state", flat=True)) == {MessageState.DISPATCHED}
+    assert Message.objects.get(pk=messages[users[3].puid].pk).total_deliveries == 2
+    assert Message.objects.get(pk=direct.pk).total_deliveries == 1
+    assert Delivery.objects.count() == 61
+    assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SENT}
+
+    assert messages_fan_out_queued() == 0  # nothing is fanned out or sent twice
+    assert Delivery.objects.count() == 61

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -81,7 +83,7 @@ class PushBroadcastView(APIView):
         return _accepted(message)
 
 
-class InboxQuery(serializers.Serializer):
+class InboxQuery(FlatSerializer):
     puid = serializers.CharField(max_length=40)
     limit = serializers.IntegerField(
         min_value=1, max_value=selectors.INBOX_MAX_LIMIT, required=False, default=selectors.INBOX_DEFAULT_LIMIT
@@ -108,15 +110,16 @@ class InboxView(APIView):
     )
     def get(self, request):
         query = _valid(InboxQuery, request, data=request.query_params)
-        end_user = device_selectors.end_user_get(tenant=request.user.tenant, puid=query["puid"])
-        rows, next_cursor = selectors.inbox_page(end_user=end_user, limit=query["limit"], before=query.get("cursor"))
+        rows, next_cursor = selectors.inbox_page(
+            tenant=request.user.tenant, puid=query["puid"], limit=query["limit"], before=query.get("cursor")
+        )
         for row in rows:
             row["created_at"] = row["created_at"].isoformat().replace("+00:00", "Z")
         response = Response(rows)
         if next_cursor is not None:
             response["X-Next-Cursor"] = str(next_cursor)
             url = request.build_absolute_uri(
-                f"{request.path}?puid={end_user.puid}&limit={query['limit']}&cursor={next_cursor}"
+                f"{request.path}?puid={quote(query['puid'])}&limit={query['limit']}&cursor={next_cursor}"
             )
             response["Link"] = f'<{url}>; rel="next"'
         return response

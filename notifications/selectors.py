@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import Count
+from django.db.models import Count, Subquery
 
 from accounts.models import Tenant
 from devices.models import EndUser
+from devices.selectors import end_user_get
 from notifications.models import Delivery, DeliveryStatus, InboxEntry, Message
 from softafrik.api import NotFound
 
@@ -19,15 +20,20 @@ DELIVERIES_PAGE = 500
 PUBLIC_STATUS = {DeliveryStatus.SENDING: DeliveryStatus.PENDING}
 
 
-def inbox_page(*, end_user: EndUser, limit: int, before: int | None) -> tuple[list[dict], int | None]:
-    """Newest-first entries older than ``before`` (an entry id); returns (rows, next cursor).
+def inbox_page(*, tenant: Tenant, puid: str, limit: int, before: int | None) -> tuple[list[dict], int | None]:
+    """The user's newest-first entries older than ``before`` (an entry id); returns (rows,
+    next cursor). Raises NotFound for a puid the tenant does not have.
 
-    Keyset pagination on (end_user, id): one index range scan whatever the table size.
+    Keyset pagination on (end_user, id): one index range scan whatever the table size, and
+    one statement (the user is a subquery); only an empty page checks that the user exists.
     """
-    entries = InboxEntry.objects.filter(end_user=end_user)
+    user = EndUser.objects.filter(tenant=tenant, puid=puid).values("pk")
+    entries = InboxEntry.objects.filter(end_user_id=Subquery(user))
     if before is not None:
         entries = entries.filter(pk__lt=before)
     rows = list(entries.order_by("-pk").values("id", "title", "body", "data", "is_read", "created_at")[: limit + 1])
+    if not rows:
+        end_user_get(tenant=tenant, puid=puid)  # NotFound unless the user exists
     next_cursor = rows[limit - 1]["id"] if len(rows) > limit else None
     return rows[:limit], next_cursor
 

@@ -76,26 +76,17 @@ def values_update(
     if extra_set:
         assignments += ", " + extra_set
     where = f"t.{key} = v.{key}" + (f" AND {extra_where}" if extra_where else "")
+    aliases = ", ".join(f"column{i + 1} AS {name}" for i, name in enumerate(names))
+    # Identifiers come from code, never from input; every value is a bound parameter.
+    pg_sql = f"UPDATE {table} AS t SET {assignments} FROM {{source}} AS v({', '.join(names)}) WHERE {where}"  # noqa: S608
+    sqlite_sql = f"UPDATE {table} AS t SET {assignments} FROM (SELECT {aliases} FROM ({{values}})) AS v WHERE {where}"  # noqa: S608
     total = 0
     with connection.cursor() as cursor:
         for batch in _batches(rows, len(columns)):
-            # Identifiers come from code, never from input; every value is a bound parameter.
-            if connection.vendor == "postgresql":
-                source, arrays = _unnest(columns, batch)
-                sql = f"UPDATE {table} AS t SET {assignments} FROM {source} AS v({', '.join(names)}) WHERE {where}"  # noqa: S608
-                with _server_cursor(cursor) as server:
-                    server.execute(sql, [*set_params, *arrays, *where_params])
-                    total += server.rowcount
-            else:
-                row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
-                aliases = ", ".join(f"column{i + 1} AS {name}" for i, name in enumerate(names))
-                source = f"(SELECT {aliases} FROM (VALUES {', '.join([row_sql] * len(batch))})) AS v"  # noqa: S608
-                params = [_sqlite_value(value) for row in batch for value in row]
-                cursor.execute(
-                    f"UPDATE {table} AS t SET {assignments} FROM {source} WHERE {where}",  # noqa: S608
-                    [*set_params, *params, *where_params],
-                )
-                total += cursor.rowcount
+            count, _ = _execute_batch(
+                cursor, columns, batch, pg_sql=pg_sql, sqlite_sql=sqlite_sql, before=set_params, after=where_params
+            )
+            total += count
     return total
 
 
@@ -116,24 +107,35 @@ def rows_insert(
     names = ", ".join(name for name, _ in columns)
     conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     tail = f" RETURNING {returning}" if returning else ""
+    pg_sql = f"INSERT INTO {table} ({names}) SELECT * FROM {{source}}{conflict}{tail}"  # noqa: S608
+    verb = "INSERT OR IGNORE" if ignore_conflicts else "INSERT"
+    sqlite_sql = f"{verb} INTO {table} ({names}) {{values}}{tail}"
     returned: list = []
     with connection.cursor() as cursor:
         for batch in _batches(rows, len(columns)):
-            if connection.vendor == "postgresql":
-                source, arrays = _unnest(columns, batch)
-                sql = f"INSERT INTO {table} ({names}) SELECT * FROM {source}{conflict}{tail}"  # noqa: S608
-                with _server_cursor(cursor) as server:
-                    server.execute(sql, arrays)
-                    if returning:
-                        returned += [row[0] for row in server.fetchall()]
-            else:
-                row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
-                verb = "INSERT OR IGNORE" if ignore_conflicts else "INSERT"
-                sql = f"{verb} INTO {table} ({names}) VALUES {', '.join([row_sql] * len(batch))}{tail}"
-                cursor.execute(sql, [_sqlite_value(value) for row in batch for value in row])
-                if returning:
-                    returned += [row[0] for row in cursor.fetchall()]
+            _, fetched = _execute_batch(
+                cursor, columns, batch, pg_sql=pg_sql, sqlite_sql=sqlite_sql, fetch=bool(returning)
+            )
+            returned += [row[0] for row in fetched]
     return returned
+
+
+def _execute_batch(
+    cursor, columns, batch, *, pg_sql: str, sqlite_sql: str, before: Sequence = (), after: Sequence = (), fetch=False
+) -> tuple[int, list]:
+    """Run one batch of rows: on PostgreSQL ``pg_sql`` with ``{source}`` = unnest of one
+    array per column, through a server-side binding cursor; elsewhere ``sqlite_sql`` with
+    ``{values}`` = a VALUES list. Returns (rows affected, rows fetched if ``fetch``)."""
+    if connection.vendor == "postgresql":
+        source, arrays = _unnest(columns, batch)
+        with _server_cursor(cursor) as server:
+            server.execute(pg_sql.format(source=source), [*before, *arrays, *after])
+            return server.rowcount, server.fetchall() if fetch else []
+    row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    values = "VALUES " + ", ".join([row_sql] * len(batch))
+    params = [_sqlite_value(value) for row in batch for value in row]
+    cursor.execute(sqlite_sql.format(values=values), [*before, *params, *after])
+    return cursor.rowcount, cursor.fetchall() if fetch else []
 
 
 def prepared_fetchone(cursor, sql: str, params: Sequence):

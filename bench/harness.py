@@ -11,12 +11,14 @@ import http.client
 import json
 import os
 import platform
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -325,3 +327,86 @@ class Http:
 
 def python() -> str:
     return sys.executable
+
+
+# --- One benchmark run's platform -------------------------------------------------------
+
+
+def _database_drop(pg_url: str, db_name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{pg_url}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
+def platform_env(*, db_url: str, redis_url: str, queue: str, run_dir: Path, settings: str) -> dict[str, str]:
+    """Production-like settings for every process: PostgreSQL, Redis, DEBUG off."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CELERY_TASK_ALWAYS_EAGER", "FCM_API_URL", "DEBUG")}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": settings,
+            "DATABASE_URL": db_url,
+            "REDIS_URL": redis_url,
+            "CELERY_QUEUE": queue,
+            # One for all processes: provider credentials are encrypted with it.
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "SOFTAFRIK_LOCAL_DIR": str(run_dir / "local"),
+            "DEBUG": "0",
+            "LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+@contextlib.contextmanager
+def bench_platform(
+    args, *, run_dir: Path, queue: str, settings: str = "softafrik.settings"
+) -> Iterator[tuple[Processes, dict[str, str], dict]]:
+    """Set up one run: a fresh ``run_dir``, the database ``args.db_name`` dropped, created
+    and migrated, Django set up on it in this process. Yields (processes, the children's
+    environment, the machine's description). On the way out, however it ends: every child
+    stopped and the database dropped (unless ``args.keep_db``)."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    (run_dir / "local").mkdir(parents=True)
+    procs = Processes()
+    db_created = False
+    try:
+        print(f"[{time.strftime('%H:%M:%S')}] database {args.db_name}: drop, create, migrate", flush=True)
+        _database_drop(args.pg_url, args.db_name)
+        import psycopg
+
+        with psycopg.connect(f"{args.pg_url}/postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{args.db_name}"')
+        db_created = True
+        db_url = f"{args.pg_url}/{args.db_name}"
+        env = platform_env(db_url=db_url, redis_url=args.redis_url, queue=queue, run_dir=run_dir, settings=settings)
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connection
+
+        call_command("migrate", verbosity=0, interactive=False)
+        with connection.cursor() as cursor:
+            machine = machine_description(cursor)
+        yield procs, env, machine
+    finally:
+        procs.stop_all()
+        if db_created and not args.keep_db:
+            with contextlib.suppress(Exception):
+                from django.db import connections
+
+                connections.close_all()
+            with contextlib.suppress(Exception):
+                _database_drop(args.pg_url, args.db_name)
+
+
+def results_write(args, results: dict, report: Callable[[dict], str], *, started: float, run_dir: Path) -> None:
+    """Total time, the JSON to ``args.output``, the printed report."""
+    results["total_seconds"] = round(time.monotonic() - started, 1)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2, default=str))
+    print(report(results))
+    print(f"\nTotal {results['total_seconds']} s. Results: {args.output}; logs: {run_dir}/")

@@ -38,11 +38,6 @@ process it starts is stopped on exit, on Ctrl-C and on error.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
-import os
-import secrets
-import shutil
 import sys
 import time
 from datetime import UTC, datetime
@@ -50,10 +45,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psycopg
 
 from bench.fcm_ceiling import fake_fcm_token
-from bench.harness import ROOT, Processes, exit_on_sigterm, free_port, machine_description, python, wait_until
+from bench.harness import (
+    ROOT,
+    bench_platform,
+    exit_on_sigterm,
+    free_port,
+    python,
+    results_write,
+    wait_until,
+)
 from bench.push_parts import (
     QUEUE,
     Bench,
@@ -128,37 +130,6 @@ def parse_args() -> argparse.Namespace:
 
 
 # --- Set-up -------------------------------------------------------------------------------
-
-
-def database_recreate(args: argparse.Namespace) -> str:
-    with psycopg.connect(f"{args.pg_url}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.db_name}"')
-    return f"{args.pg_url}/{args.db_name}"
-
-
-def database_drop(args: argparse.Namespace) -> None:
-    with psycopg.connect(f"{args.pg_url}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
-
-
-def platform_env(args: argparse.Namespace, db_url: str, run_dir: Path) -> dict[str, str]:
-    """Production-like settings for every process: PostgreSQL, Redis, DEBUG off."""
-    env = {k: v for k, v in os.environ.items() if k not in ("CELERY_TASK_ALWAYS_EAGER", "FCM_API_URL", "DEBUG")}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "softafrik.settings",
-            "DATABASE_URL": db_url,
-            "REDIS_URL": args.redis_url,
-            "CELERY_QUEUE": QUEUE,
-            "SECRET_KEY": secrets.token_urlsafe(48),  # one for all: app credentials are encrypted with it
-            "SOFTAFRIK_LOCAL_DIR": str(run_dir / "local"),
-            "DEBUG": "0",
-            "LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
 
 
 def seed_platform(bench: Bench, *, users: int) -> None:
@@ -333,26 +304,8 @@ def main() -> None:
     args = parse_args()
     exit_on_sigterm()
     run_dir = RESULTS / "run"
-    shutil.rmtree(run_dir, ignore_errors=True)
-    (run_dir / "local").mkdir(parents=True)
-    procs = Processes()
     started = time.monotonic()
-    db_created = False
-    try:
-        log(f"database {args.db_name}: drop, create, migrate")
-        db_url = database_recreate(args)
-        db_created = True
-        env = platform_env(args, db_url, run_dir)
-        os.environ.update(env)
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-        from django.db import connection
-
-        call_command("migrate", verbosity=0, interactive=False)
-        with connection.cursor() as cursor:
-            machine = machine_description(cursor)
+    with bench_platform(args, run_dir=run_dir, queue=QUEUE) as (procs, env, machine):
         bench = Bench(args=args, procs=procs, env=env, run_dir=run_dir, fake=FakeFcm(procs, env, run_dir))
         bench.quiet_budget = args.wait_quiet
         log(f"fake FCM on {bench.fake.url}; registering {args.users} users with a device each through the services")
@@ -380,20 +333,7 @@ def main() -> None:
             results["broadcast"] = bench_broadcast(bench)
         if "inbox" in args.parts:
             results["inbox"] = bench_inbox(bench)
-        results["total_seconds"] = round(time.monotonic() - started, 1)
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(results, indent=2, default=str))
-        print(report(results))
-        print(f"\nTotal {results['total_seconds']} s. Results: {args.output}; logs: {run_dir}/")
-    finally:
-        procs.stop_all()
-        if db_created and not args.keep_db:
-            with contextlib.suppress(Exception):
-                from django.db import connections
-
-                connections.close_all()
-            with contextlib.suppress(Exception):
-                database_drop(args)
+        results_write(args, results, report, started=started, run_dir=run_dir)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ import asyncio
 import contextlib
 import importlib.metadata
 import json
-import os
 import re
 import secrets
 import shutil
@@ -58,10 +57,11 @@ from bench.harness import (
     CpuMeter,
     Http,
     Processes,
+    bench_platform,
     exit_on_sigterm,
     free_port,
-    machine_description,
     python,
+    results_write,
     wait_for_quiet,
     wait_until,
 )
@@ -352,41 +352,6 @@ class FakeSmscProcess:
         self.proc.stdin.write("stats\n")
         self.proc.stdin.flush()
         return json.loads(self.proc.stdout.readline())
-
-
-def database_recreate(args: argparse.Namespace) -> str:
-    import psycopg
-
-    with psycopg.connect(f"{args.pg_url}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.db_name}"')
-    return f"{args.pg_url}/{args.db_name}"
-
-
-def database_drop(args: argparse.Namespace) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{args.pg_url}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
-
-
-def platform_env(args: argparse.Namespace, db_url: str, run_dir: Path) -> dict[str, str]:
-    """Production-like settings for every process: PostgreSQL, Redis, DEBUG off."""
-    env = {k: v for k, v in os.environ.items() if k not in ("CELERY_TASK_ALWAYS_EAGER", "DEBUG")}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": args.settings,
-            "DATABASE_URL": db_url,
-            "REDIS_URL": args.redis_url,
-            "CELERY_QUEUE": QUEUE,
-            "SECRET_KEY": secrets.token_urlsafe(48),  # one for all: the route's secret is encrypted with it
-            "SOFTAFRIK_LOCAL_DIR": str(run_dir / "local"),
-            "DEBUG": "0",
-            "LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
 
 
 def seed_platform(smsc: FakeSmscProcess, *, window: int) -> tuple[object, str, object]:
@@ -747,26 +712,8 @@ def main() -> None:
         return
     exit_on_sigterm()
     run_dir = RESULTS / "sms-run"
-    shutil.rmtree(run_dir, ignore_errors=True)
-    (run_dir / "local").mkdir(parents=True)
-    procs = Processes()
     started = time.monotonic()
-    db_created = False
-    try:
-        log(f"database {args.db_name}: drop, create, migrate")
-        db_url = database_recreate(args)
-        db_created = True
-        env = platform_env(args, db_url, run_dir)
-        os.environ.update(env)
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-        from django.db import connection
-
-        call_command("migrate", verbosity=0, interactive=False)
-        with connection.cursor() as cursor:
-            machine = machine_description(cursor)
+    with bench_platform(args, run_dir=run_dir, queue=QUEUE, settings=args.settings) as (procs, env, machine):
         ctx: dict = {"args": args, "procs": procs, "env": env, "run_dir": run_dir, "quiet_budget": args.wait_quiet}
         ctx["meter"] = lambda: CpuMeter(procs.pgids, args.db_name)
         smsc = ctx["smsc"] = FakeSmscProcess(
@@ -837,20 +784,7 @@ def main() -> None:
             numbers = numbers_make(min(args.numbers, args.compare_numbers), offset)
             log(f"profile: py-spy on the worker for {args.profile:g} s (this run's figures are not reported)")
             results["profiled"] = {"platform": platform_once(ctx, pool, concurrency, numbers, profile=args.profile)}
-        results["total_seconds"] = round(time.monotonic() - started, 1)
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(results, indent=2, default=str))
-        print(report(results))
-        print(f"\nTotal {results['total_seconds']} s. Results: {args.output}; logs: {run_dir}/")
-    finally:
-        procs.stop_all()
-        if db_created and not args.keep_db:
-            with contextlib.suppress(Exception):
-                from django.db import connections
-
-                connections.close_all()
-            with contextlib.suppress(Exception):
-                database_drop(args)
+        results_write(args, results, report, started=started, run_dir=run_dir)
 
 
 if __name__ == "__main__":

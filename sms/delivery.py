@@ -89,9 +89,9 @@ def sms_send_chunk(*, recipient_ids: list[int]) -> dict[str, int]:
     )
     messages = {
         m.pk: m
-        for m in SmsMessage.objects.filter(pk__in={row[1] for row in rows}).only(
-            "pk", "tenant_id", "sender", "text", "parts", "state"
-        )
+        for m in SmsMessage.objects.filter(pk__in={row[1] for row in rows})
+        .select_related("tenant")
+        .only("pk", "sender", "text", "parts", "state", "tenant__status_callback_url")
     }
     routes = routes_active()
     parts_cache: dict = {}
@@ -160,7 +160,7 @@ def _record(*, claim, rows, outcomes, messages) -> dict[str, int]:
     counts: dict[str, int] = defaultdict(int)
     updates = []
     provider_ids: list[tuple[int, str, int]] = []  # (route, provider's id, recipient)
-    changed: list[tuple[int, str, str]] = []
+    changed: list[tuple[int, str, str]] = []  # of tenants that want status callbacks
     for pk, (route, answer) in outcomes.items():
         attempts = rows[pk][3]
         next_at = sent_at = None
@@ -182,7 +182,7 @@ def _record(*, claim, rows, outcomes, messages) -> dict[str, int]:
             status, error = DeliveryStatus.FAILED, (str(answer) or type(answer).__name__)[:300]
             counts["failed"] += 1
         updates.append((pk, status, error, route.pk if route else None, next_at, sent_at, attempts))
-        if status != DeliveryStatus.PENDING:
+        if status != DeliveryStatus.PENDING and messages[rows[pk][1]].tenant.status_callback_url:
             changed.append((pk, status, error))
     with transaction.atomic():
         values_update(

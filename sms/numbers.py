@@ -92,6 +92,16 @@ def country_of(e164: str) -> str:
     Shared calling codes resolve to the precise region (+1 416... is "CA"); non-geographic
     numbers (+800, +882...) give "001". Raises InvalidNumber when no region matches.
     """
+    digits = e164[1:]
+    if e164.startswith("+") and digits.isdigit() and len(digits) <= 15:
+        # Calling codes are prefix-free: the first 1-3 digits that are one name it. A code of
+        # a single region needs no parse (most of Africa); shared ones do (+1, +7, +44...).
+        for size in (1, 2, 3):
+            regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:size]))
+            if regions is not None:
+                if len(regions) == 1 and regions[0] != phonenumbers.UNKNOWN_REGION:
+                    return regions[0]
+                break
     region = phonenumbers.region_code_for_number(_parse_e164(e164))
     if region is None:
         raise InvalidNumber(f"no region for {e164}")

@@ -1,3 +1,4 @@
+import phonenumbers
 import pytest
 
 from sms.numbers import (
@@ -100,6 +101,16 @@ def test_calling_code_of_togo_number():
 def test_country_of_refuses_a_national_number():
     with pytest.raises(InvalidNumber):
         country_of("90123456")
+
+
+def test_country_of_agrees_with_a_full_parse_for_every_calling_code():
+    for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
+        for region in regions:
+            example = phonenumbers.example_number(region) if region != "001" else None
+            if example is None:
+                continue
+            e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+            assert country_of(e164) == phonenumbers.region_code_for_number(example), (code, region, e164)
 
 
 # --- validate_sender ------------------------------------------------------------------------

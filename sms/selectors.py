@@ -88,11 +88,14 @@ BLACKLIST_LOOKUP_CHUNK = 5000  # numbers per IN (...) query: a bulk send can hol
 
 
 def blacklisted_among(*, tenant: Tenant, numbers: list[str]) -> set[str]:
-    """The numbers of ``numbers`` on the tenant's blacklist."""
+    """The numbers of ``numbers`` on the tenant's blacklist. Most blacklists are short:
+    one read of up to BLACKLIST_LOOKUP_CHUNK entries settles them; a longer one is
+    looked up a chunk of ``numbers`` at a time."""
+    entries = BlacklistedNumber.objects.filter(tenant=tenant).values_list("number", flat=True)
+    whole = list(entries[: BLACKLIST_LOOKUP_CHUNK + 1])
+    if len(whole) <= BLACKLIST_LOOKUP_CHUNK:
+        return set(whole).intersection(numbers)
     blocked: set[str] = set()
     for start in range(0, len(numbers), BLACKLIST_LOOKUP_CHUNK):
-        chunk = numbers[start : start + BLACKLIST_LOOKUP_CHUNK]
-        blocked.update(
-            BlacklistedNumber.objects.filter(tenant=tenant, number__in=chunk).values_list("number", flat=True)
-        )
+        blocked.update(entries.filter(number__in=numbers[start : start + BLACKLIST_LOOKUP_CHUNK]))
     return blocked

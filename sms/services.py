@@ -24,7 +24,7 @@ from sms.numbers import InvalidNumber, InvalidSender, normalize_msisdn, validate
 from sms.pricing import sms_charge, sms_price
 from sms.selectors import blacklisted_among
 from softafrik.api import DomainError, NotFound
-from softafrik.bulk import rows_insert
+from softafrik.bulk import rows_copy
 
 # A new recipient row: every column but the id and the ones that start NULL.
 RECIPIENT_COLUMNS = [
@@ -168,7 +168,7 @@ def sms_submit(
         parts = segmentation.part_count
         pending = (DeliveryStatus.PENDING.value, "", due)
         failed = (DeliveryStatus.FAILED.value, BLACKLISTED, None)
-        rows_insert(
+        rows_copy(
             table=SmsRecipient._meta.db_table,
             columns=RECIPIENT_COLUMNS,
             rows=[(message.pk, tenant.pk, n, *(failed if n in blocked else pending), parts, 0, 0, now) for n in valid],

@@ -164,3 +164,19 @@ def pg_unnest_fetchall(
             )
             fetched += got
     return fetched
+
+
+def rows_copy(*, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence]) -> None:
+    """Insert ``rows`` like ``rows_insert`` (no conflicts, nothing returned), fastest: on
+    PostgreSQL with ``COPY … FROM STDIN``, whose rows psycopg formats in C (an array per
+    column still goes through Python per element). Elsewhere it is ``rows_insert``."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        rows_insert(table=table, columns=columns, rows=rows)
+        return
+    names = ", ".join(name for name, _ in columns)
+    statement = f"COPY {table} ({names}) FROM STDIN"  # identifiers come from code, never input
+    with connection.cursor() as cursor, cursor.connection.cursor() as raw, raw.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)

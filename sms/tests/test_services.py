@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from notifications.models import DeliveryStatus
+from sms import selectors
 from sms.models import BlacklistedNumber, SenderName, SmsMessage, SmsRecipient, SmsState
 from sms.services import BLACKLISTED, sms_cancel, sms_submit
 from softafrik.api import DomainError
@@ -84,6 +85,16 @@ def test_blacklisted_number_fails_with_reason_and_costs_nothing(owner, sender):
 def test_another_tenants_blacklist_does_not_apply(owner, outsider, sender):
     BlacklistedNumber.objects.create(tenant=outsider.tenant, number=TG)
     assert submit(owner, [TG]).blacklisted == []
+
+
+@pytest.mark.parametrize("chunk", [5000, 2], ids=["short-list", "long-list"])
+def test_blacklist_of_any_length_blocks_exactly_its_numbers(owner, outsider, sender, monkeypatch, chunk):
+    monkeypatch.setattr(selectors, "BLACKLIST_LOOKUP_CHUNK", chunk)
+    listed = ["+22890000001", "+22890000002", "+22890000003", "+22890000004", "+22890000005"]
+    BlacklistedNumber.objects.bulk_create(BlacklistedNumber(tenant=owner.tenant, number=n) for n in listed)
+    BlacklistedNumber.objects.create(tenant=outsider.tenant, number=TG)
+    numbers = [TG, listed[4], "+22890000009", listed[0], listed[2]]
+    assert submit(owner, numbers).blacklisted == sorted([listed[0], listed[2], listed[4]])
 
 
 def test_scheduled_send_waits_for_its_date(owner, sender):

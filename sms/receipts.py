@@ -308,7 +308,10 @@ class ReceiptSink:
         while True:
             time.sleep(FLUSH_SECONDS)
             try:
-                self.flush()
+                if not self.flush() and connection.connection is not None:
+                    # Idle: give the database connection back rather than hold it between
+                    # campaigns (it is this thread's own; busy flushes keep it open).
+                    connection.close()
             except Exception:  # the flusher must outlive any one bad batch
                 logger.exception("SMS receipt flusher failed")
 

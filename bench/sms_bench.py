@@ -37,8 +37,6 @@ is stopped on exit, on Ctrl-C and on error.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import importlib.metadata
 import json
 import re
@@ -156,22 +154,15 @@ def client_child(spec: dict) -> None:
     part = encoding.encode_parts(TEXT, 0)[0]
     numbers = numbers_make(spec["n"], spec["offset"])
     report: dict = {"n": spec["n"]}
-    if spec["mode"] == "raw":
+    if spec["mode"] in ("raw", "raw-receipts"):
         print("ready", flush=True)
         sys.stdin.readline()
         report["started"] = time.time()
         report["rate"] = raw_submit_rate(
             spec["host"], spec["port"], spec["system_id"], spec["password"], spec["n"], spec["window"],
-            destination=numbers[0][1:], payload=part.payload,
+            destination=numbers[0][1:], payload=part.payload, receipts=spec["mode"] == "raw-receipts",
         )  # fmt: skip
         report["finished"] = time.time()
-        print(json.dumps(report), flush=True)
-        return
-    if spec["mode"] == "raw-receipts":
-        print("ready", flush=True)
-        sys.stdin.readline()
-        report["started"] = time.time()
-        report.update(asyncio.run(raw_with_receipts(spec, destination=numbers[0][1:], payload=part.payload)))
         print(json.dumps(report), flush=True)
         return
     receipts = Counter()
@@ -216,55 +207,6 @@ def client_child(spec: dict) -> None:
     report["receipts"] = dict(receipts)
     route.close()
     print(json.dumps(report), flush=True)
-
-
-async def raw_with_receipts(spec: dict, *, destination: str, payload: bytes) -> dict:
-    """``raw_submit_rate`` with registered_delivery=1 and a task reading (and dropping) the
-    receipts: the bare smpp34 client carrying the traffic the platform's bind carries."""
-    import smpp34
-
-    from sms.providers.smpp import INBOUND_CAPACITY, TON_ALPHANUMERIC, _disable_nagle
-
-    n, window = spec["n"], spec["window"]
-    client = smpp34.Client(
-        spec["host"], spec["port"], spec["system_id"], spec["password"], bind_type="TRX",
-        window_size=window, inbound_capacity=INBOUND_CAPACITY,
-    )  # fmt: skip
-    smsc = await client.connect()
-    # As SmppRoute does after binding: with receipts, deliver_sm_resp and submit_sm share the
-    # socket, and Nagle's algorithm would hold small writes back for the peer's delayed ACK.
-    _disable_nagle(spec["port"])
-    slots = asyncio.Semaphore(window)
-    counts = Counter()
-    all_receipts = asyncio.Event()
-
-    async def read() -> None:
-        while counts["receipts"] < n:
-            if not isinstance(await smsc.next(), smpp34.DeliverSmEvent):
-                break  # disconnected
-            counts["receipts"] += 1
-        all_receipts.set()
-
-    async def one() -> None:
-        async with slots:
-            response = await smsc.submit_sm(
-                destination, payload, source_addr=SENDER, source_addr_ton=TON_ALPHANUMERIC, registered_delivery=1
-            )
-            counts["refused"] += response.command_status != 0
-
-    reader = asyncio.create_task(read())
-    await asyncio.gather(*(one() for _ in range(n)))
-    finished = time.time()
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(all_receipts.wait(), timeout=30)
-    receipts_done = time.time()
-    reader.cancel()
-    await smsc.unbind()
-    with contextlib.suppress(Exception):
-        await client.stop()
-    if counts["refused"]:
-        raise RuntimeError(f"{counts['refused']} of {n} submits refused")
-    return {"finished": finished, "receipts_done": receipts_done, "receipts": {"delivered": counts["receipts"]}}
 
 
 def clients_once(ctx: dict, *, mode: str, processes: int, threads: int, total: int) -> dict:
@@ -319,8 +261,12 @@ def clients_once(ctx: dict, *, mode: str, processes: int, threads: int, total: i
         "smsc_received": after["received"] - before["received"],
         "cpu": cpu,
     }
-    if mode == "raw":
+    if mode in ("raw", "raw-receipts"):  # raw_submit_rate: every receipt arrived, or it raised
+        # Its own clock, first submit_sm to last submit_sm_resp, per process; summed, as the
+        # binds ran side by side. Bind, unbind and the wait for the last receipt stay out.
         result["per_process_rates"] = [round(r["rate"], 1) for r in reports]
+        result["parts_per_second"] = round(sum(r["rate"] for r in reports), 1)
+        result["seconds"] = round(sent / result["parts_per_second"], 2)
     else:  # receipts: the time until the last one arrived, from the first submit
         receipts = Counter()
         for r in reports:
@@ -683,9 +629,9 @@ def report(results: dict) -> str:
             lines.append("  ".join("-" * width for width in widths))
     lines.append(
         "* while measuring: % of the machine's CPU in use / cores used by live processes outside the bench"
-        " (0.00 = a quiet machine) / cores used by processes that exited meanwhile. In platform runs the"
-        " last is mostly PostgreSQL: Celery closes the DB connection around every task, so each send"
-        " task's backend exits with its CPU"
+        " (0.00 = a quiet machine) / cores used by processes that exited meanwhile (in platform runs"
+        " mostly PostgreSQL backends of connections closed meanwhile) / the share of CPU time the"
+        " hypervisor gave to other VMs (steal)"
     )
     for run in results["runs"]:
         cores = run["platform"]["cpu"]["cores_used"]

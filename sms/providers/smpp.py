@@ -710,11 +710,16 @@ def raw_submit_rate(
     *,
     destination: str = "22890000000",
     payload: bytes = b"SoftAfrik benchmark",
+    receipts: bool = False,
 ) -> float:
     """submit_sm per second for ``n`` submits with ``window`` in flight on one smpp34 bind.
 
-    The same client and bind as SmppRoute, without the route around it; timed from the
-    first submit_sm to the last submit_sm_resp. Raises RuntimeError if any is refused.
+    The same client and bind as SmppRoute, without the route around it: ``window`` senders
+    each submit the next part as soon as their last is answered. Timed from the first
+    submit_sm to the last submit_sm_resp. ``receipts`` asks for a delivery receipt with
+    each (as the platform does) and reads and acknowledges every deliver_sm meanwhile; it
+    waits up to 30 s after the last response for the last receipt. Raises RuntimeError if
+    any submit is refused or a receipt is missing.
     """
 
     async def run() -> float:
@@ -729,23 +734,43 @@ def raw_submit_rate(
         )
         smsc = await client.connect()
         _disable_nagle(port)
-        slots = asyncio.Semaphore(window)
-        refused = 0
+        counts = collections.Counter()
+        all_receipts = asyncio.Event()
 
-        async def one() -> None:
-            nonlocal refused
-            async with slots:
-                response = await smsc.submit_sm(destination, payload, source_addr="SoftAfrik", source_addr_ton=5)
-                refused += response.command_status != ESME_ROK
+        async def read() -> None:
+            while counts["receipts"] < n:
+                if not isinstance(await smsc.next(), smpp34.DeliverSmEvent):
+                    return  # disconnected
+                counts["receipts"] += 1
+            all_receipts.set()
 
+        async def sender(share: int) -> None:
+            for _ in range(share):
+                response = await smsc.submit_sm(
+                    destination,
+                    payload,
+                    source_addr="SoftAfrik",
+                    source_addr_ton=TON_ALPHANUMERIC,
+                    registered_delivery=1 if receipts else 0,
+                )
+                counts["refused"] += response.command_status != ESME_ROK
+
+        reader = asyncio.get_running_loop().create_task(read()) if receipts else None
+        shares = [n // window + (1 if i < n % window else 0) for i in range(window)]
         started = time.perf_counter()
-        await asyncio.gather(*(one() for _ in range(n)))
+        await asyncio.gather(*(sender(share) for share in shares))
         elapsed = time.perf_counter() - started
+        if reader is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(all_receipts.wait(), timeout=30)
+            reader.cancel()
         await smsc.unbind()
         await _stop_client(client)
         await asyncio.sleep(SESSION_SETTLE_SECONDS)
-        if refused:
-            raise RuntimeError(f"{refused} of {n} submits refused")
+        if counts["refused"]:
+            raise RuntimeError(f"{counts['refused']} of {n} submits refused")
+        if receipts and counts["receipts"] < n:
+            raise RuntimeError(f"{counts['receipts']} of {n} receipts arrived")
         return n / elapsed
 
     return asyncio.run(run())

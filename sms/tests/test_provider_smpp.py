@@ -354,3 +354,12 @@ def test_raw_submit_rate_measures_the_client_alone(smsc):
 
     assert rate > 0
     assert smsc.received_count == 200
+
+
+def test_raw_submit_rate_with_receipts_asks_for_and_acknowledges_each(smsc):
+    rate = raw_submit_rate(smsc.host, smsc.port, smsc.system_id, smsc.password, n=200, window=10, receipts=True)
+
+    assert rate > 0
+    assert smsc.received_count == 200
+    assert {r.registered_delivery for r in smsc.received} == {1}
+    assert len(smsc.receipts) == 200  # each deliver_sm answered by the client

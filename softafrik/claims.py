@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import psycopg
 from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -26,6 +27,35 @@ def claim_pending(model: type[models.Model], ids: list[int]) -> uuid.UUID | None
         status=DeliveryStatus.SENDING, claim=claim, claimed_at=timezone.now(), attempts=F("attempts") + 1
     )
     return claim if claimed else None
+
+
+def claim_pending_rows(
+    model: type[models.Model], ids: list[int], columns: list[str]
+) -> tuple[uuid.UUID | None, list[tuple]]:
+    """``claim_pending``, and the claimed rows' ``columns`` (the first must be "pk"; after
+    the claim: ``attempts`` counts this one), in ``ids`` order. On PostgreSQL one prepared ``UPDATE … WHERE id =
+    ANY(array) RETURNING``: Django spends longer preparing a 500-item ``IN`` list per
+    statement than the database spends on the rows."""
+    if connection.vendor != "postgresql":
+        claim = claim_pending(model, ids)
+        rows = list(model.objects.filter(pk__in=ids, claim=claim).values_list(*columns)) if claim else []
+    else:
+        claim = uuid.uuid4()
+        names = ", ".join(
+            model._meta.pk.column if name == "pk" else model._meta.get_field(name).column for name in columns
+        )
+        # Identifiers come from the model, never from input; values are bound parameters.
+        sql = (
+            f"UPDATE {model._meta.db_table} SET status = %s, claim = %s, claimed_at = %s,"  # noqa: S608
+            f" attempts = attempts + 1 WHERE id = ANY(%s::bigint[]) AND status = %s RETURNING {names}"
+        )
+        params = [DeliveryStatus.SENDING.value, claim, timezone.now(), ids, DeliveryStatus.PENDING.value]
+        with connection.cursor() as cursor, psycopg.Cursor(cursor.connection) as server:
+            server.execute(sql, params, prepare=True)
+            rows = server.fetchall()
+    order = {pk: index for index, pk in enumerate(ids)}
+    rows.sort(key=lambda row: order[row[0]])
+    return (claim if rows else None), rows
 
 
 def claim_param(model: type[models.Model], claim: uuid.UUID):

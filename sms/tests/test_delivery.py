@@ -154,6 +154,21 @@ def test_a_repeated_chunk_sends_nothing_twice(owner, sender, smsc, smpp_route):
     assert len(smsc.received) == 2
 
 
+def test_a_chunk_goes_out_in_batches_each_written_once(owner, sender, smsc, smpp_route, monkeypatch):
+    monkeypatch.setattr(delivery, "SUBMIT_BATCH", 2)
+    numbers = [TG, TG2, CI, "+22890000007", "+22890000008"]
+    smsc.reject("22890000007", 0x0B)
+    message = submit(owner, numbers)
+    (chunk,) = delivery.sms_dispatch(message_id=str(message.pk))
+
+    assert delivery.sms_send_chunk(recipient_ids=chunk) == {"sent": 4, "failed": 1}
+    accepted = [n[1:] for n in numbers if n != "+22890000007"]  # the fake lists what it accepted
+    assert sorted(r.destination for r in smsc.received) == sorted(accepted)
+    assert statuses(message) == {n: DeliveryStatus.SENT for n in numbers} | {"+22890000007": DeliveryStatus.FAILED}
+    assert SmsProviderId.objects.count() == 4
+    assert not SmsRecipient.objects.filter(claim__isnull=False).exists()
+
+
 def test_twilio_callback_marks_delivered_and_checks_signature(
     owner, sender, twilio_route, fake_twilio, live_server, settings
 ):

@@ -1,0 +1,45 @@
+"""Claiming outbox rows (``softafrik.claims``), on SMS recipients."""
+
+import pytest
+
+from notifications.models import DeliveryStatus
+from sms.models import SmsMessage, SmsRecipient
+from softafrik.claims import claim_pending_rows
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rows(owner):
+    message = SmsMessage.objects.create(
+        tenant=owner.tenant, dialect="test", kind="bulk", sender="SoftAfrik", text="x", encoding="gsm7", parts=1
+    )
+    return SmsRecipient.objects.bulk_create(
+        SmsRecipient(message=message, tenant=owner.tenant, number=f"+2289000000{i}", attempts=i % 2) for i in range(6)
+    )
+
+
+def test_claim_takes_pending_rows_in_the_order_given(rows):
+    SmsRecipient.objects.filter(pk=rows[2].pk).update(status=DeliveryStatus.SENT)
+    ids = [rows[i].pk for i in (4, 0, 2, 5)]
+
+    claim, got = claim_pending_rows(SmsRecipient, ids, ["pk", "number", "attempts"])
+
+    assert claim is not None
+    assert got == [(rows[4].pk, "+22890000004", 1), (rows[0].pk, "+22890000000", 1), (rows[5].pk, "+22890000005", 2)]
+    claimed = SmsRecipient.objects.filter(claim=claim)
+    assert sorted(claimed.values_list("pk", flat=True)) == sorted([rows[0].pk, rows[4].pk, rows[5].pk])
+    assert set(claimed.values_list("status", flat=True)) == {DeliveryStatus.SENDING}
+    assert all(row.claimed_at is not None for row in claimed)
+    assert SmsRecipient.objects.get(pk=rows[2].pk).status == DeliveryStatus.SENT  # not pending: untouched
+
+
+def test_claimed_rows_are_not_claimed_again(rows):
+    ids = [row.pk for row in rows]
+    first, _ = claim_pending_rows(SmsRecipient, ids, ["pk"])
+
+    second, got = claim_pending_rows(SmsRecipient, ids, ["pk"])
+
+    assert first is not None
+    assert (second, got) == (None, [])
+    assert SmsRecipient.objects.filter(claim=first).count() == 6

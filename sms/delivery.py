@@ -1,8 +1,9 @@
 """Sending claimed SMS recipients through their routes, with fallback and retries.
 
 Like push: a task claims pending recipients (``softafrik.claims``), the route clients
-send them concurrently within each route's window and throughput limit, and the outcomes
-of each batch of SUBMIT_BATCH are written with one bulk UPDATE while the next batch is out. A route that fails as a whole hands its
+send them concurrently within each route's window and throughput limit, and every
+outcome is written with one bulk UPDATE. (Writing a part of the chunk while the next part
+is out was tried: with one more thread in the worker it was slower, see docs/benchmarks.md.) A route that fails as a whole hands its
 recipients to the next route matching their country at once; a transient per-number
 failure retries later on the next route (attempt N uses the Nth matching route,
 cyclically); a throttled number waits a little without using up an attempt.
@@ -10,12 +11,9 @@ cyclically); a throttled number waits a little without using up an attempt.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import random
-from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from collections import defaultdict
 from datetime import timedelta
 
 from django.conf import settings
@@ -41,9 +39,7 @@ from softafrik.claims import claim_param, claim_pending_rows, due_chunks
 
 logger = logging.getLogger(__name__)
 
-SMS_CHUNK = 500  # recipients per send task: one claim
-# Recipients per route call within a chunk: one bulk write each, done while the next is out.
-SUBMIT_BATCH = 125
+SMS_CHUNK = 500  # recipients per send task: one claim, one bulk write
 THROTTLE_WAIT_SECONDS = 2.0
 RETRY_BASE_SECONDS = 10
 RETRY_MAX_SECONDS = 900
@@ -83,11 +79,7 @@ def _retry_at(attempts: int):
 
 def sms_send_chunk(*, recipient_ids: list[int]) -> dict[str, int]:
     """Send the given recipients that are still pending. Never raises for provider
-    errors: every claimed row ends sent, failed, or pending with a retry time.
-
-    The claimed rows go to their routes SUBMIT_BATCH at a time, and each batch's outcomes
-    are written while the next batch is out: the route's window does not sit idle during
-    the database work. The chunk's task returns once every outcome is written."""
+    errors: every claimed row ends sent, failed, or pending with a retry time."""
     claim, rows = claim_pending_rows(SmsRecipient, recipient_ids, ["pk", "message_id", "number", "attempts"])
     if claim is None:
         return {}
@@ -97,41 +89,14 @@ def sms_send_chunk(*, recipient_ids: list[int]) -> dict[str, int]:
         .select_related("tenant")
         .only("pk", "sender", "text", "parts", "state", "tenant__status_callback_url")
     }
-    routes = routes_active()
-    by_id = {row[0]: row for row in rows}
-    batches = [rows[i : i + SUBMIT_BATCH] for i in range(0, len(rows), SUBMIT_BATCH)]
+    outcomes = _send(rows, messages, routes_active())
+    return _record(claim=claim, rows={row[0]: row for row in rows}, outcomes=outcomes, messages=messages)
+
+
+def _send(rows: list[tuple], messages: dict, routes: list[SmsRoute]) -> dict:
+    """Submit ``rows`` through their routes, falling back route by route; returns
+    {recipient id: (route or None, SubmitResult or SmsError)}."""
     parts_cache: dict = {}
-    counts: Counter[str] = Counter()
-    submitter = _submitter()
-    out = submitter.submit(_send, batches[0], messages, routes, parts_cache)
-    try:
-        for index in range(len(batches)):
-            outcomes = out.result()
-            out = None
-            if index + 1 < len(batches):
-                out = submitter.submit(_send, batches[index + 1], messages, routes, parts_cache)
-            counts.update(_record(claim=claim, rows=by_id, outcomes=outcomes, messages=messages))
-    finally:
-        if out is not None:  # a write failed: let the batch out finish before the task ends
-            with contextlib.suppress(Exception):
-                out.result()
-    return dict(counts)
-
-
-_submitters: dict[int, ThreadPoolExecutor] = {}
-
-
-def _submitter() -> ThreadPoolExecutor:
-    """This process's submit thread (a forked worker child makes its own)."""
-    pid = os.getpid()
-    if pid not in _submitters:
-        _submitters[pid] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sms-submit")
-    return _submitters[pid]
-
-
-def _send(rows: list[tuple], messages: dict, routes: list[SmsRoute], parts_cache: dict) -> dict:
-    """Submit ``rows`` through their routes; no database access (it runs beside the writes).
-    Returns {recipient id: (route or None, SubmitResult or SmsError)}."""
     outcomes: dict[int, tuple[SmsRoute | None, SubmitResult | SmsError]] = {}
     # Candidate routes per recipient: its attempt picks the first, the rest are fallbacks.
     queue: dict[int, list[SmsRoute]] = {}

@@ -154,8 +154,7 @@ def test_a_repeated_chunk_sends_nothing_twice(owner, sender, smsc, smpp_route):
     assert len(smsc.received) == 2
 
 
-def test_a_chunk_goes_out_in_batches_each_written_once(owner, sender, smsc, smpp_route, monkeypatch):
-    monkeypatch.setattr(delivery, "SUBMIT_BATCH", 2)
+def test_a_chunk_records_every_outcome_and_releases_its_claim(owner, sender, smsc, smpp_route):
     numbers = [TG, TG2, CI, "+22890000007", "+22890000008"]
     smsc.reject("22890000007", 0x0B)
     message = submit(owner, numbers)

@@ -133,7 +133,9 @@ class SmsMessage(models.Model):
 class SmsRecipient(models.Model):
     """One number of a send. Shares the push status model (pending/sent/failed/delivered)."""
 
-    message = models.ForeignKey(SmsMessage, on_delete=models.CASCADE, related_name="recipients")
+    # No index of its own: (message, status) below leads with it. Every status change
+    # writes an entry into each index of this table, so each one costs on the hot path.
+    message = models.ForeignKey(SmsMessage, on_delete=models.CASCADE, related_name="recipients", db_index=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     number = models.CharField(max_length=32)
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
@@ -165,7 +167,8 @@ class SmsRecipient(models.Model):
 class SmsProviderId(models.Model):
     """The provider's id for one submitted part: how a delivery receipt finds its recipient."""
 
-    route = models.ForeignKey(SmsRoute, on_delete=models.CASCADE, related_name="+")
+    # (route, provider_message_id) is unique: that index serves lookups by route too.
+    route = models.ForeignKey(SmsRoute, on_delete=models.CASCADE, related_name="+", db_index=False)
     provider_message_id = models.CharField(max_length=100)
     recipient = models.ForeignKey(SmsRecipient, on_delete=models.CASCADE, related_name="provider_ids")
 
@@ -182,7 +185,8 @@ class SmsReceipt(models.Model):
     """Every delivery receipt as it arrived; applied to its recipient once matched (a
     receipt can beat the write of its submit's id, so unmatched ones wait here)."""
 
-    route = models.ForeignKey(SmsRoute, on_delete=models.CASCADE, related_name="+")
+    # sms_receipt_lookup (route, provider_message_id) serves lookups by route too.
+    route = models.ForeignKey(SmsRoute, on_delete=models.CASCADE, related_name="+", db_index=False)
     provider_message_id = models.CharField(max_length=100)
     state = models.CharField(max_length=10)
     error = models.CharField(max_length=100, blank=True, default="")

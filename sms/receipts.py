@@ -30,6 +30,7 @@ from softafrik.bulk import pg_unnest_fetchall, rows_insert, values_update
 logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.2
+IDLE_CLOSE_SECONDS = 10.0  # the flusher closes its database connection after this long without receipts
 STALE_WINDOW = timedelta(days=2)  # receipts older than this with no match are given up on
 SWEEP_LIMIT = 5000
 
@@ -305,12 +306,15 @@ class ReceiptSink:
             self._items.clear()
 
     def _run(self) -> None:
+        busy_at = time.monotonic()
         while True:
             time.sleep(FLUSH_SECONDS)
             try:
-                if not self.flush() and connection.connection is not None:
-                    # Idle: give the database connection back rather than hold it between
-                    # campaigns (it is this thread's own; busy flushes keep it open).
+                if self.flush():
+                    busy_at = time.monotonic()
+                elif time.monotonic() - busy_at > IDLE_CLOSE_SECONDS and connection.connection is not None:
+                    # Idle for a while: give this thread's database connection back rather
+                    # than hold it between campaigns.
                     connection.close()
             except Exception:  # the flusher must outlive any one bad batch
                 logger.exception("SMS receipt flusher failed")

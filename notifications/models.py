@@ -96,7 +96,8 @@ class InboxEntry(models.Model):
     """What a user's inbox keeps: every message sent to the user, phone on or off."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    end_user = models.ForeignKey(EndUser, on_delete=models.CASCADE, related_name="inbox")
+    # No index of its own: inbox_user_newest (end_user, -id) leads with it.
+    end_user = models.ForeignKey(EndUser, on_delete=models.CASCADE, related_name="inbox", db_index=False)
     message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     title = models.CharField(max_length=500)
     body = models.TextField()

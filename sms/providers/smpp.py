@@ -677,7 +677,12 @@ def _disable_nagle(peer_port: int) -> None:
     except OSError:
         return
     for fd in fds:
+        # Only sockets are duplicated: closing a duplicate of a regular file's descriptor
+        # drops every POSIX lock this process holds on that file, and SQLite's locks are
+        # such locks (doing so corrupted SQLite databases shared with other processes).
         try:
+            if not os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                continue
             duplicate = os.dup(fd)  # closing the duplicate leaves smpp34's descriptor alone
         except OSError:
             continue  # closed meanwhile

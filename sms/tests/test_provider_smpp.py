@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -363,3 +366,29 @@ def test_raw_submit_rate_with_receipts_asks_for_and_acknowledges_each(smsc):
     assert smsc.received_count == 200
     assert {r.registered_delivery for r in smsc.received} == {1}
     assert len(smsc.receipts) == 200  # each deliver_sm answered by the client
+
+
+def test_binding_keeps_this_processs_file_locks(tmp_path, smsc, make_route):
+    """Setting TCP_NODELAY walks this process's descriptors; it must not close a duplicate of
+    a file's, which drops this process's POSIX locks on that file (SQLite's locks)."""
+    path = tmp_path / "locked.sqlite3"
+    holder = sqlite3.connect(path, timeout=0, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        route = make_route()
+        route.submit_batch([message()])  # binds: TCP_NODELAY is set here
+        other = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sqlite3, sys; sqlite3.connect(sys.argv[1], timeout=0).execute('BEGIN EXCLUSIVE')",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        holder.close()
+    assert other.returncode != 0
+    assert "database is locked" in other.stderr

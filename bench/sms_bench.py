@@ -16,7 +16,9 @@ through the ORM and services. For each worker pool in ``--pools``:
    from the POST), and on until every receipt is applied (all 'delivered').
 2. Raw: the same smpp34 client and bind with nothing around it, carrying the exchange the
    platform's bind carries: each submit_sm asks for a receipt (registered_delivery=1), as the
-   platform's do, and a reader takes and acknowledges every deliver_sm. The parallelism the
+   platform's do, and a reader takes and acknowledges every deliver_sm; its clock runs to the
+   last receipt, and the platform's rate it is compared with runs from the POST to the last
+   number delivered. The parallelism the
    platform had: prefork -c N is N processes with a bind each, a thread pool is one process
    and one bind; each bind has the route's window. The same number of submits in all.
    Targets: platform >= 1,000 parts/s and >= 60% of raw.
@@ -606,7 +608,7 @@ def report(results: dict) -> str:
              f"{raw['parts_per_second']:,.0f} parts/s ({raw['seconds']} s)", "", "", _bg(raw["cpu"]))
         )  # fmt: skip
         rows.append(
-            ("  platform / raw", "n/a" if run["ratio"] is None else f"{100 * run['ratio']:.0f}%",
+            ("  platform / raw (both clocks to the last receipt)", "n/a" if run["ratio"] is None else f"{100 * run['ratio']:.0f}%",
              f">= {100 * TARGET_RATIO:.0f}%", verdict(run["ratio"], TARGET_RATIO), "")
         )  # fmt: skip
         bare, alone = run["raw_no_receipts"], run["route_alone"]
@@ -710,6 +712,9 @@ def main() -> None:
                 clients[mode] = clients_once(ctx, mode=mode, processes=processes, threads=thr, total=size)
                 log(f"{mode}: {clients[mode]['parts_per_second']:,.0f} parts/s")
             rate = platform["parts_per_second"] if platform["complete"] else None
+            # Against raw with receipts, whose clock runs to its last receipt: the platform's
+            # to its last number delivered (the text is one part: numbers = parts).
+            done_rate = platform["delivered_per_second"] if platform["complete"] else None
 
             def ratio(client: dict | None, rate: float | None = rate) -> float | None:
                 return None if rate is None or client is None else round(rate / client["parts_per_second"], 3)
@@ -722,7 +727,7 @@ def main() -> None:
                     "raw": clients["raw-receipts"],
                     "raw_no_receipts": clients["raw"],
                     "route_alone": clients["route"],
-                    "ratio": ratio(clients["raw-receipts"]),
+                    "ratio": ratio(clients["raw-receipts"], done_rate),
                     "ratio_raw_no_receipts": ratio(clients["raw"]),
                     "ratio_route_alone": ratio(clients["route"]),
                 }

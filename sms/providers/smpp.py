@@ -722,9 +722,10 @@ def raw_submit_rate(
     The same client and bind as SmppRoute, without the route around it: ``window`` senders
     each submit the next part as soon as their last is answered. Timed from the first
     submit_sm to the last submit_sm_resp. ``receipts`` asks for a delivery receipt with
-    each (as the platform does) and reads and acknowledges every deliver_sm meanwhile; it
-    waits up to 30 s after the last response for the last receipt. Raises RuntimeError if
-    any submit is refused or a receipt is missing.
+    each (as the platform does) and reads and acknowledges every deliver_sm meanwhile; the
+    clock then runs until the last receipt too (up to 30 s more), so an SMSC that falls
+    behind on receipts cannot leave that work outside the measurement. Raises RuntimeError
+    if any submit is refused or a receipt is missing.
     """
 
     async def run() -> float:
@@ -741,6 +742,7 @@ def raw_submit_rate(
         _disable_nagle(port)
         counts = collections.Counter()
         all_receipts = asyncio.Event()
+        done: list[float] = []  # when the last receipt came
 
         async def read() -> None:
             while counts["receipts"] < n:
@@ -748,6 +750,7 @@ def raw_submit_rate(
                     return  # disconnected
                 counts["receipts"] += 1
             all_receipts.set()
+            done.append(time.perf_counter())
 
         async def sender(share: int) -> None:
             for _ in range(share):
@@ -769,6 +772,7 @@ def raw_submit_rate(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(all_receipts.wait(), timeout=30)
             reader.cancel()
+            elapsed = max(elapsed, *(t - started for t in done))
         await smsc.unbind()
         await _stop_client(client)
         await asyncio.sleep(SESSION_SETTLE_SECONDS)

@@ -2,8 +2,8 @@
 
 Like push: a task claims pending recipients (``softafrik.claims``), the route clients
 send them concurrently within each route's window and throughput limit, and every
-outcome is written with one bulk UPDATE. (Writing a part of the chunk while the next part
-is out was tried: with one more thread in the worker it was slower, see docs/benchmarks.md.) A route that fails as a whole hands its
+outcome is written with one bulk UPDATE (writing part of a chunk while the next part was
+out measured slower: docs/benchmarks.md). A route that fails as a whole hands its
 recipients to the next route matching their country at once; a transient per-number
 failure retries later on the next route (attempt N uses the Nth matching route,
 cyclically); a throttled number waits a little without using up an attempt.

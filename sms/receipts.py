@@ -4,7 +4,8 @@ SMPP receipts arrive on the bind's reader thread, hundreds a second during a cam
 ``ReceiptSink`` buffers them and a flusher thread writes them in batches. HTTP provider
 callbacks store and apply theirs directly. A receipt whose submit id is not written yet
 (the SMSC answered faster than our bulk write) waits unapplied; the sender applies it
-right after writing the ids, and beat's sweep catches any that slipped through.
+right after writing the ids, and beat's sweep catches any that slipped through. On
+PostgreSQL each of these is one statement per batch; SQLite runs the same rules in Python.
 """
 
 from __future__ import annotations

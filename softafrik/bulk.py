@@ -138,6 +138,13 @@ def _execute_batch(
     return cursor.rowcount, cursor.fetchall() if fetch else []
 
 
+def prepared_fetchall(cursor, sql: str, params: Sequence) -> list:
+    """``prepared_fetchone``, for every row."""
+    with _server_cursor(cursor) as server:
+        server.execute(sql, params, prepare=True)
+        return server.fetchall()
+
+
 def prepared_fetchone(cursor, sql: str, params: Sequence):
     """Run ``sql`` as a server-side prepared statement on PostgreSQL and return its first row.
 

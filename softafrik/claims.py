@@ -12,12 +12,12 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-import psycopg
 from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from notifications.models import DeliveryStatus
+from softafrik.bulk import prepared_fetchall
 
 
 def claim_pending(model: type[models.Model], ids: list[int]) -> uuid.UUID | None:
@@ -33,26 +33,24 @@ def claim_pending_rows(
     model: type[models.Model], ids: list[int], columns: list[str]
 ) -> tuple[uuid.UUID | None, list[tuple]]:
     """``claim_pending``, and the claimed rows' ``columns`` (the first must be "pk"; after
-    the claim: ``attempts`` counts this one), in ``ids`` order. On PostgreSQL one prepared ``UPDATE … WHERE id =
-    ANY(array) RETURNING``: Django spends longer preparing a 500-item ``IN`` list per
-    statement than the database spends on the rows."""
+    the claim, ``attempts`` counts this one), in ``ids`` order. On PostgreSQL it is one
+    prepared ``UPDATE … WHERE id = ANY(array) RETURNING``: Django spends longer preparing
+    a 500-item ``IN`` list per statement than the database spends on the rows."""
     if connection.vendor != "postgresql":
         claim = claim_pending(model, ids)
         rows = list(model.objects.filter(pk__in=ids, claim=claim).values_list(*columns)) if claim else []
     else:
         claim = uuid.uuid4()
-        names = ", ".join(
-            model._meta.pk.column if name == "pk" else model._meta.get_field(name).column for name in columns
-        )
+        pk = model._meta.pk.column
+        names = ", ".join(pk if name == "pk" else model._meta.get_field(name).column for name in columns)
         # Identifiers come from the model, never from input; values are bound parameters.
         sql = (
             f"UPDATE {model._meta.db_table} SET status = %s, claim = %s, claimed_at = %s,"  # noqa: S608
-            f" attempts = attempts + 1 WHERE id = ANY(%s::bigint[]) AND status = %s RETURNING {names}"
+            f" attempts = attempts + 1 WHERE {pk} = ANY(%s::bigint[]) AND status = %s RETURNING {names}"
         )
         params = [DeliveryStatus.SENDING.value, claim, timezone.now(), ids, DeliveryStatus.PENDING.value]
-        with connection.cursor() as cursor, psycopg.Cursor(cursor.connection) as server:
-            server.execute(sql, params, prepare=True)
-            rows = server.fetchall()
+        with connection.cursor() as cursor:
+            rows = prepared_fetchall(cursor, sql, params)
     order = {pk: index for index, pk in enumerate(ids)}
     rows.sort(key=lambda row: order[row[0]])
     return (claim if rows else None), rows

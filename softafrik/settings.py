@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "accounts",
     "devices",
+    "notifications.core",
     "notifications",
     "sms",
 ]

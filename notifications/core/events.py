@@ -1,0 +1,141 @@
+"""Status events: recorded in bulk with the change they record, consumed exactly once,
+purged after their retention.
+
+Every status change of every recipient writes one ``StatusEvent`` in the transaction
+of the change (``events_record``, or a channel's own SQL that inserts into the same
+table in the same statement). Consumers (webhooks, scenarios, billing, reports) read
+them through ``events_consume``: a batch and the consumer's writes commit together
+with its cursor, so a consumer that crashes mid-batch resumes at the same event, and
+no event is handled twice or skipped.
+
+Commit order: ids are handed out at insert, so on PostgreSQL an event with a lower id
+can commit after one with a higher id, and a reader that moved past the higher one
+would never see the lower. Events therefore carry their transaction's id (``txid``),
+and a consumer reads in (txid, id) order only events of transactions older than the
+oldest one still running (``pg_snapshot_xmin``): every transaction that could still
+add an event below its cursor has finished. SQLite has one writer and commits in id
+order, so there it reads in id order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from notifications.core.models import EventCursor, StatusEvent
+from softafrik.bulk import rows_copy
+
+CONSUME_BATCH = 1000  # events one consumer handles per transaction
+PURGE_BATCH = 5000  # events one DELETE removes: bounds the statement's locks and WAL
+PURGE_MAX_BATCHES = 100  # per beat run; the next run goes on
+
+# The subject of a status event, per channel: push.delivery.sent, sms.recipient.failed.
+SUBJECTS = {"push": "delivery", "sms": "recipient"}
+EVENT_COLUMNS = [
+    ("tenant_id", "bigint"),
+    ("channel", "varchar"),
+    ("type", "varchar"),
+    ("send_id", "uuid"),
+    ("recipient_id", "bigint"),
+    ("status", "varchar"),
+    ("reason", "varchar"),
+    ("occurred_at", "timestamptz"),
+]
+# One change as a channel reports it: (tenant id, send id, recipient id, status, reason).
+Change = tuple[int, "uuid.UUID | str", int, str, str]
+
+
+def event_type(channel: str, status: str) -> str:
+    return f"{channel}.{SUBJECTS[channel]}.{status}"
+
+
+def events_record(*, channel: str, changes: Iterable[Change], occurred_at: datetime | None = None) -> int:
+    """Write one event per change, in bulk, in the caller's transaction (the caller
+    writes the change itself in the same one). Returns how many were written."""
+    at = occurred_at or timezone.now()
+    rows = [
+        (
+            tenant_id,
+            channel,
+            event_type(channel, status),
+            send_id if isinstance(send_id, uuid.UUID) else uuid.UUID(str(send_id)),
+            recipient_id,
+            status,
+            (reason or "")[:300],
+            at,
+        )
+        for tenant_id, send_id, recipient_id, status, reason in changes
+    ]
+    rows_copy(table=StatusEvent._meta.db_table, columns=EVENT_COLUMNS, rows=rows)
+    return len(rows)
+
+
+# Identifiers come from the model; every value is a bound parameter.
+_PG_NEXT_EVENTS = (
+    f"SELECT * FROM {StatusEvent._meta.db_table} WHERE (txid, id) > (%s, %s)"  # noqa: S608
+    " AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint ORDER BY txid, id LIMIT %s"
+)
+
+
+def _cursor_ensure(consumer: str) -> None:
+    EventCursor.objects.bulk_create([EventCursor(consumer=consumer)], ignore_conflicts=True)
+
+
+def events_consume(*, consumer: str, handle: Callable[[list[StatusEvent]], None], limit: int = CONSUME_BATCH) -> int:
+    """Give ``handle`` the consumer's next events (at most ``limit``, in commit order)
+    and move its cursor past them, in one transaction: what ``handle`` writes commits
+    with the cursor, or neither does (an exception rolls both back and propagates).
+    Two workers running one consumer take turns on its cursor row. Returns how many
+    events were handled."""
+    _cursor_ensure(consumer)
+    with transaction.atomic():
+        cursor = EventCursor.objects.select_for_update().get(consumer=consumer)
+        if connection.vendor == "postgresql":
+            events = list(StatusEvent.objects.raw(_PG_NEXT_EVENTS, [cursor.txid, cursor.event_id, limit]))
+        else:
+            events = list(StatusEvent.objects.filter(id__gt=cursor.event_id).order_by("id")[:limit])
+        if not events:
+            return 0
+        handle(events)
+        last = events[-1]
+        EventCursor.objects.filter(consumer=consumer).update(
+            txid=last.txid, event_id=last.id, updated_at=timezone.now()
+        )
+    return len(events)
+
+
+def events_consumers_behind(consumers: Sequence[str]) -> list[str]:
+    """The consumers among ``consumers`` that may have events waiting (cheap check for beat)."""
+    cursors = {c.consumer: c for c in EventCursor.objects.filter(consumer__in=consumers)}
+    newest = StatusEvent.objects.order_by("-id").values_list("id", flat=True).first()
+    if newest is None:
+        return []
+    # On PostgreSQL a cursor's event id is not the highest it passed; any newer id may wait.
+    return [name for name in consumers if name not in cursors or cursors[name].event_id != newest]
+
+
+def events_purge(*, older_than: timedelta, batch: int = PURGE_BATCH, max_batches: int = PURGE_MAX_BATCHES) -> int:
+    """Delete events older than ``older_than`` in batches of ``batch``, oldest first,
+    never one that a registered consumer has not handled yet. Returns how many."""
+    cutoff = timezone.now() - older_than
+    old = StatusEvent.objects.filter(occurred_at__lt=cutoff)
+    cursors = list(EventCursor.objects.values_list("txid", "event_id"))
+    if cursors:
+        if connection.vendor == "postgresql":
+            slowest = min(cursors)
+            old = old.filter(txid__lte=slowest[0]).exclude(txid=slowest[0], id__gt=slowest[1])
+        else:
+            old = old.filter(id__lte=min(event_id for _, event_id in cursors))
+    total = 0
+    for _ in range(max_batches):
+        ids = list(old.order_by("id").values_list("id", flat=True)[:batch])
+        if not ids:
+            break
+        total += StatusEvent.objects.filter(id__in=ids).delete()[0]
+        if len(ids) < batch:
+            break
+    return total

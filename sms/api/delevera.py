@@ -72,7 +72,8 @@ class DeleveraView(APIView):
 class DeleveraDestinationField(serializers.Field):
     """A number, as a string or as ``{"phone": "..."}``."""
 
-    default_error_messages = {"invalid": 'Expected a phone number or {"phone": "..."}.'}
+    # DRF formats error messages with str.format: a literal brace must be doubled.
+    default_error_messages = {"invalid": 'Expected a phone number or {{"phone": "..."}}.'}
 
     def to_internal_value(self, data):
         if isinstance(data, dict):

@@ -164,3 +164,45 @@ def test_outsider_gets_404_for_the_owners_message(owner, outsider):
 
     assert response.status_code == 404
     assert response.json()["code"] == 404
+
+
+@pytest.mark.parametrize(
+    "destination", [{"phone": {}}, {"phone": None}, {"phone": []}, {"phone": 1.5}, {}, [], [TG], True, 1.5, "", " "]
+)
+def test_a_destination_that_is_not_a_number_is_400_naming_it(owner, destination):
+    response = send(owner, destinations=[TG, destination])
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": 400,
+        "message": 'destinations.1: Expected a phone number or {"phone": "..."}.',
+        "field": "destinations.1",
+    }
+    assert SmsMessage.objects.count() == 0
+
+
+def test_a_null_destination_is_400_naming_it(owner):
+    response = send(owner, destinations=[None])
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": 400,
+        "message": "destinations.0: This field may not be null.",
+        "field": "destinations.0",
+    }
+    assert SmsMessage.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        *((field, value) for field in ("text", "from") for value in (None, [], {}, {"a": {}}, [TG])),
+        *(("destinations", value) for value in (None, {}, {"phone": TG}, TG, 22890123456)),
+    ],
+)
+def test_a_field_of_the_wrong_json_type_is_400_naming_it(owner, field, value):
+    response = send(owner, **{field: value})
+
+    assert response.status_code == 400
+    assert (response.json()["code"], response.json()["field"]) == (400, field)
+    assert SmsMessage.objects.count() == 0

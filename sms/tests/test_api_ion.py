@@ -458,3 +458,34 @@ def test_outsider_cannot_send_with_the_owners_sender(owner, outsider):
     assert response.status_code == 400
     assert response.json()["field"] == "emetteur"
     assert SmsMessage.objects.count() == 0
+
+
+# --- Values of the wrong JSON type -----------------------------------------------------
+
+WRONG_TYPES = [None, [], {}, {"a": {}}, [TG]]
+
+
+@pytest.mark.parametrize("field", ["emetteur", "destinataire", "corps"])
+@pytest.mark.parametrize("value", WRONG_TYPES)
+def test_unides_field_of_the_wrong_json_type_is_400_naming_it(owner, field, value):
+    response = unides(owner, **{field: value})
+    assert response.status_code == 400
+    assert (response.json()["error"], response.json()["field"]) == ("invalid", field)
+    assert SmsMessage.objects.count() == 0
+
+
+@pytest.mark.parametrize("value", [None, [], {}, [TG]])
+def test_muldes_numero_of_the_wrong_json_type_is_400_naming_it(owner, value):
+    response = muldes(owner, [TG, value])
+    assert response.status_code == 400
+    assert (response.json()["error"], response.json()["field"]) == ("invalid", "numeros.1")
+    assert SmsMessage.objects.count() == 0
+
+
+@pytest.mark.parametrize("field", ["dateDebut", "dateFin", "nbParJour", "intervalleMinutes"])
+@pytest.mark.parametrize("value", [*WRONG_TYPES, True, 1.5])
+def test_muldesp_field_of_the_wrong_json_type_is_400_naming_it(owner, field, value):
+    response = muldesp(owner, [TG], **{field: value})
+    assert response.status_code == 400
+    assert (response.json()["error"], response.json()["field"]) == ("invalid", field)
+    assert SmsMessage.objects.count() == 0

@@ -275,3 +275,31 @@ def test_outsider_neither_sees_nor_deletes_the_owners_unsubscribers(owner, outsi
 
 def test_unix_millis_are_read_as_utc():
     assert UnixMillisField().run_validation(1398177000000) == datetime(2014, 4, 22, 14, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("field", ["number", "message", "sender", "campaignName", "category", "date"])
+@pytest.mark.parametrize("value", [[], {}, {"a": {}}, [NUMBER]])
+def test_field_of_the_wrong_json_type_is_400_naming_it(owner, field, value):
+    response = send(owner, **{field: value})
+
+    assert response.status_code == 400
+    assert response.json()["field"] == field
+    assert SmsMessage.objects.count() == 0
+
+
+@pytest.mark.parametrize("field", ["number", "message", "sender", "campaignName", "category"])
+def test_null_where_a_string_is_expected_is_400_naming_it(owner, field):
+    response = send(owner, **{field: None})
+
+    assert response.status_code == 400
+    assert (response.json()["field"], response.json()["message"]) == (field, f"{field}: This field may not be null.")
+    assert SmsMessage.objects.count() == 0
+
+
+@pytest.mark.parametrize("value", [None, [], {}, [NUMBER]])
+def test_unsubscriber_identifier_of_the_wrong_json_type_is_400_naming_it(owner, value):
+    response = pt(owner, "post", UNSUBSCRIBERS, {"identifier": value})
+
+    assert response.status_code == 400
+    assert (response.json()["field"], response.json()["code"]) == ("identifier", 10 if value is None else 11)
+    assert BlacklistedNumber.objects.count() == 0

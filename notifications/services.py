@@ -28,6 +28,7 @@ from django.utils import timezone
 from accounts.models import Tenant
 from devices.models import App, Device, EndUser
 from devices.services import devices_deactivate
+from notifications.core.events import events_record
 from notifications.kick import fan_out_kick
 from notifications.models import Delivery, DeliveryStatus, InboxEntry, Message, MessageKind, MessageState
 from notifications.providers.base import (
@@ -343,7 +344,8 @@ def deliveries_send(*, delivery_ids: list[int]) -> dict[str, int]:
         for call, targets in calls:
             answers = _provider_answers(call, targets)
             results += [(by_id[answer.delivery_id], answer) for answer in answers if answer.delivery_id in by_id]
-    return _record_results(claim=claim, results=results)
+    tenant_of = {pk: message.tenant_id for pk, message in messages.items()}
+    return _record_results(claim=claim, results=results, tenant_of=tenant_of)
 
 
 def _push_of(message: Message) -> PushMessage:
@@ -387,10 +389,11 @@ def _json(value) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _record_results(*, claim: uuid.UUID, results: list[tuple[tuple, PushResult]]) -> dict[str, int]:
+def _record_results(*, claim: uuid.UUID, results: list[tuple[tuple, PushResult]], tenant_of: dict) -> dict[str, int]:
     now = timezone.now()
     counts: dict[str, int] = defaultdict(int)
     updates = []
+    changes = []  # status events: (tenant, message, delivery, status, reason)
     dead: dict[str, list[int]] = defaultdict(list)
     for row, answer in results:
         delivery_id, attempts, device_id = row[0], row[2], row[3]
@@ -407,6 +410,8 @@ def _record_results(*, claim: uuid.UUID, results: list[tuple[tuple, PushResult]]
         counts[answer.outcome.value] += 1
         error = "" if status == DeliveryStatus.SENT else (answer.error or answer.outcome.value)[:300]
         updates.append((delivery_id, status, error, answer.provider_message_id[:200], next_at))
+        if status != DeliveryStatus.PENDING:
+            changes.append((tenant_of[row[1]], row[1], delivery_id, status, error))
     with transaction.atomic():
         values_update(
             table=Delivery._meta.db_table,
@@ -424,6 +429,7 @@ def _record_results(*, claim: uuid.UUID, results: list[tuple[tuple, PushResult]]
             extra_where="t.claim = %s",
             where_params=[claim_param(Delivery, claim)],
         )
+        events_record(channel="push", changes=changes, occurred_at=now)
         for reason, device_ids in dead.items():
             devices_deactivate(device_ids=device_ids, reason=reason)
     return dict(counts)
@@ -438,14 +444,28 @@ def deliveries_due(*, limit: int = SWEEP_BATCH) -> list[list[int]]:
 
 
 def delivery_confirm(*, tenant: Tenant, message_id: str, device: Device) -> None:
-    """The app reports it displayed the message on ``device``: mark it delivered."""
-    updated = (
-        Delivery.objects.filter(message_id=message_id, message__tenant=tenant, device=device)
-        .exclude(status=DeliveryStatus.FAILED)
-        .update(status=DeliveryStatus.DELIVERED, error="")
-    )
-    if not updated:
-        raise NotFound("No delivery of this message to this device.", field="id")
+    """The app reports it displayed the message on ``device``: mark it delivered, with its
+    status event (once: a repeated confirmation changes nothing). A failed delivery
+    stays failed; none at all (or another tenant's): NotFound."""
+    with transaction.atomic():
+        deliveries = list(
+            Delivery.objects.select_for_update()
+            .filter(message_id=message_id, message__tenant=tenant, device=device)
+            .exclude(status=DeliveryStatus.FAILED)
+            .values_list("pk", "status")
+        )
+        if not deliveries:
+            raise NotFound("No delivery of this message to this device.", field="id")
+        confirmed = [pk for pk, status in deliveries if status != DeliveryStatus.DELIVERED]
+        if not confirmed:
+            return
+        now = timezone.now()
+        Delivery.objects.filter(pk__in=confirmed).update(status=DeliveryStatus.DELIVERED, error="", updated_at=now)
+        events_record(
+            channel="push",
+            changes=[(tenant.pk, message_id, pk, DeliveryStatus.DELIVERED, "") for pk in confirmed],
+            occurred_at=now,
+        )
 
 
 def inbox_mark_read(*, tenant: Tenant, entry_id: int) -> None:

@@ -16,8 +16,9 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from notifications.models import DeliveryStatus
+from notifications.core.status import DeliveryStatus
 from sms.models import SmsKind, SmsMessage, SmsRecipient, SmsState
+from sms.services import recipients_fail_waiting
 
 MINUTES_PER_DAY = 24 * 60
 WINDOW_CLOSED = "campaign window closed before this number's turn"
@@ -53,7 +54,7 @@ def campaign_release(*, message_id: str) -> list[int]:
             message=campaign, status=DeliveryStatus.PENDING, next_attempt_at__isnull=True
         )
         if now >= campaign.window_end:
-            waiting.update(status=DeliveryStatus.FAILED, error=WINDOW_CLOSED)
+            recipients_fail_waiting(message=campaign, error=WINDOW_CLOSED, unreleased_only=True)
             SmsMessage.objects.filter(pk=campaign.pk).update(state=SmsState.DONE, next_batch_at=None)
             return []
         today = now.date()

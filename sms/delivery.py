@@ -20,9 +20,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from notifications.models import DeliveryStatus
+from notifications.core.events import events_record
+from notifications.core.status import DeliveryStatus
 from sms import encoding
-from sms.callbacks import callbacks_enqueue
 from sms.models import SmsMessage, SmsProviderId, SmsRecipient, SmsRoute, SmsState
 from sms.providers.base import (
     PermanentSmsError,
@@ -34,6 +34,7 @@ from sms.providers.base import (
 )
 from sms.receipts import receipts_apply_pending
 from sms.routing import route_client, routes_active, routes_for
+from sms.services import sms_messages_finish
 from softafrik.bulk import rows_insert, values_update
 from softafrik.claims import claim_param, claim_pending_rows, due_chunks
 
@@ -87,7 +88,7 @@ def sms_send_chunk(*, recipient_ids: list[int]) -> dict[str, int]:
         m.pk: m
         for m in SmsMessage.objects.filter(pk__in={row[1] for row in rows})
         .select_related("tenant")
-        .only("pk", "sender", "text", "parts", "state", "tenant__status_callback_url")
+        .only("pk", "tenant_id", "sender", "text", "parts", "state")
     }
     outcomes = _send(rows, messages, routes_active())
     return _record(claim=claim, rows={row[0]: row for row in rows}, outcomes=outcomes, messages=messages)
@@ -162,7 +163,7 @@ def _record(*, claim, rows, outcomes, messages) -> dict[str, int]:
     counts: dict[str, int] = defaultdict(int)
     updates = []
     provider_ids: list[tuple[int, str, int]] = []  # (route, provider's id, recipient)
-    changed: list[tuple[int, str, str]] = []  # of tenants that want status callbacks
+    changed: list[tuple] = []  # status events: (tenant, send, recipient, status, reason)
     for pk, (route, answer) in outcomes.items():
         attempts = rows[pk][3]
         next_at = sent_at = None
@@ -184,8 +185,9 @@ def _record(*, claim, rows, outcomes, messages) -> dict[str, int]:
             status, error = DeliveryStatus.FAILED, (str(answer) or type(answer).__name__)[:300]
             counts["failed"] += 1
         updates.append((pk, status, error, route.pk if route else None, next_at, sent_at, attempts))
-        if status != DeliveryStatus.PENDING and messages[rows[pk][1]].tenant.status_callback_url:
-            changed.append((pk, status, error))
+        if status != DeliveryStatus.PENDING:
+            message = messages[rows[pk][1]]
+            changed.append((message.tenant_id, message.pk, pk, status, error))
     with transaction.atomic():
         values_update(
             table=SmsRecipient._meta.db_table,
@@ -211,7 +213,8 @@ def _record(*, claim, rows, outcomes, messages) -> dict[str, int]:
             rows=provider_ids,
             ignore_conflicts=True,
         )
-        callbacks_enqueue(recipient_changes=changed)
+        events_record(channel="sms", changes=changed, occurred_at=now)
+        sms_messages_finish(message_ids=list(messages))
     if provider_ids:  # receipts can arrive before we wrote the ids they refer to
         receipts_apply_pending(provider_message_ids=[(route_id, pmid) for route_id, pmid, _ in provider_ids])
     return dict(counts)

@@ -21,12 +21,12 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from accounts.models import Tenant
-from notifications.models import DeliveryStatus
-from sms.callbacks import callbacks_enqueue
+from notifications.core.events import event_type, events_record
+from notifications.core.models import StatusEvent
+from notifications.core.status import DeliveryStatus
 from sms.models import SmsProviderId, SmsReceipt, SmsRecipient
 from sms.providers.base import Receipt
-from softafrik.bulk import pg_unnest_fetchall, rows_insert, values_update
+from softafrik.bulk import pg_unnest_execute, rows_insert, values_update
 
 logger = logging.getLogger(__name__)
 
@@ -54,15 +54,14 @@ def receipts_ingest(*, items: list[tuple[int, Receipt]]) -> None:
     'delivered'), a failed part fails it, a final recipient keeps its first verdict.
     A receipt whose submit is not recorded yet is stored unapplied for a later pass;
     an intermediate one ("sent") is stored as applied, with nothing to change.
-    Status changes queue their callbacks in the same transaction."""
+    Every status change writes its status event in the same transaction."""
     if not items:
         return
     now = timezone.now()
     rows = [(route_id, r.provider_message_id[:100], r.state, (r.error or "")[:100]) for route_id, r in items]
     if connection.vendor == "postgresql":
         with transaction.atomic():
-            changed = pg_unnest_fetchall(sql=_PG_INGEST, columns=_RECEIPT_COLUMNS, rows=rows, after=[now, now])
-            callbacks_enqueue(recipient_changes=changed)
+            pg_unnest_execute(sql=_PG_INGEST, columns=_RECEIPT_COLUMNS, rows=rows, after=[now, now, now])
         return
     with transaction.atomic():
         ids = rows_insert(
@@ -109,8 +108,8 @@ def receipts_sweep() -> None:
 # PostgreSQL: one statement finds each receipt's recipient, stores or marks the receipts,
 # and updates the recipients. A recipient row is updated with its latest committed values
 # (READ COMMITTED re-reads a row another flush changed meanwhile), so two flushes holding
-# parts of the same message both count. The trailing SELECT gives the status changes of
-# tenants that want callbacks.
+# parts of the same message both count. The trailing INSERT writes the status event of
+# every recipient that reached a final status, in the same statement.
 _PG_APPLY = """
 agg AS (
     SELECT recipient_id,
@@ -126,16 +125,18 @@ changed AS (
         error = COALESCE(agg.failure, r.error),
         updated_at = %s
     FROM agg WHERE r.id = agg.recipient_id AND r.status = '{sent}'
-    RETURNING r.id, r.status, r.error, r.tenant_id
+    RETURNING r.id, r.status, r.error, r.tenant_id, r.message_id
 )
-SELECT id, status, error FROM changed
-WHERE status <> '{sent}' AND tenant_id IN (SELECT id FROM {tenant} WHERE status_callback_url <> '')
+INSERT INTO {event} (tenant_id, channel, type, send_id, recipient_id, status, reason, occurred_at)
+SELECT tenant_id, 'sms', '{event_prefix}' || status, message_id, id, status, error, %s
+FROM changed WHERE status <> '{sent}'
 """
 _PG_NAMES = {
     "recipient": SmsRecipient._meta.db_table,
     "provider_id": SmsProviderId._meta.db_table,
     "receipt": SmsReceipt._meta.db_table,
-    "tenant": Tenant._meta.db_table,
+    "event": StatusEvent._meta.db_table,
+    "event_prefix": event_type("sms", ""),
     "sent": DeliveryStatus.SENT,
     "delivered": DeliveryStatus.DELIVERED,
     "failed": DeliveryStatus.FAILED,
@@ -192,8 +193,8 @@ applicable AS (
 def _pg_apply_stored(*, where: str, params: list, limit: int | None = None) -> None:
     sql = _PG_APPLY_STORED.format(where=where, limit=f"LIMIT {int(limit)}" if limit else "")
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [*params, timezone.now()])
-        callbacks_enqueue(recipient_changes=cursor.fetchall())
+        now = timezone.now()
+        cursor.execute(sql, [*params, now, now])
 
 
 # Elsewhere (SQLite): the same rules in Python, under the database's single writer.
@@ -223,10 +224,10 @@ def _apply_rows(receipts: list[ReceiptRow], *, now) -> None:
     }
     matched = [r for r in receipts if (r[1], r[2]) in owner]
     recipients = {
-        pk: [status, parts, delivered, error]
-        for pk, status, parts, delivered, error in SmsRecipient.objects.select_for_update()
+        pk: [status, parts, delivered, error, tenant_id, message_id]
+        for pk, status, parts, delivered, error, tenant_id, message_id in SmsRecipient.objects.select_for_update()
         .filter(pk__in={owner[(r[1], r[2])] for r in matched})
-        .values_list("pk", "status", "parts", "parts_delivered", "error")
+        .values_list("pk", "status", "parts", "parts_delivered", "error", "tenant_id", "message_id")
     }
     applied: list[int] = []
     touched: set[int] = set()
@@ -254,10 +255,14 @@ def _apply_rows(receipts: list[ReceiptRow], *, now) -> None:
         set_params=[now],
     )
     SmsReceipt.objects.filter(pk__in=applied).update(applied=True)
-    callbacks_enqueue(
-        recipient_changes=[
-            (pk, recipients[pk][0], recipients[pk][3]) for pk in touched if recipients[pk][0] != DeliveryStatus.SENT
-        ]
+    events_record(
+        channel="sms",
+        changes=[
+            (recipients[pk][4], recipients[pk][5], pk, recipients[pk][0], recipients[pk][3])
+            for pk in touched
+            if recipients[pk][0] != DeliveryStatus.SENT
+        ],
+        occurred_at=now,
     )
 
 

@@ -17,7 +17,8 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.models import Tenant
-from notifications.models import DeliveryStatus
+from notifications.core.events import events_record
+from notifications.core.status import WAITING_STATUSES, DeliveryStatus
 from sms import encoding
 from sms.models import BlacklistedNumber, SenderName, SenderStatus, SmsKind, SmsMessage, SmsRecipient, SmsState
 from sms.numbers import InvalidNumber, InvalidSender, normalize_msisdn, validate_sender
@@ -40,6 +41,8 @@ RECIPIENT_COLUMNS = [
     ("updated_at", "timestamptz"),
 ]
 BLACKLISTED = "blacklisted: the number opted out"
+CANCELLED = "cancelled"
+FAIL_BATCH = 5000  # numbers one UPDATE fails (cancel, campaign window closed)
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,10 @@ def sms_submit(
             columns=RECIPIENT_COLUMNS,
             rows=[(message.pk, tenant.pk, n, *(failed if n in blocked else pending), parts, 0, 0, now) for n in valid],
         )
+        if blocked:  # failed at accept: their events now (a short list: opt-outs among the numbers)
+            _failed_events(message=message, error=BLACKLISTED, at=now)
+        if not accepted:
+            sms_messages_finish(message_ids=[message.pk])
         if not campaign and not scheduled_at and accepted:
             from sms.tasks import sms_dispatch
 
@@ -181,7 +188,8 @@ def sms_submit(
 
 
 def sms_cancel(*, message: SmsMessage) -> int:
-    """Cancel what has not gone out yet; returns how many numbers were cancelled."""
+    """Cancel what has not gone out yet; returns how many numbers were cancelled (each
+    ends failed, "cancelled", with its status event)."""
     with transaction.atomic():
         # One conditional statement: only a send that still has numbers waiting is cancellable.
         waiting = SmsRecipient.objects.filter(message=OuterRef("pk"), status=DeliveryStatus.PENDING)
@@ -190,9 +198,48 @@ def sms_cancel(*, message: SmsMessage) -> int:
         ).update(state=SmsState.CANCELLED, next_batch_at=None)
         if not updated:
             raise DomainError("This send is already finished or cancelled.", field="ref", code="not_cancellable")
-        return SmsRecipient.objects.filter(message=message, status=DeliveryStatus.PENDING).update(
-            status=DeliveryStatus.FAILED, error="cancelled", next_attempt_at=None
+        return recipients_fail_waiting(message=message, error=CANCELLED)
+
+
+def recipients_fail_waiting(*, message: SmsMessage, error: str, unreleased_only: bool = False) -> int:
+    """Fail the send's pending numbers (all of them, or only those a campaign has not
+    released) with ``error``, and write their status events. The caller holds a
+    transaction; rows are locked first, so a worker cannot claim one in between."""
+    waiting = SmsRecipient.objects.filter(message=message, status=DeliveryStatus.PENDING)
+    if unreleased_only:
+        waiting = waiting.filter(next_attempt_at__isnull=True)
+    ids = list(waiting.select_for_update().values_list("pk", flat=True))
+    now = timezone.now()
+    for start in range(0, len(ids), FAIL_BATCH):
+        SmsRecipient.objects.filter(pk__in=ids[start : start + FAIL_BATCH]).update(
+            status=DeliveryStatus.FAILED, error=error, next_attempt_at=None, updated_at=now
         )
+    events_record(
+        channel="sms",
+        changes=[(message.tenant_id, message.pk, pk, DeliveryStatus.FAILED, error) for pk in ids],
+        occurred_at=now,
+    )
+    return len(ids)
+
+
+def _failed_events(*, message: SmsMessage, error: str, at) -> None:
+    failed = SmsRecipient.objects.filter(message=message, status=DeliveryStatus.FAILED).values_list("pk", flat=True)
+    events_record(
+        channel="sms",
+        changes=[(message.tenant_id, message.pk, pk, DeliveryStatus.FAILED, error) for pk in failed],
+        occurred_at=at,
+    )
+
+
+def sms_messages_finish(*, message_ids: list) -> int:
+    """Mark done the sends among ``message_ids`` that are sending or scheduled and have no
+    number left waiting (every number sent, delivered or failed). One statement."""
+    waiting = SmsRecipient.objects.filter(message=OuterRef("pk"), status__in=WAITING_STATUSES)
+    return (
+        SmsMessage.objects.filter(pk__in=message_ids, state__in=[SmsState.ACTIVE, SmsState.SCHEDULED])
+        .exclude(Exists(waiting))
+        .update(state=SmsState.DONE, next_batch_at=None)
+    )
 
 
 def blacklist_add(*, tenant: Tenant, numbers: list[str]) -> list[str]:

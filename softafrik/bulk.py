@@ -157,17 +157,18 @@ def prepared_fetchone(cursor, sql: str, params: Sequence):
         return server.fetchone()
 
 
-def pg_unnest_fetchall(
-    *, sql: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence], before=(), after=()
+def pg_unnest_execute(
+    *, sql: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence], before=(), after=(), fetch=False
 ) -> list:
     """PostgreSQL only: run ``sql``, where ``{source}`` stands for the unnest of ``rows``
-    (one array per column of ``columns``), in batches, and return every row it fetched.
-    ``before`` and ``after`` are the statement's other parameters around the arrays."""
+    (one array per column of ``columns``), in batches; with ``fetch``, return every row
+    it fetched. ``before`` and ``after`` are the statement's other parameters around the
+    arrays."""
     fetched: list = []
     with connection.cursor() as cursor:
         for batch in _batches(rows, len(columns)):
             _, got = _execute_batch(
-                cursor, columns, batch, pg_sql=sql, sqlite_sql="", before=before, after=after, fetch=True
+                cursor, columns, batch, pg_sql=sql, sqlite_sql="", before=before, after=after, fetch=fetch
             )
             fetched += got
     return fetched

@@ -6,9 +6,10 @@ import threading
 import pytest
 from django.db import close_old_connections, connection
 
+from notifications.core.models import StatusEvent
 from notifications.models import DeliveryStatus
 from sms import receipts
-from sms.models import SmsMessage, SmsProviderId, SmsReceipt, SmsRecipient, StatusCallback
+from sms.models import SmsMessage, SmsProviderId, SmsReceipt, SmsRecipient
 from sms.providers.base import Receipt
 from sms.receipts import receipts_apply_pending, receipts_ingest, receipts_sweep
 
@@ -129,19 +130,44 @@ def test_receipts_of_another_route_do_not_match(owner, route, at_route):
     assert SmsReceipt.objects.get().applied is False
 
 
-def test_status_change_queues_a_callback_only_for_tenants_that_want_one(owner, outsider, route):
-    owner.tenant.status_callback_url = "https://hooks.example.com/sms"
-    owner.tenant.save()
+def events():
+    return list(
+        StatusEvent.objects.order_by("id").values_list(
+            "tenant_id", "channel", "type", "send_id", "recipient_id", "status", "reason"
+        )
+    )
+
+
+def test_final_receipts_write_one_status_event_each_for_every_tenant(owner, outsider, route):
     mine = recipient(owner, route, provider_ids=("mine",))
     theirs = recipient(outsider, route, provider_ids=("theirs",))
-    ingest(route, ("mine", "delivered", ""), ("theirs", "delivered", ""))
-    assert state(mine)[0] == state(theirs)[0] == DeliveryStatus.DELIVERED
-    (callback,) = StatusCallback.objects.all()
-    assert (callback.tenant_id, callback.body["number"], callback.body["status"]) == (
-        owner.tenant.pk,
-        TG,
-        DeliveryStatus.DELIVERED,
+    ingest(route, ("mine", "delivered", ""), ("theirs", "failed", "UNDELIV"))
+    assert sorted(events()) == sorted(
+        [
+            (owner.tenant.pk, "sms", "sms.recipient.delivered", mine.message_id, mine.pk, "delivered", ""),
+            (outsider.tenant.pk, "sms", "sms.recipient.failed", theirs.message_id, theirs.pk, "failed", "UNDELIV"),
+        ]
     )
+
+
+def test_intermediate_and_repeated_receipts_write_no_event(owner, route):
+    row = recipient(owner, route)
+    ingest(route, ("m-1", "sent", ""))
+    assert events() == []
+    ingest(route, ("m-1", "delivered", ""))
+    ingest(route, ("m-1", "delivered", ""))  # the SMSC repeats itself: the first verdict stands
+    assert events() == [(owner.tenant.pk, "sms", "sms.recipient.delivered", row.message_id, row.pk, "delivered", "")]
+
+
+def test_a_receipt_applied_after_its_submit_writes_its_event_then(owner, route):
+    row = recipient(owner, route, status=DeliveryStatus.SENDING, provider_ids=())
+    ingest(route, ("early", "delivered", ""))  # beats the write of its submit's id
+    assert events() == []
+    SmsRecipient.objects.filter(pk=row.pk).update(status=DeliveryStatus.SENT)
+    SmsProviderId.objects.create(route=route, provider_message_id="early", recipient=row)
+    receipts_apply_pending(provider_message_ids=[(route.pk, "early")])
+    receipts_sweep()  # already applied: nothing more
+    assert events() == [(owner.tenant.pk, "sms", "sms.recipient.delivered", row.message_id, row.pk, "delivered", "")]
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers need PostgreSQL")

@@ -27,7 +27,10 @@ _HAS_LETTER = re.compile(r"[^\W\d_]")
 
 ALPHANUMERIC_SENDER_MIN = 3
 ALPHANUMERIC_SENDER_MAX = 11  # 11 septets: the TP-OA limit for an alphanumeric originator
-_ALPHANUMERIC_SENDER = re.compile(r"[A-Za-z0-9]+")
+# What operators pass through unchanged: ASCII letters and digits, space and - _ . &, all
+# in the GSM 7-bit basic set (one septet each, so 11 characters fit TP-OA).
+_ALPHANUMERIC_SENDER = re.compile(r"[A-Za-z0-9 _.&-]+")
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
 # A short code or a number: optional "+", then 3..15 digits (E.164 has at most 15).
 _NUMERIC_SENDER = re.compile(r"\+?[0-9]+")
 NUMERIC_SENDER_MIN = 3
@@ -116,9 +119,10 @@ def calling_code(e164: str) -> str:
 def validate_sender(sender: str) -> str:
     """The sender id, if usable as an SMS originator; raises InvalidSender otherwise.
 
-    Either alphanumeric, 3 to 11 ASCII letters and digits with at least one letter (no space
-    or punctuation: many operators rewrite or reject them), or numeric, an optional "+" and
-    3 to 15 digits (a short code or a phone number). Returned unchanged.
+    Either numeric, an optional "+" and 3 to 15 digits (a short code or a phone number), or
+    alphanumeric: 3 to 11 characters of ASCII letters, digits, spaces and ``- _ . &``, with
+    at least one letter and no space at either end. Length is checked first, so a sender
+    that is too long is told the limit whatever its characters. Returned unchanged.
     """
     if not sender:
         raise InvalidSender("sender is empty")
@@ -133,11 +137,15 @@ def validate_sender(sender: str) -> str:
             raise InvalidSender("no country calling code starts with 0")
         return sender
 
-    if not _ALPHANUMERIC_SENDER.fullmatch(sender):
-        raise InvalidSender("only letters A-Z, a-z and digits 0-9 are allowed")
-    if len(sender) < ALPHANUMERIC_SENDER_MIN:
-        raise InvalidSender(f"sender too short (min {ALPHANUMERIC_SENDER_MIN} characters)")
     if len(sender) > ALPHANUMERIC_SENDER_MAX:
         raise InvalidSender(f"sender too long (max {ALPHANUMERIC_SENDER_MAX} characters)")
-    # Only digits would have matched the numeric form above, so a letter is present.
+    if len(sender) < ALPHANUMERIC_SENDER_MIN:
+        raise InvalidSender(f"sender too short (min {ALPHANUMERIC_SENDER_MIN} characters)")
+    if not _ALPHANUMERIC_SENDER.fullmatch(sender):
+        raise InvalidSender("only letters A-Z, a-z, digits 0-9, spaces and - _ . & are allowed")
+    if sender != sender.strip(" "):
+        # Invisible on a handset: "Bank " would pass for "Bank", another tenant's sender.
+        raise InvalidSender("sender starts or ends with a space")
+    if not _ASCII_LETTER.search(sender):
+        raise InvalidSender("an alphanumeric sender needs at least one letter")
     return sender

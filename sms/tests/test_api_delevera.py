@@ -8,7 +8,7 @@ import pytest
 
 from notifications.models import DeliveryStatus
 from sms.api import delevera
-from sms.models import BlacklistedNumber, SmsMessage, SmsRecipient
+from sms.models import BlacklistedNumber, SenderName, SenderStatus, SmsMessage, SmsRecipient
 from sms.services import BLACKLISTED
 
 pytestmark = pytest.mark.django_db
@@ -205,4 +205,32 @@ def test_a_field_of_the_wrong_json_type_is_400_naming_it(owner, field, value):
 
     assert response.status_code == 400
     assert (response.json()["code"], response.json()["field"]) == (400, field)
+    assert SmsMessage.objects.count() == 0
+
+
+# --- Sender names of Delevera's documented examples (delevera-push-sms-omni-api.txt) -----
+
+
+@pytest.mark.parametrize("name", ["hamarshi", "someSender", "Push"])
+def test_documented_senders_within_11_characters_are_used(owner, name):
+    SenderName.objects.create(tenant=owner.tenant, name=name, status=SenderStatus.APPROVED)
+
+    response = send(owner, **{"from": name})
+
+    assert response.status_code == 200
+    assert SmsMessage.objects.get().sender == name
+
+
+@pytest.mark.parametrize("name", ["SenderExample", "dashboard.api", "Notification"])
+def test_documented_senders_over_11_characters_are_400_saying_the_limit(owner, name):
+    SenderName.objects.create(tenant=owner.tenant, name=name, status=SenderStatus.APPROVED)
+
+    response = send(owner, **{"from": name})
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": 400,
+        "message": "Invalid sender: sender too long (max 11 characters).",
+        "field": "from",
+    }
     assert SmsMessage.objects.count() == 0

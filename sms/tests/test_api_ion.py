@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from notifications.models import DeliveryStatus
 from sms.api import ion
-from sms.models import BlacklistedNumber, SenderName, SmsKind, SmsMessage, SmsRecipient, SmsState
+from sms.models import BlacklistedNumber, SenderName, SenderStatus, SmsKind, SmsMessage, SmsRecipient, SmsState
 from sms.services import BLACKLISTED
 
 pytestmark = pytest.mark.django_db
@@ -488,4 +488,83 @@ def test_muldesp_field_of_the_wrong_json_type_is_400_naming_it(owner, field, val
     response = muldesp(owner, [TG], **{field: value})
     assert response.status_code == 400
     assert (response.json()["error"], response.json()["field"]) == ("invalid", field)
+    assert SmsMessage.objects.count() == 0
+
+
+# --- ION's documented examples, verbatim (ion-sms-gateway-api.txt) ----------------------
+# The document's line breaks inside strings are its page layout, not part of the JSON.
+
+DOC_UNIDES = {"emetteur": "ION-Networking", "destinataire": "+24106123456", "corps": "Bienvenue sur SMS Gateway !"}
+DOC_MULDES = {
+    "emetteur": "ION-Networking",
+    "numeros": ["+24106123456", "+24107456789", "+24106234567"],
+    "corps": "Profitez de nos offres exclusives SMS Gateway !",
+}
+SENDER_TOO_LONG = {
+    "error": "rejected",
+    "message": "Invalid sender: sender too long (max 11 characters).",
+    "field": "emetteur",
+    "fields": {"emetteur": ["Invalid sender: sender too long (max 11 characters)."]},
+}
+
+
+def documented(client, path, body):
+    """As the document's curl sends it: its header spelling, its JSON."""
+    return client.client.post(path, body, format="json", headers={"X-API-Key": client.key})
+
+
+@pytest.mark.parametrize(("path", "body"), [("/api/V1/sms/unides", DOC_UNIDES), ("/api/V1/sms/muldes", DOC_MULDES)])
+def test_documented_example_sender_is_refused_for_its_14_characters_even_if_approved(owner, path, body):
+    SenderName.objects.create(tenant=owner.tenant, name="ION-Networking", status=SenderStatus.APPROVED)
+    response = documented(owner, path, body)
+    assert response.status_code == 400
+    assert response.json() == SENDER_TOO_LONG
+    assert SmsMessage.objects.count() == 0
+
+
+def test_documented_unides_with_an_11_character_hyphenated_sender_answers_the_documented_shape(owner):
+    SenderName.objects.create(tenant=owner.tenant, name="ION-Network", status=SenderStatus.APPROVED)
+    response = documented(owner, "/api/V1/sms/unides", {**DOC_UNIDES, "emetteur": "ION-Network"})
+    assert response.status_code == 201
+    message = SmsMessage.objects.get()
+    assert response.json() == {"ref": str(message.pk), "type": "UNIDES", "statut": "EN_ATTENTE"}
+    assert (message.sender, message.text) == ("ION-Network", "Bienvenue sur SMS Gateway !")
+    assert list(SmsRecipient.objects.values_list("number", flat=True)) == ["+24106123456"]
+
+
+def test_documented_muldes_with_an_11_character_hyphenated_sender_answers_the_documented_shape(owner):
+    SenderName.objects.create(tenant=owner.tenant, name="ION-Network", status=SenderStatus.APPROVED)
+    response = documented(owner, "/api/V1/sms/muldes", {**DOC_MULDES, "emetteur": "ION-Network"})
+    assert response.status_code == 201
+    message = SmsMessage.objects.get()
+    assert response.json() == {
+        "ref": str(message.pk),
+        "type": "MULDES",
+        "statut": "EN_ATTENTE",
+        "nbDestinataires": 3,
+        "rejets": [],
+    }
+    assert sorted(SmsRecipient.objects.values_list("number", flat=True)) == sorted(DOC_MULDES["numeros"])
+
+
+@pytest.mark.parametrize("emetteur", ["ION Network", "I.O.N_&-Co"])
+def test_unides_emetteur_with_spaces_and_operator_punctuation_is_accepted(owner, emetteur):
+    SenderName.objects.create(tenant=owner.tenant, name=emetteur, status=SenderStatus.APPROVED)
+    response = unides(owner, emetteur=emetteur)
+    assert response.status_code == 201
+    assert SmsMessage.objects.get().sender == emetteur
+
+
+@pytest.mark.parametrize(
+    ("emetteur", "reason"),
+    [
+        ("Société", "only letters A-Z, a-z, digits 0-9, spaces and - _ . & are allowed"),
+        ("123-456", "an alphanumeric sender needs at least one letter"),
+        ("ABCDEFGHIJKL", "sender too long (max 11 characters)"),
+    ],
+)
+def test_unides_malformed_emetteur_is_400_naming_emetteur_with_the_reason(owner, emetteur, reason):
+    response = unides(owner, emetteur=emetteur)
+    assert response.status_code == 400
+    assert (response.json()["field"], response.json()["message"]) == ("emetteur", f"Invalid sender: {reason}.")
     assert SmsMessage.objects.count() == 0

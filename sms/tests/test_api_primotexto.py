@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from notifications.models import DeliveryStatus
 from sms.api.primotexto import UnixMillisField
-from sms.models import BlacklistedNumber, SmsMessage, SmsRecipient, SmsState
+from sms.models import BlacklistedNumber, SenderName, SenderStatus, SmsMessage, SmsRecipient, SmsState
 from sms.services import BLACKLISTED
 
 pytestmark = pytest.mark.django_db
@@ -303,3 +303,59 @@ def test_unsubscriber_identifier_of_the_wrong_json_type_is_400_naming_it(owner, 
     assert response.status_code == 400
     assert (response.json()["field"], response.json()["code"]) == ("identifier", 10 if value is None else 11)
     assert BlacklistedNumber.objects.count() == 0
+
+
+# --- Primotexto's documented examples, verbatim (primotexto-notification-sms-api.txt) ----
+
+# The curl example's -d body, character for character.
+DOC_CURL_BODY = (
+    '{"number":"+33600000000","message":"Code de confirmation: 283951","sender":"YourCompany",'
+    '"campaignName":"Code de confirmation","category":"codeConfirmation","date": 1398177000000}'
+)
+
+
+def documented(tenant_client, body: str):
+    headers = {"X-Primotexto-ApiKey": tenant_client.key}
+    return tenant_client.client.post(SEND, body, content_type="application/json", headers=headers)
+
+
+def approve(tenant_client, name: str) -> None:
+    SenderName.objects.create(tenant=tenant_client.tenant, name=name, status=SenderStatus.APPROVED)
+
+
+def test_documented_curl_example_answers_the_documented_shape(owner):
+    approve(owner, "YourCompany")
+
+    response = documented(owner, DOC_CURL_BODY)
+
+    assert response.status_code == 200
+    message = SmsMessage.objects.get()
+    assert response.json() == {"creditsUsed": 1.0, "snapshotId": str(message.pk)}
+    assert (message.sender, message.text) == ("YourCompany", "Code de confirmation: 283951")
+    assert (message.campaign_name, message.category) == ("Code de confirmation", "codeConfirmation")
+    assert (message.state, message.scheduled_at) == (SmsState.ACTIVE, None)  # 22 Apr 2014: in the past, so now
+    assert list(SmsRecipient.objects.values_list("number", flat=True)) == ["+33600000000"]
+
+
+def test_documented_example_sender_not_approved_is_400_code_20_and_sends_nothing(owner):
+    response = documented(owner, DOC_CURL_BODY)
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": 20,
+        "error": "sender_not_approved",
+        "message": "Sender 'YourCompany' is not approved for this account.",
+        "field": "sender",
+        "fields": {"sender": ["Sender 'YourCompany' is not approved for this account."]},
+    }
+    assert SmsMessage.objects.count() == 0
+
+
+def test_sender_over_11_characters_is_400_code_20_saying_the_limit(owner):
+    response = send(owner, sender="YourCompany1")
+
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["code"], body["field"]) == (20, "sender")
+    assert body["message"] == "Invalid sender: sender too long (max 11 characters)."
+    assert SmsMessage.objects.count() == 0

@@ -116,8 +116,16 @@ def test_country_of_agrees_with_a_full_parse_for_every_calling_code():
 # --- validate_sender ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sender", ["SoftAfrik", "ABC", "Softafrik11", "2FA", "+22890123456", "1234"])
+@pytest.mark.parametrize(
+    "sender",
+    ["SoftAfrik", "ABC", "Softafrik11", "2FA", "+22890123456", "1234", "Soft-Afrik", "Soft Afrik", "Soft_Afrik"],
+)
 def test_usable_senders_are_returned_unchanged(sender):
+    assert validate_sender(sender) == sender
+
+
+@pytest.mark.parametrize("sender", ["ION-Network", "A.B_C-D E&F", "M&M", "dot.com"])
+def test_alphanumeric_sender_may_hold_spaces_and_the_punctuation_operators_accept(sender):
     assert validate_sender(sender) == sender
 
 
@@ -127,17 +135,61 @@ def test_alphanumeric_sender_too_short():
     assert str(exc.value) == "sender too short (min 3 characters)"
 
 
-def test_alphanumeric_sender_too_long():
+@pytest.mark.parametrize("sender", ["ABCDEFGHIJKL", "ION-Networking", "Société Générale"])
+def test_alphanumeric_sender_too_long_is_told_the_limit_whatever_its_characters(sender):
     with pytest.raises(InvalidSender) as exc:
-        validate_sender("ABCDEFGHIJKL")
+        validate_sender(sender)
     assert str(exc.value) == "sender too long (max 11 characters)"
 
 
-@pytest.mark.parametrize("sender", ["Soft-Afrik", "Soft Afrik", "Société", "Soft_Afrik"])
+@pytest.mark.parametrize("sender", ["Société", "Soft/Afrik", "Soft+Afrik", "Soft\tAfri", "Soft'Afrik", "+ABC"])
 def test_alphanumeric_sender_with_other_characters_is_refused(sender):
     with pytest.raises(InvalidSender) as exc:
         validate_sender(sender)
-    assert str(exc.value) == "only letters A-Z, a-z and digits 0-9 are allowed"
+    assert str(exc.value) == "only letters A-Z, a-z, digits 0-9, spaces and - _ . & are allowed"
+
+
+@pytest.mark.parametrize("sender", [" Bank", "Bank ", "  Bank  "])
+def test_alphanumeric_sender_with_a_space_at_either_end_is_refused(sender):
+    with pytest.raises(InvalidSender) as exc:
+        validate_sender(sender)
+    assert str(exc.value) == "sender starts or ends with a space"
+
+
+@pytest.mark.parametrize("sender", ["123-456", "12 34", "1.000", "-_.&"])
+def test_alphanumeric_sender_without_a_letter_is_refused(sender):
+    with pytest.raises(InvalidSender) as exc:
+        validate_sender(sender)
+    assert str(exc.value) == "an alphanumeric sender needs at least one letter"
+
+
+# Every sender the four vendor documents show, and what it gets.
+VENDOR_SENDERS_TOO_LONG = [
+    "ION-Networking",  # ION: every example (14 characters)
+    "SenderExample",  # Delevera push example (13)
+    "dashboard.api",  # Delevera omni scenario examples (13)
+    "Notification",  # Delevera omni message example (12)
+]
+VENDOR_SENDERS_USABLE = [
+    "YourCompany",  # Primotexto: every example (11)
+    "YOUR_SENDER",  # Primotexto: the GET form's placeholder (11)
+    "hamarshi",  # Delevera omni scenario examples
+    "someSender",  # Delevera omni scenario list
+    "from",  # Delevera omni scenario list
+    "Push",  # Delevera's default sender name
+]
+
+
+@pytest.mark.parametrize("sender", VENDOR_SENDERS_TOO_LONG)
+def test_vendor_example_senders_over_11_characters_are_refused_for_their_length(sender):
+    with pytest.raises(InvalidSender) as exc:
+        validate_sender(sender)
+    assert str(exc.value) == "sender too long (max 11 characters)"
+
+
+@pytest.mark.parametrize("sender", VENDOR_SENDERS_USABLE)
+def test_vendor_example_senders_within_11_characters_are_usable(sender):
+    assert validate_sender(sender) == sender
 
 
 def test_numeric_sender_over_15_digits_is_refused():

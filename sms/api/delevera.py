@@ -9,6 +9,10 @@ Delevera's codes: 1 Sent, 2 Pending, 3 Failed, 4 Delivered. Errors are Delevera'
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict, deque
+from typing import NamedTuple
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -61,26 +65,48 @@ class DeleveraView(APIView):
 # --- Input -------------------------------------------------------------------------------
 
 
+# Separators people type inside a number; what is left must be digits for the number to
+# be "bare".
+_SEPARATORS = re.compile(r"[\s().-]")
+
+
+def international(raw: str) -> str:
+    """Delevera's reading of a number: a bare digit string ("966501234567") is international,
+    as Delevera documents ("in international format without 00 or symbol (+)"), whatever the
+    tenant's default region. "+966..." and "00966..." keep their meaning; anything else is
+    passed on unchanged for the core to judge."""
+    digits = _SEPARATORS.sub("", raw)
+    if digits.isascii() and digits.isdigit() and not digits.startswith("00"):
+        return "+" + digits
+    return raw
+
+
+class Destination(NamedTuple):
+    given: str  # as the client wrote it, for the answer
+    number: str  # as the core reads it
+
+
 @extend_schema_field(
     {
         "oneOf": [
-            {"type": "string", "example": "+22890123456"},
+            {"type": "string", "example": "966501234567"},
             {"type": "object", "properties": {"phone": {"type": "string"}}, "required": ["phone"]},
         ]
     }
 )
 class DeleveraDestinationField(serializers.Field):
-    """A number, as a string or as ``{"phone": "..."}``."""
+    """A number, as a string or as ``{"phone": "..."}``; a bare digit string is international."""
 
     # DRF formats error messages with str.format: a literal brace must be doubled.
     default_error_messages = {"invalid": 'Expected a phone number or {{"phone": "..."}}.'}
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data) -> Destination:
         if isinstance(data, dict):
             data = data.get("phone")
         if isinstance(data, bool) or not isinstance(data, str | int) or not str(data).strip():
             self.fail("invalid")
-        return str(data).strip()
+        given = str(data).strip()
+        return Destination(given=given, number=international(given))
 
     def to_representation(self, value):
         return value
@@ -157,17 +183,24 @@ class DeleveraMessagesView(DeleveraView):
     )
     def post(self, request):
         data = _valid(DeleveraSendIn, request)
+        given: dict[str, deque[str]] = defaultdict(deque)
+        for destination in data["destinations"]:
+            given[destination.number].append(destination.given)
         accepted = services.sms_submit(
             tenant=request.user.tenant,
             dialect=DIALECT,
             sender=data["from"] or None,
-            numbers=data["destinations"],
+            numbers=[destination.number for destination in data["destinations"]],
             text=data["text"],
         )
         destinations = [
             *({"phone": number, "state": PENDING} for number in accepted.accepted),
             *(_failed(number, services.BLACKLISTED) for number in accepted.blacklisted),
-            *(_failed(number, reason) for number, reason in accepted.rejected),
+            # An invalid number comes back as the client wrote it (rejected keeps the order).
+            *(
+                _failed(given[number].popleft() if given[number] else number, reason)
+                for number, reason in accepted.rejected
+            ),
         ]
         message = accepted.message
         return Response({"messageId": str(message.pk), "createDate": message.created_at, "destinations": destinations})

@@ -48,7 +48,7 @@ def test_send_answers_pending_for_valid_and_failed_for_invalid_numbers(owner):
     assert body["destinations"] == [
         {"phone": TG, "state": 2},
         {"phone": CI, "state": 2},
-        {"phone": "12345", "state": 3, "reason": "not a valid number for region TG"},
+        {"phone": "12345", "state": 3, "reason": "not a valid number for country code +1"},
     ]
     assert (message.dialect, message.kind, message.sender, message.credits) == ("delevera", "bulk", "SoftAfrik", 2)
     assert sorted(SmsRecipient.objects.values_list("number", flat=True)) == [CI, TG]
@@ -120,7 +120,7 @@ def test_all_destinations_invalid_is_400_naming_destinations(owner):
     assert response.status_code == 400
     assert response.json() == {
         "code": 400,
-        "message": "No valid number: not a valid number for region TG.",
+        "message": "No valid number: not a valid number for country code +1.",
         "field": "destinations",
     }
     assert SmsMessage.objects.count() == 0
@@ -234,3 +234,58 @@ def test_documented_senders_over_11_characters_are_400_saying_the_limit(owner, n
         "field": "from",
     }
     assert SmsMessage.objects.count() == 0
+
+
+# --- Numbers "in international format without 00 or symbol (+)" ------------------------
+
+SA = "+966501234567"
+
+
+@pytest.mark.parametrize("destination", ["966501234567", {"phone": "966501234567"}, 966501234567, "966 50 123 4567"])
+def test_a_bare_digit_string_is_an_international_number(owner, destination):
+    response = send(owner, destinations=[destination])
+
+    assert response.status_code == 200
+    assert response.json()["destinations"] == [{"phone": SA, "state": 2}]
+    assert list(SmsRecipient.objects.values_list("number", flat=True)) == [SA]
+
+
+def test_a_bare_digit_string_is_international_for_a_tenant_without_a_default_region(db):
+    from conftest import make_tenant_client
+
+    tenant_client = make_tenant_client("No Region Ltd", region="")
+    SenderName.objects.create(tenant=tenant_client.tenant, name="NoRegion", status=SenderStatus.APPROVED)
+
+    response = send(tenant_client, **{"from": "NoRegion", "destinations": ["966501234567", "22890123456"]})
+
+    assert response.status_code == 200
+    assert response.json()["destinations"] == [{"phone": SA, "state": 2}, {"phone": TG, "state": 2}]
+
+
+def test_a_bare_digit_string_is_not_read_in_the_tenants_region(owner):
+    # 90123456 is a Togolese national number for a TG tenant elsewhere; here it is +90 123456.
+    response = send(owner, destinations=[TG, "90123456"])
+
+    assert response.status_code == 200
+    assert response.json()["destinations"] == [
+        {"phone": TG, "state": 2},
+        {"phone": "90123456", "state": 3, "reason": "not a valid number for region TR"},
+    ]
+    assert list(SmsRecipient.objects.values_list("number", flat=True)) == [TG]
+
+
+def test_the_same_number_bare_with_00_and_with_plus_goes_out_once(owner):
+    response = send(owner, destinations=["966501234567", "00966501234567", SA])
+
+    assert response.json()["destinations"] == [{"phone": SA, "state": 2}]
+    assert SmsMessage.objects.get().credits == 1
+
+
+def test_an_invalid_bare_number_comes_back_as_it_was_given(owner):
+    response = send(owner, destinations=[TG, "0501234567", {"phone": "9665"}])
+
+    assert response.json()["destinations"] == [
+        {"phone": TG, "state": 2},
+        {"phone": "0501234567", "state": 3, "reason": "unknown country calling code"},
+        {"phone": "9665", "state": 3, "reason": "too short"},
+    ]

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "devices",
     "notifications.core",
     "notifications",
+    "notifications.webhooks",
     "sms",
 ]
 
@@ -220,6 +221,29 @@ SMS_SENDING_LEASE_SECONDS = env_float("SMS_SENDING_LEASE_SECONDS", 300.0)
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 CALLBACK_TIMEOUT = env_float("CALLBACK_TIMEOUT", 10.0)
 CALLBACK_MAX_ATTEMPTS = env_int("CALLBACK_MAX_ATTEMPTS", 10)
+
+# --- Webhooks ---------------------------------------------------------------------------
+# Off: webhook URLs may only reach public addresses (checked when saved and at every
+# connection). On: local receivers (development, tests).
+WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
+WEBHOOK_CONNECT_TIMEOUT = env_float("WEBHOOK_CONNECT_TIMEOUT", 3.0)
+WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10.0)  # each read and write of one attempt
+# Seconds before each attempt, the first counted from the event: the published schedule
+# (docs/webhooks.md: now, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h), each jittered by
+# +-WEBHOOK_RETRY_JITTER.
+_WEBHOOK_SCHEDULE = ["0", "5", "300", "1800", "7200", "18000", "36000", "36000"]
+WEBHOOK_RETRY_SCHEDULE = [float(seconds) for seconds in env_list("WEBHOOK_RETRY_SCHEDULE", _WEBHOOK_SCHEDULE)]
+WEBHOOK_RETRY_JITTER = env_float("WEBHOOK_RETRY_JITTER", 0.1)
+WEBHOOK_CONCURRENCY = env_int("WEBHOOK_CONCURRENCY", 16)  # requests in flight per worker process
+WEBHOOK_CHUNK_SECONDS = env_float("WEBHOOK_CHUNK_SECONDS", 30.0)  # a chunk starts no request after this
+WEBHOOK_SENDING_LEASE_SECONDS = env_float("WEBHOOK_SENDING_LEASE_SECONDS", 300.0)
+WEBHOOK_DISPATCH_GRACE_SECONDS = env_float("WEBHOOK_DISPATCH_GRACE_SECONDS", 60.0)
+WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 30)  # finished deliveries and their attempts
+CELERY_BEAT_SCHEDULE["webhooks-tick"] = {
+    "task": "notifications.webhooks.tasks.webhooks_tick",
+    "schedule": BEAT_SWEEP_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["webhooks-purge"] = {"task": "notifications.webhooks.tasks.webhooks_purge", "schedule": 3600.0}
 
 # --- The rest -------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

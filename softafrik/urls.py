@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from devices import api as devices_api
 from notifications import api as push_api
+from notifications.webhooks import api as webhooks_api
 
 api_patterns = [
     path("users/register", devices_api.UserRegisterView.as_view()),
@@ -18,6 +19,8 @@ api_patterns = [
     path("push/read-all", push_api.ReadAllView.as_view()),
     path("push/delivered", push_api.DeliveredView.as_view()),
     path("push/messages/<str:message_id>", push_api.MessageDetailView.as_view()),
+    path("webhooks", webhooks_api.WebhooksView.as_view()),
+    path("webhooks/<str:endpoint_id>", webhooks_api.WebhookDetailView.as_view()),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

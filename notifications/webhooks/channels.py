@@ -1,0 +1,54 @@
+"""What each channel adds to its events' webhook data: the tenant's own ids.
+
+A status event names a send and a recipient row by the platform's ids; receivers know
+the push message ``id`` and the device's ``device_uid``/``platform``, or the SMS ``ref``
+(ION's ``ref``, Delevera's ``messageId``, Primotexto's ``snapshotId``) and ``number``.
+A channel registers how its send id is named and one bulk loader of its recipients'
+details: the consumer calls it once per batch with every recipient id of that channel.
+The next channel (email, WhatsApp...) plugs in with one ``register`` call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ChannelPlug:
+    send_key: str  # what the send id is called in ``data``
+    details: Callable[[list[int]], dict[int, dict]]  # recipient ids -> their fields, one query
+    missing: dict  # the fields of a recipient row that no longer exists
+
+
+CHANNELS: dict[str, ChannelPlug] = {}
+
+
+def register(channel: str, plug: ChannelPlug) -> None:
+    CHANNELS[channel] = plug
+
+
+def details_load(channel: str, recipient_ids: Iterable[int]) -> dict[int, dict]:
+    plug = CHANNELS[channel]
+    ids = sorted(set(recipient_ids))
+    found = plug.details(ids) if ids else {}
+    return {pk: found.get(pk, plug.missing) for pk in ids}
+
+
+def _push_details(ids: list[int]) -> dict[int, dict]:
+    from notifications.models import Delivery
+
+    rows = Delivery.objects.filter(pk__in=ids).values_list("pk", "device__device_uid", "device__platform")
+    return {pk: {"device_uid": uid, "platform": platform} for pk, uid, platform in rows}
+
+
+def _sms_details(ids: list[int]) -> dict[int, dict]:
+    from sms.models import SmsRecipient
+
+    return {
+        pk: {"number": number} for pk, number in SmsRecipient.objects.filter(pk__in=ids).values_list("pk", "number")
+    }
+
+
+register("push", ChannelPlug(send_key="id", details=_push_details, missing={"device_uid": "", "platform": ""}))
+register("sms", ChannelPlug(send_key="ref", details=_sms_details, missing={"number": ""}))

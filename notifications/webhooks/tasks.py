@@ -1,0 +1,28 @@
+"""Thin, repeatable webhook tasks: beat's tick, and the send of one chunk."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from notifications.webhooks import consumer, delivery, services
+
+
+@shared_task(name="notifications.webhooks.tasks.webhooks_tick")
+def webhooks_tick() -> int:
+    """Beat: turn waiting status events into deliveries, hand due deliveries (first
+    attempts, retries, lost work) to send tasks. Returns how many were handed out."""
+    consumer.webhooks_consume()
+    chunks = delivery.deliveries_due()
+    for chunk in chunks:
+        webhooks_send.delay(chunk)
+    return sum(len(chunk) for chunk in chunks)
+
+
+@shared_task(name="notifications.webhooks.tasks.webhooks_send")
+def webhooks_send(delivery_ids: list[int]) -> dict[str, int]:
+    return delivery.deliveries_send(delivery_ids=delivery_ids)
+
+
+@shared_task(name="notifications.webhooks.tasks.webhooks_purge")
+def webhooks_purge() -> int:
+    return services.deliveries_purge()

@@ -1,9 +1,9 @@
 """Primotexto dialect (``/v2/...``): notification SMS, their status and statistics, and
 the unsubscribers (STOP) list.
 
-A translation layer only: Primotexto's fields in (``number``/``identifier``, ``message``,
-``sender``, ``campaignName``, ``category``, ``date``), ``sms_submit`` and the SMS
-selectors underneath, Primotexto's shapes out. The key comes in ``X-Primotexto-ApiKey``
+A translation layer only: Primotexto's fields in (``number`` or ``identifier``,
+``message``, ``sender``, ``campaignName``, ``category`` or ``tag``, ``date``),
+``sms_submit`` and the SMS selectors underneath, Primotexto's shapes out. The key comes in ``X-Primotexto-ApiKey``
 (or ``Authorization: Bearer``); the GET form of the send also takes ``?apiKey=``.
 Errors name Primotexto's fields and carry Primotexto's numeric ``code``; another
 tenant's ``snapshotId`` is a 404.
@@ -142,6 +142,14 @@ class PrimotextoView(APIView):
     def get_exception_handler(self):
         return primotexto_errors(self.field_names)
 
+    def valid(self, serializer_class, request, *, data=None) -> dict:
+        """Validated input; the core's errors about the number then name the spelling the
+        client used (``number`` or ``identifier``)."""
+        data = _valid(serializer_class, request, data=data)
+        if data.get("number_field"):
+            self.field_names = {**self.field_names, "number": data["number_field"]}
+        return data
+
 
 # --- Input -------------------------------------------------------------------------------
 
@@ -159,7 +167,40 @@ class UnixMillisField(serializers.IntegerField):
         return datetime.fromtimestamp(millis // 1000, tz=UTC) + timedelta(milliseconds=millis % 1000)
 
 
+def spelling_merge(attrs: dict, names: tuple[str, str], *, required: bool) -> str | None:
+    """Fold two spellings of one field (``number``/``identifier``, ``category``/``tag``) in
+    ``attrs`` into ``names[0]``; returns the spelling the client used (None: neither).
+
+    Both given: they must agree. Missing when ``required``: a "required" error naming
+    ``names[0]``, the form's own spelling (Primotexto code 10)."""
+    given = [(name, attrs.pop(name)) for name in names if name in attrs]
+    if len({value for _, value in given}) > 1:
+        raise serializers.ValidationError({given[1][0]: [f"{names[0]} and {names[1]} differ: give one of them."]})
+    if not given:
+        if required:
+            raise serializers.ValidationError({names[0]: ["This field is required."]}, code="required")
+        return None
+    attrs[names[0]] = given[0][1]
+    return given[0][0]
+
+
+def _category(name: str):
+    other = "tag" if name == "category" else "category"
+    return serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=100,
+        help_text=f"The tag stats are read by; `{other}` is the same field.",
+    )
+
+
 class PrimotextoSendFields(serializers.Serializer):
+    """What both forms of the send take. The number and the category each have two
+    spellings: the document's table says ``number`` and ``category``, its Ruby and Node
+    examples (and its GET form) ``identifier`` and ``tag``. Either is accepted."""
+
+    numbers: tuple[str, str] = ("number", "identifier")  # (this form's own, the other)
+
     # Spaces are part of the SMS: never trimmed. Length and parts are checked by the core.
     message = serializers.CharField(trim_whitespace=False, help_text="The SMS text; long texts are concatenated.")
     sender = serializers.CharField(
@@ -168,29 +209,51 @@ class PrimotextoSendFields(serializers.Serializer):
     campaignName = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=200, help_text="Groups sends for statistics"
     )
-    category = serializers.CharField(
-        required=False, allow_blank=True, default="", max_length=100, help_text="The tag stats are read by"
-    )
+    category = _category("category")
+    tag = _category("tag")
     date = UnixMillisField(
         required=False, allow_null=True, help_text="Send at this Unix time in milliseconds; in the past: now."
     )
 
+    def validate(self, attrs):
+        attrs["number_field"] = spelling_merge(attrs, self.numbers, required=True)
+        spelling_merge(attrs, ("category", "tag"), required=False)
+        attrs.setdefault("category", "")
+        return attrs
+
+
+_NUMBER_HELP = '"+22890123456" or national "90123456"'
+
 
 class PrimotextoSendIn(PrimotextoSendFields):
-    number = serializers.CharField(help_text='"+22890123456" or national "90123456"')
+    number = serializers.CharField(required=False, help_text=f"{_NUMBER_HELP}; `identifier` is the same field.")
+    identifier = serializers.CharField(required=False, help_text="Another spelling of `number`.")
 
 
 class PrimotextoSendQuery(PrimotextoSendFields):
-    identifier = serializers.CharField(help_text='The number: "+22890123456" or national "90123456"')
+    numbers = ("identifier", "number")
+
+    identifier = serializers.CharField(required=False, help_text=f"The number: {_NUMBER_HELP}; or `number`.")
+    number = serializers.CharField(required=False, help_text="Another spelling of `identifier`.")
 
 
 class PrimotextoStatsQuery(serializers.Serializer):
-    category = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    category = _category("category")
+    tag = _category("tag")
     campaignName = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+    def validate(self, attrs):
+        spelling_merge(attrs, ("category", "tag"), required=False)
+        return attrs
 
 
 class PrimotextoIdentifierIn(serializers.Serializer):
-    identifier = serializers.CharField(help_text='"+22890123456" or national "90123456"')
+    identifier = serializers.CharField(required=False, help_text=f"{_NUMBER_HELP}; `number` is the same field.")
+    number = serializers.CharField(required=False, help_text="Another spelling of `identifier`.")
+
+    def validate(self, attrs):
+        attrs["number_field"] = spelling_merge(attrs, ("identifier", "number"), required=True)
+        return attrs
 
 
 # --- Output (OpenAPI) --------------------------------------------------------------------
@@ -261,10 +324,7 @@ def overall_status(counts: dict[str, int]) -> str:
 
 class PrimotextoSendView(PrimotextoView):
     authentication_classes = [PrimotextoKeyAuthentication, PrimotextoQueryKeyAuthentication]
-
-    def get_exception_handler(self):
-        number = "identifier" if self.request.method == "GET" else "number"
-        return primotexto_errors({"number": number, "text": "message"})
+    field_names = {"number": "number", "text": "message"}
 
     @extend_schema(
         request=PrimotextoSendIn,
@@ -273,7 +333,7 @@ class PrimotextoSendView(PrimotextoView):
         summary="Send a notification SMS",
     )
     def post(self, request):
-        data = _valid(PrimotextoSendIn, request)
+        data = self.valid(PrimotextoSendIn, request)
         return self._send(request, data, number=data["number"])
 
     @extend_schema(
@@ -283,7 +343,7 @@ class PrimotextoSendView(PrimotextoView):
         summary="Send a notification SMS (GET form)",
     )
     def get(self, request):
-        data = _valid(PrimotextoSendQuery, request, data=request.query_params)
+        data = self.valid(PrimotextoSendQuery, request, data=request.query_params)
         return self._send(request, data, number=data["identifier"])
 
     def _send(self, request, data: dict, *, number: str) -> Response:
@@ -351,7 +411,7 @@ class PrimotextoUnsubscribersView(PrimotextoView):
         description="Sends to it then end failed, uncharged.",
     )
     def post(self, request):
-        data = _valid(PrimotextoIdentifierIn, request)
+        data = self.valid(PrimotextoIdentifierIn, request)
         (number,) = services.blacklist_add(tenant=request.user.tenant, numbers=[data["identifier"]])
         return Response({"id": number, "identifier": number})
 
@@ -371,6 +431,6 @@ class PrimotextoUnsubscribersView(PrimotextoView):
         summary="Remove a number from the unsubscribers (STOP) list",
     )
     def delete(self, request):
-        query = _valid(PrimotextoIdentifierIn, request, data=request.query_params)
+        query = self.valid(PrimotextoIdentifierIn, request, data=request.query_params)
         services.blacklist_remove(tenant=request.user.tenant, number=query["identifier"])
         return Response({"success": True})

@@ -359,3 +359,159 @@ def test_sender_over_11_characters_is_400_code_20_saying_the_limit(owner):
     assert (body["code"], body["field"]) == (20, "sender")
     assert body["message"] == "Invalid sender: sender too long (max 11 characters)."
     assert SmsMessage.objects.count() == 0
+
+
+# The other bodies the document shows, verbatim: the DATA block, the Python and Perl
+# strings, the Ruby heredoc and the Node object (identifier and tag), and WinDev's string
+# (its [ ] delimit a multi-line string in WLangage, they are not a JSON array).
+DOC_BODIES = {
+    "data": '{ "number": "+33600000000", "message": "Code de confirmation: 283951", "sender": "YourCompany", '
+    '"campaignName": "Code de confirmation", "category": "codeConfirmation", "date": 1398177000000 }',
+    "python_perl": '{"number": "+33600000000", "message": "Code de confirmation: 283951", "sender": "YourCompany", '
+    '"campaignName": "Code de confirmation", "category": "codeConfirmation", "date": 1398177000000 }',
+    "ruby": '{ "identifier": "+33600000000", "message": "Code de confirmation: 283951", '
+    '"campaignName":"Code de confirmation", "tag":"codeConfirmation", "sender":"YourCompany", "date": 1398177000000 }',
+    "node": '{ "identifier": "+33600000000", "message": "Code de confirmation: 283951", "sender": "YourCompany", '
+    '"campaignName": "Code de confirmation", "tag": "codeConfirmation", "date": 1398177000000 }',
+    "windev": '{ "message": "Code de confirmation: 283951", "number": "+33600000000", "sender": "YourCompany", '
+    '"campaignName": "Code de confirmation", "category": "codeConfirmation", "date": 1398177000000 }',
+}
+
+
+@pytest.mark.parametrize("example", list(DOC_BODIES))
+def test_every_documented_body_sends_the_same_sms(owner, example):
+    approve(owner, "YourCompany")
+
+    response = documented(owner, DOC_BODIES[example])
+
+    assert response.status_code == 200
+    message = SmsMessage.objects.get()
+    assert response.json() == {"creditsUsed": 1.0, "snapshotId": str(message.pk)}
+    assert (message.sender, message.text, message.campaign_name, message.category) == (
+        "YourCompany",
+        "Code de confirmation: 283951",
+        "Code de confirmation",
+        "codeConfirmation",
+    )
+    assert list(SmsRecipient.objects.values_list("number", flat=True)) == ["+33600000000"]
+
+
+def test_documented_get_form_sends_with_its_query_string(owner):
+    # The document's URL, "?&apiKey=...&identifier=...&sender=...&message=...", filled in.
+    approve(owner, "YourCompany")
+    query = f"?&apiKey={owner.key}&identifier=%2B33600000000&sender=YourCompany&message=Code%20de%20confirmation%3A%20283951"
+
+    response = owner.client.get(SEND + query)
+
+    assert response.status_code == 200
+    message = SmsMessage.objects.get()
+    assert response.json() == {"creditsUsed": 1.0, "snapshotId": str(message.pk)}
+    assert (message.sender, message.text) == ("YourCompany", "Code de confirmation: 283951")
+    assert list(SmsRecipient.objects.values_list("number", flat=True)) == ["+33600000000"]
+
+
+def test_get_form_takes_number_and_tag_too(owner):
+    params = {"apiKey": owner.key, "number": NUMBER, "message": "Votre code: 4821", "tag": "otp"}
+
+    response = owner.client.get(SEND, params)
+
+    assert response.status_code == 200
+    message = SmsMessage.objects.get()
+    assert (message.category, list(SmsRecipient.objects.values_list("number", flat=True))) == ("otp", [NUMBER])
+
+
+def test_invalid_identifier_in_the_json_is_400_naming_identifier(owner):
+    response = pt(owner, "post", SEND, {"identifier": "12345", "message": "x"})
+
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["code"], body["field"]) == (11, "identifier")
+    assert body["message"] == "Invalid number '12345': not a valid number for region TG."
+    assert SmsMessage.objects.count() == 0
+
+
+def test_invalid_number_in_the_get_form_is_400_naming_number(owner):
+    response = owner.client.get(SEND, {"apiKey": owner.key, "number": "12345", "message": "x"})
+
+    assert response.status_code == 400
+    assert (response.json()["code"], response.json()["field"]) == (11, "number")
+    assert SmsMessage.objects.count() == 0
+
+
+def test_neither_number_nor_identifier_is_400_code_10_naming_the_forms_own_spelling(owner):
+    posted = pt(owner, "post", SEND, {"message": "x"})
+    got = owner.client.get(SEND, {"apiKey": owner.key, "message": "x"})
+
+    assert posted.status_code == got.status_code == 400
+    assert posted.json() == {
+        "code": 10,
+        "error": "invalid",
+        "message": "number: This field is required.",
+        "field": "number",
+        "fields": {"number": ["This field is required."]},
+    }
+    assert (got.json()["code"], got.json()["field"]) == (10, "identifier")
+    assert SmsMessage.objects.count() == 0
+
+
+def test_number_and_identifier_that_agree_are_one_number(owner):
+    response = send(owner, identifier=NUMBER)
+
+    assert response.status_code == 200
+    assert list(SmsRecipient.objects.values_list("number", flat=True)) == [NUMBER]
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"number": NUMBER, "identifier": OTHER_NUMBER}, "identifier"),
+        ({"category": "otp", "tag": "alerts"}, "tag"),
+    ],
+)
+def test_two_spellings_that_differ_are_400_naming_the_second(owner, fields, named):
+    response = pt(owner, "post", SEND, {"number": NUMBER, "message": "x", **fields})
+
+    assert response.status_code == 400
+    assert response.json()["field"] == named
+    assert SmsMessage.objects.count() == 0
+
+
+@pytest.mark.parametrize("field", ["identifier", "tag"])
+@pytest.mark.parametrize("value", [None, [], {}, [NUMBER]])
+def test_the_other_spellings_of_the_wrong_json_type_are_400_naming_them(owner, field, value):
+    body = {"message": "x", field: value} if field == "identifier" else {"number": NUMBER, "message": "x", field: value}
+
+    response = pt(owner, "post", SEND, body)
+
+    assert response.status_code == 400
+    assert response.json()["field"] == field
+    assert SmsMessage.objects.count() == 0
+
+
+def test_stats_filter_by_tag_as_by_category(owner):
+    send(owner, category="otp")
+    send(owner, tag="alerts")
+
+    by_tag = pt(owner, "get", STATS, {"tag": "otp"})
+
+    assert by_tag.status_code == 200
+    assert by_tag.json() == [{"category": "otp", "credits": 1, "pending": 1, "sent": 0, "failed": 0, "delivered": 0}]
+    assert [row["category"] for row in pt(owner, "get", STATS, {"category": "alerts"}).json()] == ["alerts"]
+
+
+def test_stats_with_category_and_tag_that_differ_is_400_naming_tag(owner):
+    response = pt(owner, "get", STATS, {"category": "otp", "tag": "alerts"})
+
+    assert response.status_code == 400
+    assert response.json()["field"] == "tag"
+
+
+def test_unsubscriber_may_be_given_as_number(owner):
+    added = pt(owner, "post", UNSUBSCRIBERS, {"number": "90123456"})
+    invalid = pt(owner, "post", UNSUBSCRIBERS, {"number": "12345"})
+
+    assert added.json() == {"id": NUMBER, "identifier": NUMBER}
+    assert (invalid.status_code, invalid.json()["field"], invalid.json()["code"]) == (400, "number", 11)
+    assert list(BlacklistedNumber.objects.values_list("number", flat=True)) == [NUMBER]
+    assert pt(owner, "delete", f"{UNSUBSCRIBERS}?number=%2B22890123456").json() == {"success": True}
+    assert BlacklistedNumber.objects.count() == 0

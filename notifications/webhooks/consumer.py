@@ -26,10 +26,28 @@ from notifications.webhooks.channels import CHANNELS, details_load
 from notifications.webhooks.event_types import EVENT_TYPES, LEGACY_EVENT_TYPES, wants
 from notifications.webhooks.legacy import callback_body
 from notifications.webhooks.models import EndpointKind, WebhookDelivery, WebhookEndpoint
+from softafrik.bulk import rows_insert
 
 CONSUMER = "webhooks"
 CONSUME_MAX_BATCHES = 20  # batches one beat tick consumes before it dispatches what they made
-INSERT_BATCH = 2000  # delivery rows per INSERT
+PENDING = DeliveryStatus.PENDING.value
+# Every column of a new delivery, in the order rows_insert gets them.
+DELIVERY_COLUMNS = [
+    ("status", "varchar"),
+    ("error", "varchar"),
+    ("attempts", "smallint"),
+    ("next_attempt_at", "timestamptz"),
+    ("claim", "uuid"),
+    ("claimed_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+    ("endpoint_id", "uuid"),
+    ("tenant_id", "bigint"),
+    ("event_id", "bigint"),
+    ("event_type", "varchar"),
+    ("message_id", "uuid"),
+    ("payload", "text"),
+    ("created_at", "timestamptz"),
+]
 
 
 def iso(at: datetime) -> str:
@@ -130,27 +148,15 @@ def deliveries_create_for_events(events: list[StatusEvent]) -> int:
     details = {channel: details_load(channel, ids) for channel, ids in wanted.items()}
 
     now = timezone.now()
-    rows: list[WebhookDelivery] = []
+    rows: list[tuple] = []  # in DELIVERY_COLUMNS order
     for event, standard, legacy_pk in targets:
         detail = details[event.channel][event.recipient_id]
-        message_id = uuid.uuid4()
-
-        def delivery(endpoint_id: uuid.UUID, payload: str, event=event, message_id=message_id) -> WebhookDelivery:
-            return WebhookDelivery(
-                endpoint_id=endpoint_id,
-                tenant_id=event.tenant_id,
-                event_id=event.id,
-                event_type=event.type,
-                message_id=message_id,
-                payload=payload,
-                status=DeliveryStatus.PENDING,
-                next_attempt_at=now,
-            )
-
+        new = (PENDING, "", 0, now, None, None, now)  # due at once, unclaimed
+        head = (event.tenant_id, event.id, event.type, uuid.uuid4())  # one webhook-id per event
         if standard:
             body = _standard_body(event, detail)
-            rows += [delivery(pk, body) for pk in standard]
+            rows += [(*new, endpoint_id, *head, body, now) for endpoint_id in standard]
         if legacy_pk:
-            rows.append(delivery(legacy_pk, _legacy_body(event, detail)))
-    WebhookDelivery.objects.bulk_create(rows, batch_size=INSERT_BATCH, ignore_conflicts=True)
+            rows.append((*new, legacy_pk, *head, _legacy_body(event, detail), now))
+    rows_insert(table=WebhookDelivery._meta.db_table, columns=DELIVERY_COLUMNS, rows=rows, ignore_conflicts=True)
     return len(rows)

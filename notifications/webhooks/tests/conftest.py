@@ -79,10 +79,31 @@ def record(channel: str, row, status: str, reason: str = "") -> StatusEvent:
     return StatusEvent.objects.order_by("-id").first()
 
 
-def consume_all(timeout: float = 20.0) -> int:
-    """Consume until the webhooks cursor has passed the newest event. On PostgreSQL an
-    event becomes visible only once every older transaction has ended, and other test
-    runs on the same server may hold one for a moment: wait for them, as beat would."""
+def wait_visible(timeout: float = 30.0) -> None:
+    """Until every event written so far is visible to consumers. On PostgreSQL an event is
+    visible once every older transaction has ended, and other test runs on the same
+    server may hold one for a moment; SQLite commits in order."""
+    if connection.vendor != "postgresql":
+        return
+    table = StatusEvent._meta.db_table
+    sql = (
+        f"SELECT EXISTS (SELECT 1 FROM {table}"  # noqa: S608
+        " WHERE txid >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            if not cursor.fetchone()[0]:
+                return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"events still invisible to consumers after {timeout}s")
+        time.sleep(0.05)
+
+
+def consume_all(timeout: float = 30.0) -> int:
+    """Consume until the webhooks cursor has passed the newest event, waiting for events
+    that are not visible yet (``wait_visible``), as beat would."""
     newest = StatusEvent.objects.order_by("-id").values_list("id", flat=True).first()
     total = 0
     deadline = time.monotonic() + timeout

@@ -10,16 +10,16 @@ from softafrik.tenant_admin import TenantScopedAdmin, is_platform_admin, user_te
 class TenantAdmin(admin.ModelAdmin):
     """Platform admins manage tenants; a tenant's staff may set its own callback URL."""
 
-    list_display = ("id", "name", "default_region", "is_active", "created_at")
+    list_display = ("id", "name", "default_region", "timezone", "is_active", "created_at")
     search_fields = ("name",)
 
     def get_fields(self, request, obj=None):
         if is_platform_admin(request):
-            return ("name", "default_region", "is_active", "status_callback_url", "callback_secret")
-        return ("name", "default_region", "status_callback_url", "callback_secret")
+            return ("name", "default_region", "timezone", "is_active", "status_callback_url", "callback_secret")
+        return ("name", "default_region", "timezone", "status_callback_url", "callback_secret")
 
     def get_readonly_fields(self, request, obj=None):
-        return () if is_platform_admin(request) else ("name", "default_region")
+        return () if is_platform_admin(request) else ("name", "default_region", "timezone")
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)

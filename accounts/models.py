@@ -1,10 +1,25 @@
 from __future__ import annotations
 
+import functools
+import zoneinfo
+
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
 from softafrik.crypto import EncryptedTextField
+
+
+@functools.cache
+def _time_zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())  # scans the tz database: once
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name ("Africa/Lome", "UTC"); raises ValidationError otherwise."""
+    if value not in _time_zone_names():
+        raise ValidationError(f"{value!r} is not an IANA time zone name (e.g. Africa/Lome, UTC).", code="invalid")
 
 
 class Tenant(models.Model):
@@ -13,6 +28,9 @@ class Tenant(models.Model):
     name = models.CharField(max_length=100, unique=True)
     # Region used to read national phone numbers ("90 12 34 56" in Togo), ISO 3166 alpha-2.
     default_region = models.CharField(max_length=2, blank=True, default="")
+    # IANA name; the tenant's dates without a time or an offset (ION's MULDESP dateDebut
+    # and dateFin) are read in it.
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     is_active = models.BooleanField(default=True)
     # Every status change of the tenant's messages is POSTed here, signed with
     # HMAC-SHA256(callback_secret, body) in X-SoftAfrik-Signature.

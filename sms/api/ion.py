@@ -8,10 +8,11 @@ SMS selectors underneath, ION's shapes out. Errors name ION's fields (``emetteur
 from __future__ import annotations
 
 import re
-from datetime import UTC
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.settings import ISO_8601
@@ -64,21 +65,52 @@ def ion_status(*, state: str, counts: dict[str, int]) -> str:
 # --- Input -----------------------------------------------------------------------------
 
 _HAS_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}")
+_BARE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+@extend_schema_field(
+    {
+        "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}],
+        "example": "2025-10-10",
+    }
+)
 class IonDateTimeField(serializers.DateTimeField):
-    """ISO 8601 date and time; without an offset it is UTC. A bare date is refused: it
-    would silently mean midnight."""
+    """An ISO 8601 date and time, or a bare date ("2025-10-10", as ION documents it).
 
-    default_error_messages = {"invalid": "Expected an ISO 8601 date and time, e.g. 2025-07-01T08:00:00Z."}
+    Without an offset, a date and time is in the tenant's time zone (``context["tz"]``). A
+    bare date is a whole day there: its start for ``dateDebut`` (``day_end=False``), its
+    end, the next midnight, for ``dateFin`` (``day_end=True``)."""
 
-    def __init__(self, **kwargs):
-        super().__init__(input_formats=[ISO_8601], default_timezone=UTC, **kwargs)
+    default_error_messages = {
+        "invalid": "Expected an ISO 8601 date (2025-10-10) or date and time (2025-10-10T08:00:00Z)."
+    }
+
+    def __init__(self, *, day_end: bool, **kwargs):
+        super().__init__(input_formats=[ISO_8601], **kwargs)
+        self.day_end = day_end
+
+    def default_timezone(self):
+        return self.context.get("tz", UTC)
 
     def to_internal_value(self, value):
+        if isinstance(value, str) and _BARE_DATE.match(value.strip()):
+            return self._day_bound(value.strip())
         if isinstance(value, str) and not _HAS_TIME.match(value.strip()):
             self.fail("invalid")
         return super().to_internal_value(value)
+
+    def _day_bound(self, text: str) -> datetime:
+        try:
+            day = date.fromisoformat(text)
+            if self.day_end:
+                day += timedelta(days=1)
+        except ValueError:
+            self.fail("invalid")
+        except OverflowError:
+            self.fail("overflow")
+        # A midnight skipped by a DST change reads as the instant the day begins (fold=0
+        # takes the offset in force before the change).
+        return datetime.combine(day, time.min, tzinfo=self.default_timezone())
 
 
 def _emetteur():
@@ -113,8 +145,17 @@ class IonMuldesIn(serializers.Serializer):
 
 
 class IonMuldespIn(IonMuldesIn):
-    dateDebut = IonDateTimeField(help_text="ISO 8601; without an offset, UTC. In the past: starts now.")
-    dateFin = IonDateTimeField(help_text="ISO 8601, after dateDebut and in the future.")
+    """Needs ``context={"tz": <the tenant's ZoneInfo>}``."""
+
+    dateDebut = IonDateTimeField(
+        day_end=False,
+        help_text="ISO 8601 date (the start of that day) or date and time; without an offset, in the account's "
+        "time zone. In the past: starts now.",
+    )
+    dateFin = IonDateTimeField(
+        day_end=True,
+        help_text="ISO 8601 date (the end of that day) or date and time, after dateDebut and in the future.",
+    )
     nbParJour = serializers.IntegerField(min_value=1, max_value=INT_COLUMN_MAX)
     intervalleMinutes = serializers.IntegerField(min_value=1, max_value=INT_COLUMN_MAX)
 
@@ -162,8 +203,8 @@ class IonMuldesOut(IonUnidesOut):
 
 
 class IonMuldespOut(IonMuldesOut):
-    dateDebut = serializers.DateTimeField()
-    dateFin = serializers.DateTimeField()
+    dateDebut = serializers.CharField(help_text="As it was sent")
+    dateFin = serializers.CharField(help_text="As it was sent")
 
 
 class IonProgression(serializers.Serializer):
@@ -272,12 +313,16 @@ class IonMuldespView(IonView):
         tags=TAGS,
         summary="MULDESP: many numbers, spread over a window",
         description="Between dateDebut and dateFin, at most nbParJour SMS a (UTC) day, a batch every "
-        "intervalleMinutes. Numbers still waiting when dateFin comes end ECHEC.",
+        "intervalleMinutes. Numbers still waiting when dateFin comes end ECHEC. Bare dates are whole days "
+        "in the account's time zone; the answer echoes dateDebut and dateFin as they were sent.",
     )
     def post(self, request):
-        data = _valid(IonMuldespIn, request)
+        tenant = request.user.tenant
+        serializer = IonMuldespIn(data=request.data, context={"tz": ZoneInfo(tenant.timezone)})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         accepted = services.sms_submit(
-            tenant=request.user.tenant,
+            tenant=tenant,
             dialect="ion",
             sender=data["emetteur"] or None,
             numbers=data["numeros"],
@@ -289,7 +334,8 @@ class IonMuldespView(IonView):
                 interval_minutes=data["intervalleMinutes"],
             ),
         )
-        body = {**_submitted_bulk(accepted), "dateDebut": data["dateDebut"], "dateFin": data["dateFin"]}
+        # Echoed exactly as sent ("2025-10-10" stays a date): the stored instants are in GET.
+        body = {**_submitted_bulk(accepted), "dateDebut": request.data["dateDebut"], "dateFin": request.data["dateFin"]}
         return Response(body, status=status.HTTP_201_CREATED)
 
 

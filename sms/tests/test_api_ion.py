@@ -193,7 +193,7 @@ def test_unides_to_a_blacklisted_number_is_echec_at_once(owner):
 # --- MULDESP ---------------------------------------------------------------------------
 
 
-def test_muldesp_stores_the_campaign_with_naive_dates_as_utc(owner):
+def test_muldesp_stores_the_campaign_with_naive_dates_in_the_tenants_zone_utc_by_default(owner):
     response = muldesp(owner, [TG, CI])
     assert response.status_code == 201
     message = SmsMessage.objects.get()
@@ -203,8 +203,8 @@ def test_muldesp_stores_the_campaign_with_naive_dates_as_utc(owner):
         "statut": "EN_ATTENTE",
         "nbDestinataires": 2,
         "rejets": [],
-        "dateDebut": "2099-07-01T08:00:00Z",
-        "dateFin": "2099-07-31T18:00:00Z",
+        "dateDebut": "2099-07-01T08:00:00",
+        "dateFin": "2099-07-31T18:00:00",
     }
     assert (message.kind, message.window_start, message.window_end, message.per_day, message.interval_minutes) == (
         SmsKind.CAMPAIGN,
@@ -215,9 +215,9 @@ def test_muldesp_stores_the_campaign_with_naive_dates_as_utc(owner):
     )
 
 
-def test_muldesp_converts_dates_with_an_offset_to_utc(owner):
+def test_muldesp_reads_a_date_with_an_offset_at_that_offset_and_echoes_it_as_sent(owner):
     response = muldesp(owner, [TG], dateDebut="2099-07-01T08:00:00+01:00")
-    assert response.json()["dateDebut"] == "2099-07-01T07:00:00Z"
+    assert response.json()["dateDebut"] == "2099-07-01T08:00:00+01:00"
     assert SmsMessage.objects.get().window_start == datetime(2099, 7, 1, 7, tzinfo=UTC)
 
 
@@ -257,11 +257,16 @@ def test_muldesp_datedebut_in_the_past_starts_now(owner):
     assert message.window_start < message.next_batch_at <= timezone.now()
 
 
-@pytest.mark.parametrize("value", ["2099-07-01", "01/07/2099 08:00", "demain", 4102444800])
-def test_muldesp_datedebut_not_an_iso_datetime_is_400_naming_datedebut(owner, value):
+@pytest.mark.parametrize(
+    "value", ["01/07/2099 08:00", "demain", 4102444800, "20990701", "2099-07", "2099-02-30", "2099-7-1"]
+)
+def test_muldesp_datedebut_not_an_iso_date_or_datetime_is_400_naming_datedebut(owner, value):
     response = muldesp(owner, [TG], dateDebut=value)
     assert response.status_code == 400
     assert response.json()["field"] == "dateDebut"
+    assert response.json()["message"] == (
+        "dateDebut: Expected an ISO 8601 date (2025-10-10) or date and time (2025-10-10T08:00:00Z)."
+    )
     assert SmsMessage.objects.count() == 0
 
 
@@ -281,6 +286,101 @@ def test_muldesp_with_only_invalid_numbers_is_400_naming_numeros(owner):
     assert response.status_code == 400
     assert response.json()["field"] == "numeros"
     assert SmsMessage.objects.count() == 0
+
+
+def in_zone(tenant, name: str) -> None:
+    tenant.timezone = name
+    tenant.save(update_fields=["timezone"])
+
+
+def test_muldesp_bare_dates_run_from_the_start_of_datedebut_to_the_end_of_datefin(owner):
+    response = muldesp(owner, [TG], dateDebut="2099-07-01", dateFin="2099-07-31")
+    assert response.status_code == 201
+    assert (response.json()["dateDebut"], response.json()["dateFin"]) == ("2099-07-01", "2099-07-31")
+    message = SmsMessage.objects.get()
+    assert (message.window_start, message.window_end) == (
+        datetime(2099, 7, 1, tzinfo=UTC),
+        datetime(2099, 8, 1, tzinfo=UTC),
+    )
+
+
+def test_muldesp_bare_dates_are_days_in_the_tenants_time_zone(owner):
+    in_zone(owner.tenant, "Africa/Libreville")  # UTC+1
+    response = muldesp(owner, [TG], dateDebut="2099-07-01", dateFin="2099-07-31")
+    assert response.status_code == 201
+    message = SmsMessage.objects.get()
+    assert (message.window_start, message.window_end) == (
+        datetime(2099, 6, 30, 23, tzinfo=UTC),
+        datetime(2099, 7, 31, 23, tzinfo=UTC),
+    )
+
+
+def test_muldesp_naive_datetimes_are_in_the_tenants_time_zone(owner):
+    in_zone(owner.tenant, "Africa/Libreville")
+    response = muldesp(owner, [TG])
+    assert (response.json()["dateDebut"], response.json()["dateFin"]) == ("2099-07-01T08:00:00", "2099-07-31T18:00:00")
+    message = SmsMessage.objects.get()
+    assert (message.window_start, message.window_end) == (
+        datetime(2099, 7, 1, 7, tzinfo=UTC),
+        datetime(2099, 7, 31, 17, tzinfo=UTC),
+    )
+
+
+def test_muldesp_a_bare_date_and_a_datetime_mix(owner):
+    response = muldesp(owner, [TG], dateDebut="2099-07-01T08:00:00Z", dateFin="2099-07-01")
+    assert response.status_code == 201
+    assert SmsMessage.objects.get().window_end == datetime(2099, 7, 2, tzinfo=UTC)
+
+
+def test_muldesp_the_same_bare_date_twice_is_that_whole_day(owner):
+    response = muldesp(owner, [TG], dateDebut="2099-07-01", dateFin="2099-07-01")
+    assert response.status_code == 201
+    message = SmsMessage.objects.get()
+    assert message.window_end - message.window_start == timedelta(days=1)
+
+
+def test_muldesp_bare_datefin_before_bare_datedebut_is_400_naming_datefin(owner):
+    response = muldesp(owner, [TG], dateDebut="2099-07-02", dateFin="2099-07-01")
+    assert response.status_code == 400
+    assert (response.json()["field"], response.json()["message"]) == ("dateFin", "dateFin: Must be after dateDebut.")
+    assert SmsMessage.objects.count() == 0
+
+
+def test_muldesp_bare_datefin_today_is_still_in_the_future(owner):
+    today = timezone.now().date().isoformat()
+    response = muldesp(owner, [TG], dateDebut=today, dateFin=today)
+    assert response.status_code == 201
+
+
+def test_muldesp_bare_datefin_on_the_last_representable_day_is_400_naming_datefin(owner):
+    response = muldesp(owner, [TG], dateFin="9999-12-31")
+    assert response.status_code == 400
+    assert (response.json()["field"], response.json()["message"]) == (
+        "dateFin",
+        "dateFin: Datetime value out of range.",
+    )
+    assert SmsMessage.objects.count() == 0
+
+
+def test_muldesp_naive_datetime_a_dst_change_skips_reads_with_the_offset_before_it(owner):
+    in_zone(owner.tenant, "Europe/Paris")  # 2099-03-29: 02:00 +01 -> 03:00 +02
+    response = muldesp(owner, [TG], dateDebut="2099-03-29T02:30:00")
+    assert response.status_code == 201
+    assert SmsMessage.objects.get().window_start == datetime(2099, 3, 29, 1, 30, tzinfo=UTC)
+
+
+def test_muldesp_bare_date_whose_midnight_a_dst_change_skips_starts_when_that_day_does(owner):
+    in_zone(owner.tenant, "America/Santiago")  # 2099-09-06: 00:00 -04 -> 01:00 -03
+    response = muldesp(owner, [TG], dateDebut="2099-09-06", dateFin="2099-09-30")
+    assert response.status_code == 201
+    assert SmsMessage.objects.get().window_start == datetime(2099, 9, 6, 4, tzinfo=UTC)
+
+
+def test_muldesp_status_of_a_bare_date_campaign_gives_the_instants(owner):
+    in_zone(owner.tenant, "Africa/Libreville")
+    ref = muldesp(owner, [TG], dateDebut="2099-07-01", dateFin="2099-07-31").json()["ref"]
+    body = owner.get(f"/api/V1/sms/{ref}").json()
+    assert (body["dateDebut"], body["dateFin"]) == ("2099-06-30T23:00:00Z", "2099-07-31T23:00:00Z")
 
 
 # --- Status ----------------------------------------------------------------------------
@@ -500,6 +600,15 @@ DOC_MULDES = {
     "numeros": ["+24106123456", "+24107456789", "+24106234567"],
     "corps": "Profitez de nos offres exclusives SMS Gateway !",
 }
+DOC_MULDESP = {
+    "emetteur": "ION-Networking",
+    "numeros": ["+24106123456", "+24107456789"],
+    "corps": "Campagne d'information SMS Gateway",
+    "dateDebut": "2025-10-10",
+    "dateFin": "2025-10-15",
+    "nbParJour": 100,
+    "intervalleMinutes": 15,
+}
 SENDER_TOO_LONG = {
     "error": "rejected",
     "message": "Invalid sender: sender too long (max 11 characters).",
@@ -513,8 +622,19 @@ def documented(client, path, body):
     return client.client.post(path, body, format="json", headers={"X-API-Key": client.key})
 
 
-@pytest.mark.parametrize(("path", "body"), [("/api/V1/sms/unides", DOC_UNIDES), ("/api/V1/sms/muldes", DOC_MULDES)])
-def test_documented_example_sender_is_refused_for_its_14_characters_even_if_approved(owner, path, body):
+@pytest.fixture
+def october_2025(monkeypatch):
+    """The document's campaign runs 10-15 October 2025: send it on 1 October 2025."""
+    now = datetime(2025, 10, 1, 9, 30, tzinfo=UTC)
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    return now
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/api/V1/sms/unides", DOC_UNIDES), ("/api/V1/sms/muldes", DOC_MULDES), ("/api/V1/sms/muldesp", DOC_MULDESP)],
+)
+def test_documented_example_sender_is_refused_for_its_14_characters_even_if_approved(owner, october_2025, path, body):
     SenderName.objects.create(tenant=owner.tenant, name="ION-Networking", status=SenderStatus.APPROVED)
     response = documented(owner, path, body)
     assert response.status_code == 400
@@ -545,6 +665,53 @@ def test_documented_muldes_with_an_11_character_hyphenated_sender_answers_the_do
         "rejets": [],
     }
     assert sorted(SmsRecipient.objects.values_list("number", flat=True)) == sorted(DOC_MULDES["numeros"])
+
+
+def test_documented_muldesp_answers_the_documented_shape_echoing_its_bare_dates(owner, october_2025):
+    SenderName.objects.create(tenant=owner.tenant, name="ION-Network", status=SenderStatus.APPROVED)
+    response = documented(owner, "/api/V1/sms/muldesp", {**DOC_MULDESP, "emetteur": "ION-Network"})
+    assert response.status_code == 201
+    message = SmsMessage.objects.get()
+    assert response.json() == {
+        "ref": str(message.pk),
+        "type": "MULDESP",
+        "statut": "EN_ATTENTE",
+        "nbDestinataires": 2,
+        "rejets": [],
+        "dateDebut": "2025-10-10",
+        "dateFin": "2025-10-15",
+    }
+    assert (message.kind, message.text, message.per_day, message.interval_minutes) == (
+        SmsKind.CAMPAIGN,
+        "Campagne d'information SMS Gateway",
+        100,
+        15,
+    )
+    # From the start of 10 October to the end of 15 October, in the tenant's zone (UTC).
+    assert (message.window_start, message.window_end, message.next_batch_at) == (
+        datetime(2025, 10, 10, tzinfo=UTC),
+        datetime(2025, 10, 16, tzinfo=UTC),
+        datetime(2025, 10, 10, tzinfo=UTC),
+    )
+
+
+def test_documented_muldesp_days_are_the_tenants_days(owner, october_2025):
+    in_zone(owner.tenant, "Africa/Libreville")  # Gabon, where the example's numbers are: UTC+1
+    SenderName.objects.create(tenant=owner.tenant, name="ION-Network", status=SenderStatus.APPROVED)
+    response = documented(owner, "/api/V1/sms/muldesp", {**DOC_MULDESP, "emetteur": "ION-Network"})
+    assert (response.json()["dateDebut"], response.json()["dateFin"]) == ("2025-10-10", "2025-10-15")
+    message = SmsMessage.objects.get()
+    assert (message.window_start, message.window_end) == (
+        datetime(2025, 10, 9, 23, tzinfo=UTC),
+        datetime(2025, 10, 15, 23, tzinfo=UTC),
+    )
+
+
+def test_documented_muldesp_sent_after_its_dates_is_400_naming_datefin(owner):
+    response = documented(owner, "/api/V1/sms/muldesp", DOC_MULDESP)  # today is after 15 October 2025
+    assert response.status_code == 400
+    assert (response.json()["field"], response.json()["message"]) == ("dateFin", "dateFin: Must be in the future.")
+    assert SmsMessage.objects.count() == 0
 
 
 @pytest.mark.parametrize("emetteur", ["ION Network", "I.O.N_&-Co"])

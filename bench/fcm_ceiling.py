@@ -3,7 +3,7 @@
     python bench/fcm_ceiling.py --url URL --account-file F --messages 50000 --threads 1
 
 One process of the ceiling run. It builds a firebase-admin app from the service account
-exactly as ``notifications.providers.fcm.FcmProvider`` does (same timeout, same URL
+exactly as ``notifications.push.providers.fcm.FcmProvider`` does (same timeout, same URL
 override ``fcm_app_point_at``, same connection pool and retry policy, OAuth token fetched
 once up front), prints ``ready``, waits for ``go`` on stdin, then ``--threads`` threads
 each call ``messaging.send_each`` on batches of 500 messages shaped like the platform's
@@ -28,7 +28,7 @@ import firebase_admin
 import google.auth.transport.requests
 from firebase_admin import credentials, messaging
 
-from notifications.providers.fcm import DEFAULT_HTTP_TIMEOUT, FCM_CHUNK, SEND_RETRIES, fcm_app_point_at
+from notifications.push.providers.fcm import DEFAULT_HTTP_TIMEOUT, FCM_CHUNK, SEND_RETRIES, fcm_app_point_at
 
 TTL_SECONDS = 4 * 7 * 86400  # the platform's PUSH_TTL_SECONDS default
 TOKEN_LENGTH = 163  # what FCM registration tokens measure today

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from accounts.models import Tenant
 from devices.models import App, Device, EndUser
 from devices.tokens import InvalidToken, token_canonical
-from notifications.providers.webpush import generate_vapid_keypair
+from notifications.push.providers.webpush import generate_vapid_keypair
 from softafrik.api import DomainError
 
 PUID_ALPHABET = string.ascii_lowercase + string.digits

@@ -12,7 +12,8 @@ from rest_framework.views import APIView
 from devices import selectors as device_selectors
 from devices.api import SUCCESS, DeviceTokenField, _valid
 from devices.models import Platform
-from notifications import selectors, services
+from notifications import selectors
+from notifications.push import accept, confirm, inbox
 from softafrik.api import FlatSerializer
 from softafrik.fields import JsonObjectField
 
@@ -47,7 +48,7 @@ class PushToUserView(APIView):
     @extend_schema(request=ToUserIn, responses={202: ACCEPTED}, tags=["push"])
     def post(self, request):
         data = _valid(ToUserIn, request)
-        message = services.push_send_to_user(
+        message = accept.push_send_to_user(
             tenant=request.user.tenant, puid=data["puid"], title=data["title"], body=data["body"], data=data["data"]
         )
         return _accepted(message)
@@ -59,7 +60,7 @@ class PushToDeviceView(APIView):
         data = _valid(ToDeviceIn, request)
         tenant = request.user.tenant
         device = device_selectors.device_get_by_token(tenant=tenant, token=data["device_token"])
-        message = services.push_send_to_device(
+        message = accept.push_send_to_device(
             tenant=tenant, device=device, title=data["title"], body=data["body"], data=data["data"]
         )
         return _accepted(message)
@@ -71,7 +72,7 @@ class PushBroadcastView(APIView):
         data = _valid(BroadcastIn, request)
         tenant = request.user.tenant
         app = device_selectors.app_get(tenant=tenant, name=data["app_name"])
-        message = services.push_broadcast(
+        message = accept.push_broadcast(
             tenant=tenant,
             app=app,
             country=data["country"],
@@ -133,7 +134,7 @@ class ReadView(APIView):
     @extend_schema(request=ReadIn, responses={200: SUCCESS}, tags=["inbox"])
     def post(self, request):
         data = _valid(ReadIn, request)
-        services.inbox_mark_read(tenant=request.user.tenant, entry_id=data["id"])
+        inbox.inbox_mark_read(tenant=request.user.tenant, entry_id=data["id"])
         return Response({"success": True})
 
 
@@ -147,7 +148,7 @@ class ReadAllView(APIView):
         data = _valid(ReadAllIn, request)
         tenant = request.user.tenant
         end_user = device_selectors.end_user_get(tenant=tenant, puid=data["puid"])
-        services.inbox_mark_all_read(tenant=tenant, end_user=end_user)
+        inbox.inbox_mark_all_read(tenant=tenant, end_user=end_user)
         return Response({"success": True})
 
 
@@ -224,7 +225,7 @@ class DeliveredView(APIView):
         data = _valid(DeliveredIn, request)
         tenant = request.user.tenant
         device = device_selectors.device_get_by_token(tenant=tenant, token=data["device_token"])
-        services.delivery_confirm(tenant=tenant, message_id=str(data["id"]), device=device)
+        confirm.delivery_confirm(tenant=tenant, message_id=str(data["id"]), device=device)
         return Response({"success": True})
 
 

@@ -6,16 +6,10 @@ from django.db import models
 
 from accounts.models import Tenant
 from devices.models import App, Device, EndUser
+from notifications.core.models import OutboxRow
+from notifications.core.status import DeliveryStatus
 
-
-class DeliveryStatus(models.TextChoices):
-    """The one status model every channel reports in (push now, SMS and scenarios next)."""
-
-    PENDING = "pending", "Pending"
-    SENDING = "sending", "Sending"  # claimed by a worker; shown to clients as pending
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
-    DELIVERED = "delivered", "Delivered"
+__all__ = ["Delivery", "DeliveryStatus", "InboxEntry", "Message", "MessageKind", "MessageState"]
 
 
 class MessageKind(models.TextChoices):
@@ -63,30 +57,18 @@ class Message(models.Model):
         return f"{self.kind} {self.title[:40]}"
 
 
-class Delivery(models.Model):
-    """One message to one device. Claimed by a conditional UPDATE before it is sent, so
-    a redelivered task never sends it twice."""
+class Delivery(OutboxRow):
+    """One message to one device: the push channel's outbox row (status, claim, timers:
+    ``notifications.core.models.OutboxRow``)."""
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries")
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="deliveries")
-    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
-    error = models.CharField(max_length=300, blank=True, default="")
-    attempts = models.SmallIntegerField(default=0)
-    # When a pending delivery is due (first send, or retry after a transient error).
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    claim = models.UUIDField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=200, blank=True, default="")
-    updated_at = models.DateTimeField(auto_now=True)
 
-    class Meta:
+    class Meta(OutboxRow.Meta):
         ordering = ["id"]
         verbose_name_plural = "deliveries"
         constraints = [models.UniqueConstraint(fields=["message", "device"], name="delivery_once_per_device")]
-        indexes = [
-            models.Index(fields=["next_attempt_at"], name="delivery_pending_due", condition=models.Q(status="pending")),
-            models.Index(fields=["claimed_at"], name="delivery_sending_lease", condition=models.Q(status="sending")),
-        ]
 
     def __str__(self) -> str:
         return f"delivery {self.pk} ({self.status})"

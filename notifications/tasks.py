@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from notifications import services
+from notifications.push import fanout, send
 
 FAN_OUT_ROUNDS = 10  # claim batches one task takes before handing over to a fresh task
 
@@ -15,7 +15,7 @@ def message_fan_out(message_id: str) -> int:
     (every to-user and to-device send) is delivered right here, saving a queue hop."""
     held: list[int] | None = None
     pages = 0
-    for page in services.message_fan_out(message_id=message_id):
+    for page in fanout.message_fan_out(message_id=message_id):
         pages += 1
         if held is not None:
             deliveries_send.delay(held)
@@ -24,23 +24,23 @@ def message_fan_out(message_id: str) -> int:
             deliveries_send.delay(held)
             held = None
     if held is not None:
-        services.deliveries_send(delivery_ids=held)
+        send.deliveries_send(delivery_ids=held)
     return pages
 
 
 @shared_task(name="notifications.tasks.messages_fan_out_queued")
 def messages_fan_out_queued() -> int:
-    """Fan out the queued messages this worker can claim (woken by notifications.kick)."""
+    """Fan out the queued messages this worker can claim (woken by notifications.push.kick)."""
     total = 0
     for _ in range(FAN_OUT_ROUNDS):
-        claimed = services.messages_claim_queued()
-        delivery_ids, handled = services.messages_fan_out_direct(message_ids=claimed)
+        claimed = fanout.messages_claim_queued()
+        delivery_ids, handled = fanout.messages_fan_out_direct(message_ids=claimed)
         for message_id in claimed:
             if message_id not in handled:
                 message_fan_out(message_id)  # a broadcast: paged
-        chunk = services.FANOUT_CHUNK
+        chunk = fanout.FANOUT_CHUNK
         for start in range(0, len(delivery_ids), chunk):
-            services.deliveries_send(delivery_ids=delivery_ids[start : start + chunk])
+            send.deliveries_send(delivery_ids=delivery_ids[start : start + chunk])
         total += len(claimed)
         if not claimed:
             return total
@@ -50,14 +50,14 @@ def messages_fan_out_queued() -> int:
 
 @shared_task(name="notifications.tasks.deliveries_send")
 def deliveries_send(delivery_ids: list[int]) -> dict[str, int]:
-    return services.deliveries_send(delivery_ids=delivery_ids)
+    return send.deliveries_send(delivery_ids=delivery_ids)
 
 
 @shared_task(name="notifications.tasks.deliveries_dispatch_due")
 def deliveries_dispatch_due() -> int:
-    if services.messages_queued_waiting():
+    if fanout.messages_queued_waiting():
         messages_fan_out_queued.delay()  # a kick lost with a dying web process
-    chunks = services.deliveries_due()
+    chunks = send.deliveries_due()
     for chunk in chunks:
         deliveries_send.delay(chunk)
     return sum(len(chunk) for chunk in chunks)

@@ -1,9 +1,9 @@
-"""Sending claimed SMS recipients through their routes, with fallback and retries.
+"""Sending SMS numbers: the SMS channel plugged into the core's pipeline.
 
-Like push: a task claims pending recipients (``softafrik.claims``), the route clients
-send them concurrently within each route's window and throughput limit, and every
-outcome is written with one bulk UPDATE (writing part of a chunk while the next part was
-out measured slower: docs/benchmarks.md). A route that fails as a whole hands its
+A task claims pending recipients (``notifications.core.pipeline.deliver``), the route
+clients send them concurrently within each route's window and throughput limit, and the
+core writes every outcome with one bulk UPDATE and the status events (writing part of a
+chunk while the next part was out measured slower: docs/benchmarks.md). A route that fails as a whole hands its
 recipients to the next route matching their country at once; a transient per-number
 failure retries later on the next route (attempt N uses the Nth matching route,
 cyclically); a throttled number waits a little without using up an attempt.
@@ -12,15 +12,16 @@ cyclically); a throttled number waits a little without using up an attempt.
 from __future__ import annotations
 
 import logging
-import random
 from collections import defaultdict
 from datetime import timedelta
+from typing import ClassVar
 
 from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
 
-from notifications.core.events import events_record
+from notifications.core.claims import due_chunks
+from notifications.core.outcome import Outcome, Result
+from notifications.core.pipeline import Batch, Recorded, deliver
+from notifications.core.retry import RetryPolicy
 from notifications.core.status import DeliveryStatus
 from sms import encoding
 from sms.models import SmsMessage, SmsProviderId, SmsRecipient, SmsRoute, SmsState
@@ -35,15 +36,12 @@ from sms.providers.base import (
 from sms.receipts import receipts_apply_pending
 from sms.routing import route_client, routes_active, routes_for
 from sms.services import sms_messages_finish
-from softafrik.bulk import rows_insert, values_update
-from softafrik.claims import claim_param, claim_pending_rows, due_chunks
+from softafrik.bulk import rows_insert
 
 logger = logging.getLogger(__name__)
 
 SMS_CHUNK = 500  # recipients per send task: one claim, one bulk write
-THROTTLE_WAIT_SECONDS = 2.0
-RETRY_BASE_SECONDS = 10
-RETRY_MAX_SECONDS = 900
+RETRY = RetryPolicy(base=10, cap=900, throttle_wait=2.0)
 SWEEP_BATCH = 20 * SMS_CHUNK
 
 
@@ -73,25 +71,80 @@ def recipients_due(*, limit: int = SWEEP_BATCH) -> list[list[int]]:
     return chunks
 
 
-def _retry_at(attempts: int):
-    ceiling = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1))
-    return timezone.now() + timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+class SmsChannel:
+    """What is SMS's own in the pipeline: routes with fallback, encoded parts, provider
+    ids for receipts, finished sends."""
+
+    name: ClassVar[str] = "sms"
+    model: ClassVar[type[SmsRecipient]] = SmsRecipient
+    columns: ClassVar[list[str]] = ["pk", "message_id", "number", "attempts"]
+    extra_columns: ClassVar[list[tuple[str, str]]] = [("route_id", "bigint"), ("sent_at", "timestamptz")]
+
+    def policy(self) -> RetryPolicy:
+        return RETRY
+
+    def max_attempts(self) -> int:
+        return settings.SMS_MAX_ATTEMPTS
+
+    def send(self, rows: list[tuple]) -> Batch:
+        messages = {
+            m.pk: m
+            for m in SmsMessage.objects.filter(pk__in={row[1] for row in rows}).only(
+                "pk", "tenant_id", "sender", "text", "parts", "state"
+            )
+        }
+        outcomes = _send(rows, messages, routes_active())
+        return Batch(
+            results={pk: _result_of(pk, route, answer) for pk, (route, answer) in outcomes.items()}, context=messages
+        )
+
+    def extra_values(self, recorded: Recorded, *, now) -> tuple:
+        return recorded.result.via, now if recorded.status == DeliveryStatus.SENT else None
+
+    def event_source(self, row: tuple, context: dict):
+        return context[row[1]].tenant_id, row[1]
+
+    def after_record(self, recorded: list[Recorded], context: dict, *, now) -> None:
+        rows_insert(
+            table=SmsProviderId._meta.db_table,
+            columns=[("route_id", "bigint"), ("provider_message_id", "varchar"), ("recipient_id", "bigint")],
+            rows=_provider_ids(recorded),
+            ignore_conflicts=True,
+        )
+        sms_messages_finish(message_ids=list(context))
+
+    def after_commit(self, recorded: list[Recorded], context: dict) -> None:
+        # Receipts can arrive before we wrote the ids they refer to.
+        receipts_apply_pending(provider_message_ids=[(route_id, pmid) for route_id, pmid, _ in _provider_ids(recorded)])
+
+
+SMS = SmsChannel()
 
 
 def sms_send_chunk(*, recipient_ids: list[int]) -> dict[str, int]:
-    """Send the given recipients that are still pending. Never raises for provider
-    errors: every claimed row ends sent, failed, or pending with a retry time."""
-    claim, rows = claim_pending_rows(SmsRecipient, recipient_ids, ["pk", "message_id", "number", "attempts"])
-    if claim is None:
-        return {}
-    messages = {
-        m.pk: m
-        for m in SmsMessage.objects.filter(pk__in={row[1] for row in rows})
-        .select_related("tenant")
-        .only("pk", "tenant_id", "sender", "text", "parts", "state")
-    }
-    outcomes = _send(rows, messages, routes_active())
-    return _record(claim=claim, rows={row[0]: row for row in rows}, outcomes=outcomes, messages=messages)
+    """Send the given recipients that are still pending; counts per decision (see
+    ``notifications.core.pipeline.deliver``: claimed once, never raises for provider errors)."""
+    return deliver(SMS, recipient_ids)
+
+
+def _provider_ids(recorded: list[Recorded]) -> list[tuple[int, str, int]]:
+    """(route, provider's id, recipient) of every part accepted."""
+    return [
+        (done.result.via, pmid[:100], done.row[0])
+        for done in recorded
+        if done.status == DeliveryStatus.SENT
+        for pmid in done.result.provider_ids
+    ]
+
+
+def _result_of(pk: int, route: SmsRoute | None, answer: SubmitResult | SmsError) -> Result:
+    via = route.pk if route else None
+    if isinstance(answer, SubmitResult):
+        return Result(pk, Outcome.SENT, provider_ids=answer.provider_message_ids, via=via)
+    if isinstance(answer, ThrottledError):
+        return Result(pk, Outcome.THROTTLED, error=str(answer) or "throttled", via=via)
+    outcome = Outcome.TRANSIENT if isinstance(answer, TransientSmsError) else Outcome.PERMANENT
+    return Result(pk, outcome, error=str(answer) or type(answer).__name__, via=via)
 
 
 def _send(rows: list[tuple], messages: dict, routes: list[SmsRoute]) -> dict:
@@ -156,65 +209,3 @@ def _send(rows: list[tuple], messages: dict, routes: list[SmsRoute]) -> dict:
                 outcomes[pk] = (route, answer)
         queue = next_queue
     return outcomes
-
-
-def _record(*, claim, rows, outcomes, messages) -> dict[str, int]:
-    now = timezone.now()
-    counts: dict[str, int] = defaultdict(int)
-    updates = []
-    provider_ids: list[tuple[int, str, int]] = []  # (route, provider's id, recipient)
-    changed: list[tuple] = []  # status events: (tenant, send, recipient, status, reason)
-    for pk, (route, answer) in outcomes.items():
-        attempts = rows[pk][3]
-        next_at = sent_at = None
-        error = ""
-        if isinstance(answer, SubmitResult):
-            status = DeliveryStatus.SENT
-            sent_at = now
-            provider_ids += [(route.pk, pmid[:100], pk) for pmid in answer.provider_message_ids]
-            counts["sent"] += 1
-        elif isinstance(answer, ThrottledError):
-            status, error = DeliveryStatus.PENDING, str(answer) or "throttled"
-            next_at = now + timedelta(seconds=THROTTLE_WAIT_SECONDS * random.uniform(1, 2))
-            attempts -= 1  # throttling is the route's state, not this number's failure
-            counts["throttled"] += 1
-        elif isinstance(answer, TransientSmsError) and attempts < settings.SMS_MAX_ATTEMPTS:
-            status, error, next_at = DeliveryStatus.PENDING, str(answer)[:300], _retry_at(attempts)
-            counts["retry"] += 1
-        else:
-            status, error = DeliveryStatus.FAILED, (str(answer) or type(answer).__name__)[:300]
-            counts["failed"] += 1
-        updates.append((pk, status, error, route.pk if route else None, next_at, sent_at, attempts))
-        if status != DeliveryStatus.PENDING:
-            message = messages[rows[pk][1]]
-            changed.append((message.tenant_id, message.pk, pk, status, error))
-    with transaction.atomic():
-        values_update(
-            table=SmsRecipient._meta.db_table,
-            key="id",
-            columns=[
-                ("id", "bigint"),
-                ("status", "varchar"),
-                ("error", "varchar"),
-                ("route_id", "bigint"),
-                ("next_attempt_at", "timestamptz"),
-                ("sent_at", "timestamptz"),
-                ("attempts", "smallint"),
-            ],
-            rows=updates,
-            extra_set="claim = NULL, updated_at = %s",
-            set_params=[now],
-            extra_where="t.claim = %s",
-            where_params=[claim_param(SmsRecipient, claim)],
-        )
-        rows_insert(
-            table=SmsProviderId._meta.db_table,
-            columns=[("route_id", "bigint"), ("provider_message_id", "varchar"), ("recipient_id", "bigint")],
-            rows=provider_ids,
-            ignore_conflicts=True,
-        )
-        events_record(channel="sms", changes=changed, occurred_at=now)
-        sms_messages_finish(message_ids=list(messages))
-    if provider_ids:  # receipts can arrive before we wrote the ids they refer to
-        receipts_apply_pending(provider_message_ids=[(route_id, pmid) for route_id, pmid, _ in provider_ids])
-    return dict(counts)

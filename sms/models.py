@@ -5,7 +5,7 @@ import uuid
 from django.db import models
 
 from accounts.models import Tenant
-from notifications.models import DeliveryStatus
+from notifications.core.models import OutboxRow
 from softafrik.crypto import EncryptedTextField
 
 
@@ -130,33 +130,25 @@ class SmsMessage(models.Model):
         return f"{self.kind} {self.pk}"
 
 
-class SmsRecipient(models.Model):
-    """One number of a send. Shares the push status model (pending/sent/failed/delivered)."""
+class SmsRecipient(OutboxRow):
+    """One number of a send: the SMS channel's outbox row (status, claim, timers:
+    ``notifications.core.models.OutboxRow``). ``next_attempt_at`` is NULL while a spread
+    campaign has not released the number yet."""
 
     # No index of its own: (message, status) below leads with it. Every status change
     # writes an entry into each index of this table, so each one costs on the hot path.
     message = models.ForeignKey(SmsMessage, on_delete=models.CASCADE, related_name="recipients", db_index=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     number = models.CharField(max_length=32)
-    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
-    error = models.CharField(max_length=300, blank=True, default="")
     parts = models.SmallIntegerField(default=1)
     parts_delivered = models.SmallIntegerField(default=0)
     route = models.ForeignKey(SmsRoute, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    attempts = models.SmallIntegerField(default=0)
-    # When this number is due: now, a scheduled date, a retry; NULL while a spread
-    # campaign has not released it yet.
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    claim = models.UUIDField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
-    class Meta:
+    class Meta(OutboxRow.Meta):
         ordering = ["id"]
         indexes = [
-            models.Index(fields=["next_attempt_at"], name="sms_recipient_due", condition=models.Q(status="pending")),
-            models.Index(fields=["claimed_at"], name="sms_recipient_lease", condition=models.Q(status="sending")),
+            *OutboxRow.Meta.indexes,
             models.Index(fields=["message", "status"], name="sms_recipient_message_status"),
         ]
 

@@ -7,11 +7,11 @@ each is built once per process and rebuilt when its route row changes (``updated
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from django.conf import settings
 
+from notifications.core.clients import ClientCache
 from sms.models import RouteKind, SmsRoute
 from sms.numbers import country_of
 from sms.providers.base import Receipt
@@ -21,8 +21,6 @@ logger = logging.getLogger(__name__)
 
 ROUTES_CACHE_SECONDS = 5.0  # how stale this process's view of the route table may be
 
-_clients: dict[int, tuple[float, RouteClient]] = {}
-_lock = threading.Lock()
 _routes_cache: tuple[float, list[SmsRoute]] = (0.0, [])
 
 
@@ -86,30 +84,13 @@ def _build(route: SmsRoute) -> RouteClient:
 
 
 def route_client(route: SmsRoute) -> RouteClient:
-    version = route.updated_at.timestamp()
-    with _lock:
-        current = _clients.get(route.pk)
-        if current is not None and current[0] == version:
-            return current[1]
-        client = _build(route)
-        _clients[route.pk] = (version, client)
-    if current is not None:
-        _close(current[1])
-    return client
+    return _clients.get(route.pk, route.updated_at.timestamp(), lambda: _build(route))
 
 
 def route_clients_close_all() -> None:
     global _routes_cache
-    with _lock:
-        clients = [client for _, client in _clients.values()]
-        _clients.clear()
-        _routes_cache = (0.0, [])
-    for client in clients:
-        _close(client)
+    _routes_cache = (0.0, [])
+    _clients.close_all()
 
 
-def _close(client: RouteClient) -> None:
-    try:
-        client.close()
-    except Exception:
-        logger.exception("closing an SMS route client failed")
+_clients: ClientCache[RouteClient] = ClientCache("SMS route")

@@ -8,7 +8,7 @@ from devices.services import app_create, end_user_register
 from fakes.apns import FakeApnsServer, make_apns_key
 from fakes.fcm import FakeFcmServer, make_service_account
 from fakes.webpush import FakeWebPushServer
-from notifications.providers.registry import providers_close_all
+from notifications.push.providers.registry import providers_close_all
 
 APNS_KEY_ID = "ABC123DEFG"
 APNS_TEAM_ID = "TEAM123456"

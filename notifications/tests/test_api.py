@@ -5,7 +5,7 @@ import pytest
 from devices.models import Device
 from devices.services import app_create, device_register, end_user_register
 from notifications.models import Delivery, DeliveryStatus, InboxEntry, Message, MessageKind
-from notifications.services import push_send_to_user
+from notifications.push.accept import push_send_to_user
 
 TOKEN = "fcm-token-" + "a" * 40
 

@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from devices.models import Device
 from devices.services import device_register
-from notifications import services
 from notifications.models import Delivery, DeliveryStatus, Message, MessageState
+from notifications.push import accept, fanout, send
 
 
 def fcm_token() -> str:
@@ -28,8 +28,8 @@ def android(owner, app, user, token=None, country="TG"):
 
 def run(message):
     """What the fan-out task does, inline: every page sent."""
-    for page in services.message_fan_out(message_id=str(message.pk)):
-        services.deliveries_send(delivery_ids=page)
+    for page in fanout.message_fan_out(message_id=str(message.pk)):
+        send.deliveries_send(delivery_ids=page)
 
 
 def received_for(fake, device):
@@ -38,9 +38,7 @@ def received_for(fake, device):
 
 def test_push_to_user_reaches_every_active_device_once(owner, push_app, customer, fake_fcm):
     phones = [android(owner, push_app, customer) for _ in range(3)]
-    message = services.push_send_to_user(
-        tenant=owner.tenant, puid=customer.puid, title="Hi", body="Paid", data={"n": 1}
-    )
+    message = accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="Hi", body="Paid", data={"n": 1})
     run(message)
     for phone in phones:
         (got,) = received_for(fake_fcm, phone)
@@ -54,7 +52,7 @@ def test_push_to_user_reaches_every_active_device_once(owner, push_app, customer
 def test_unregistered_fcm_token_deactivates_device_and_fails_delivery(owner, push_app, customer, fake_fcm):
     phone = android(owner, push_app, customer)
     fake_fcm.fail_token(phone.token, "UNREGISTERED")
-    run(services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={}))
+    run(accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={}))
     delivery = Delivery.objects.get()
     assert (delivery.status, delivery.error) == (DeliveryStatus.FAILED, "UNREGISTERED")
     device = Device.objects.get()
@@ -64,7 +62,7 @@ def test_unregistered_fcm_token_deactivates_device_and_fails_delivery(owner, pus
 def test_fcm_payload_error_fails_delivery_but_keeps_device(owner, push_app, customer, fake_fcm):
     phone = android(owner, push_app, customer)
     fake_fcm.fail_token(phone.token, "INVALID_ARGUMENT")
-    run(services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={}))
+    run(accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={}))
     assert Delivery.objects.get().status == DeliveryStatus.FAILED
     assert Device.objects.get().is_active is True
 
@@ -72,14 +70,14 @@ def test_fcm_payload_error_fails_delivery_but_keeps_device(owner, push_app, cust
 def test_transient_error_is_retried_by_the_sweeper_then_sent(owner, push_app, customer, fake_fcm):
     phone = android(owner, push_app, customer)
     fake_fcm.fail_token(phone.token, "UNAVAILABLE", times=1)
-    run(services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={}))
+    run(accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={}))
     delivery = Delivery.objects.get()
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.PENDING, 1)
     assert delivery.next_attempt_at > timezone.now()
     Delivery.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
-    (chunk,) = services.deliveries_due()
+    (chunk,) = send.deliveries_due()
     assert chunk == [delivery.pk]
-    services.deliveries_send(delivery_ids=chunk)
+    send.deliveries_send(delivery_ids=chunk)
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.error) == (DeliveryStatus.SENT, 2, "")
     assert len(received_for(fake_fcm, phone)) == 1
@@ -89,9 +87,9 @@ def test_transient_errors_end_failed_after_max_attempts(owner, push_app, custome
     settings.PUSH_MAX_ATTEMPTS = 2
     phone = android(owner, push_app, customer)
     fake_fcm.fail_token(phone.token, "INTERNAL")
-    run(services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={}))
+    run(accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={}))
     Delivery.objects.update(next_attempt_at=timezone.now())
-    services.deliveries_send(delivery_ids=[Delivery.objects.get().pk])
+    send.deliveries_send(delivery_ids=[Delivery.objects.get().pk])
     delivery = Delivery.objects.get()
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.FAILED, 2)
     assert "INTERNAL" in delivery.error
@@ -99,21 +97,21 @@ def test_transient_errors_end_failed_after_max_attempts(owner, push_app, custome
 
 def test_a_repeated_send_task_sends_nothing_twice(owner, push_app, customer, fake_fcm):
     phone = android(owner, push_app, customer)
-    message = services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
-    (page,) = list(services.message_fan_out(message_id=str(message.pk)))
-    services.deliveries_send(delivery_ids=page)
-    assert services.deliveries_send(delivery_ids=page) == {}
+    message = accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
+    (page,) = list(fanout.message_fan_out(message_id=str(message.pk)))
+    send.deliveries_send(delivery_ids=page)
+    assert send.deliveries_send(delivery_ids=page) == {}
     assert len(received_for(fake_fcm, phone)) == 1
 
 
 def test_fan_out_resumes_after_a_crash_without_duplicate_rows(owner, push_app, customer, monkeypatch):
-    monkeypatch.setattr(services, "FANOUT_CHUNK", 2)
+    monkeypatch.setattr(fanout, "FANOUT_CHUNK", 2)
     devices = [android(owner, push_app, customer) for _ in range(5)]
-    message = services.push_broadcast(tenant=owner.tenant, app=push_app, title="t", body="b", data={})
-    first = services.message_fan_out(message_id=str(message.pk))
+    message = accept.push_broadcast(tenant=owner.tenant, app=push_app, title="t", body="b", data={})
+    first = fanout.message_fan_out(message_id=str(message.pk))
     next(first)  # one page committed, then the worker "dies"
     first.close()
-    resumed = list(services.message_fan_out(message_id=str(message.pk)))
+    resumed = list(fanout.message_fan_out(message_id=str(message.pk)))
     assert [len(page) for page in resumed] == [2, 1]
     assert Delivery.objects.count() == 5
     assert sorted(Delivery.objects.values_list("device_id", flat=True)) == sorted(d.pk for d in devices)
@@ -126,7 +124,7 @@ def test_broadcast_filters_by_country_and_skips_inactive_devices(owner, push_app
     android(owner, push_app, customer, country="CI")
     gone = android(owner, push_app, customer, country="TG")
     Device.objects.filter(pk=gone.pk).update(is_active=False)
-    message = services.push_broadcast(tenant=owner.tenant, app=push_app, country="tg", title="t", body="b", data={})
+    message = accept.push_broadcast(tenant=owner.tenant, app=push_app, country="tg", title="t", body="b", data={})
     run(message)
     assert list(Delivery.objects.values_list("device_id", flat=True)) == [togo.pk]
     assert len(received_for(fake_fcm, togo)) == 1
@@ -134,12 +132,12 @@ def test_broadcast_filters_by_country_and_skips_inactive_devices(owner, push_app
 
 def test_delivery_of_a_dead_worker_is_resent_after_its_lease(owner, push_app, customer, fake_fcm):
     phone = android(owner, push_app, customer)
-    message = services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
-    list(services.message_fan_out(message_id=str(message.pk)))  # rows written, send task lost
-    stale = timezone.now() - services.sending_lease() - timedelta(seconds=1)
+    message = accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
+    list(fanout.message_fan_out(message_id=str(message.pk)))  # rows written, send task lost
+    stale = timezone.now() - fanout.sending_lease() - timedelta(seconds=1)
     Delivery.objects.update(status=DeliveryStatus.SENDING, claim=uuid.uuid4(), claimed_at=stale)
-    (chunk,) = services.deliveries_due()
-    services.deliveries_send(delivery_ids=chunk)
+    (chunk,) = send.deliveries_due()
+    send.deliveries_send(delivery_ids=chunk)
     assert Delivery.objects.get().status == DeliveryStatus.SENT
     (got,) = received_for(fake_fcm, phone)
     assert got["collapse_key"] == str(message.pk)  # a duplicate on the phone would replace, not stack
@@ -150,25 +148,25 @@ def test_app_without_fcm_credentials_fails_with_the_reason(owner, customer, prov
 
     bare = app_create(tenant=owner.tenant, name="Bare")
     android(owner, bare, customer)
-    run(services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={}))
+    run(accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={}))
     delivery = Delivery.objects.get()
     assert (delivery.status, delivery.error) == (DeliveryStatus.FAILED, "app has no FCM credentials")
 
 
 def test_queued_messages_are_claimed_once(owner, push_app, customer):
-    first = services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="a", body="b", data={})
-    second = services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="a", body="b", data={})
-    assert sorted(services.messages_claim_queued()) == sorted([str(first.pk), str(second.pk)])
-    assert services.messages_claim_queued() == []
+    first = accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="a", body="b", data={})
+    second = accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="a", body="b", data={})
+    assert sorted(fanout.messages_claim_queued()) == sorted([str(first.pk), str(second.pk)])
+    assert fanout.messages_claim_queued() == []
 
 
 def test_a_dead_workers_claim_is_taken_over_after_the_lease(owner, push_app, customer):
-    message = services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="a", body="b", data={})
-    services.messages_claim_queued()
-    stale = timezone.now() - services.sending_lease() - timedelta(seconds=1)
+    message = accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="a", body="b", data={})
+    fanout.messages_claim_queued()
+    stale = timezone.now() - fanout.sending_lease() - timedelta(seconds=1)
     Message.objects.filter(pk=message.pk).update(claimed_at=stale, created_at=stale)
-    assert services.messages_queued_waiting() is True
-    assert services.messages_claim_queued() == [str(message.pk)]
+    assert fanout.messages_queued_waiting() is True
+    assert fanout.messages_claim_queued() == [str(message.pk)]
 
 
 def test_queued_to_user_and_to_device_sends_are_fanned_out_together(owner, push_app, fake_fcm):
@@ -178,11 +176,11 @@ def test_queued_to_user_and_to_device_sends_are_fanned_out_together(owner, push_
     users = [end_user_register(tenant=owner.tenant, external_user_ref=f"u{n}", meta={})[0] for n in range(30)]
     phones = {user.puid: [android(owner, push_app, user) for _ in range(2)] for user in users}
     messages = {
-        user.puid: services.push_send_to_user(tenant=owner.tenant, puid=user.puid, title=f"to {n}", body="b", data={})
+        user.puid: accept.push_send_to_user(tenant=owner.tenant, puid=user.puid, title=f"to {n}", body="b", data={})
         for n, user in enumerate(users)
     }
     lone = phones[users[0].puid][0]
-    direct = services.push_send_to_device(tenant=owner.tenant, device=lone, title="direct", body="b", data={})
+    direct = accept.push_send_to_device(tenant=owner.tenant, device=lone, title="direct", body="b", data={})
     requests_before = fake_fcm.send_requests
 
     assert messages_fan_out_queued() == 31

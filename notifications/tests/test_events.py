@@ -2,10 +2,11 @@
 
 import pytest
 
-from notifications import services
 from notifications.core.models import StatusEvent
 from notifications.models import Delivery, DeliveryStatus
+from notifications.push import accept, confirm
 from notifications.tests.test_delivery import android, run
+from softafrik.api import NotFound
 
 
 def events():
@@ -18,7 +19,7 @@ def events():
 
 def test_a_sent_delivery_writes_push_delivery_sent(owner, push_app, customer, fake_fcm):
     android(owner, push_app, customer)
-    message = services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
+    message = accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
     run(message)
     delivery = Delivery.objects.get()
     assert events() == [(owner.tenant.pk, "push", "push.delivery.sent", message.pk, delivery.pk, "sent", "")]
@@ -27,7 +28,7 @@ def test_a_sent_delivery_writes_push_delivery_sent(owner, push_app, customer, fa
 def test_a_failed_delivery_writes_push_delivery_failed_with_its_reason(owner, push_app, customer, fake_fcm):
     phone = android(owner, push_app, customer)
     fake_fcm.fail_token(phone.token, "UNREGISTERED")
-    message = services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
+    message = accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
     run(message)
     delivery = Delivery.objects.get()
     assert events() == [
@@ -38,17 +39,17 @@ def test_a_failed_delivery_writes_push_delivery_failed_with_its_reason(owner, pu
 def test_a_retry_writes_no_event_until_the_delivery_ends(owner, push_app, customer, fake_fcm, settings):
     phone = android(owner, push_app, customer)
     fake_fcm.fail_token(phone.token, "UNAVAILABLE")
-    run(services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={}))
+    run(accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={}))
     assert Delivery.objects.get().status == DeliveryStatus.PENDING
     assert events() == []
 
 
 def test_a_confirmed_delivery_writes_push_delivery_delivered_once(owner, push_app, customer, fake_fcm):
     phone = android(owner, push_app, customer)
-    message = services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
+    message = accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
     run(message)
-    services.delivery_confirm(tenant=owner.tenant, message_id=str(message.pk), device=phone)
-    services.delivery_confirm(tenant=owner.tenant, message_id=str(message.pk), device=phone)  # the app retried
+    confirm.delivery_confirm(tenant=owner.tenant, message_id=str(message.pk), device=phone)
+    confirm.delivery_confirm(tenant=owner.tenant, message_id=str(message.pk), device=phone)  # the app retried
     delivery = Delivery.objects.get()
     assert delivery.status == DeliveryStatus.DELIVERED
     assert events()[1:] == [
@@ -58,10 +59,10 @@ def test_a_confirmed_delivery_writes_push_delivery_delivered_once(owner, push_ap
 
 def test_a_confirmation_for_another_tenants_message_writes_nothing(owner, outsider, push_app, customer, fake_fcm):
     phone = android(owner, push_app, customer)
-    message = services.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
+    message = accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
     run(message)
     before = events()
-    with pytest.raises(services.NotFound):
-        services.delivery_confirm(tenant=outsider.tenant, message_id=str(message.pk), device=phone)
+    with pytest.raises(NotFound):
+        confirm.delivery_confirm(tenant=outsider.tenant, message_id=str(message.pk), device=phone)
     assert events() == before
     assert Delivery.objects.get().status == DeliveryStatus.SENT

@@ -3,7 +3,7 @@
 import threading
 import time
 
-from notifications.kick import Kicker
+from notifications.push.kick import Kicker
 
 
 def _wait_for(predicate, timeout=5.0):

@@ -15,14 +15,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from fakes.apns import FakeApnsServer, make_apns_key
-from notifications.providers import apns
-from notifications.providers.apns import (
+from notifications.push.providers import apns
+from notifications.push.providers.apns import (
     TOKEN_REFRESH_AGE,
     ApnsProvider,
     close_apns_providers,
     get_apns_provider,
 )
-from notifications.providers.base import (
+from notifications.push.providers.base import (
     Outcome,
     PermanentProviderError,
     PushMessage,
@@ -292,7 +292,7 @@ def test_dead_token_reason_is_invalid_token(server, provider, reason):
 
     results = by_delivery(provider.send(MESSAGE, targets(3)))
 
-    assert results[2] == PushResult(2, Outcome.INVALID_TOKEN, error=reason)
+    assert results[2] == PushResult(2, Outcome.INVALID_ENDPOINT, error=reason)
     assert results[1].outcome is Outcome.SENT
     assert results[3].outcome is Outcome.SENT
     assert sorted(n.token for n in server.received) == [device_token(1), device_token(3)]
@@ -301,7 +301,7 @@ def test_dead_token_reason_is_invalid_token(server, provider, reason):
 def test_malformed_device_token_is_invalid_without_a_request(server, provider):
     results = provider.send(MESSAGE, [PushTarget(delivery_id=9, token="../../3/device/x y")])
 
-    assert results == [PushResult(9, Outcome.INVALID_TOKEN, error="BadDeviceToken")]
+    assert results == [PushResult(9, Outcome.INVALID_ENDPOINT, error="BadDeviceToken")]
     assert server.connections == 0
 
 

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from fakes.fcm import ERROR_TOKEN_PREFIX, FakeFcmServer, make_service_account
-from notifications.providers.base import (
+from notifications.push.providers.base import (
     Outcome,
     PermanentProviderError,
     PushMessage,
@@ -16,7 +16,7 @@ from notifications.providers.base import (
     PushTarget,
     TransientProviderError,
 )
-from notifications.providers.fcm import FCM_CHUNK, FcmProvider
+from notifications.push.providers.fcm import FCM_CHUNK, FcmProvider
 
 MESSAGE = PushMessage(
     title="Order shipped",
@@ -103,7 +103,7 @@ def test_message_without_collapse_id_sends_no_collapse_key(provider, server):
 def test_unregistered_token_is_invalid_token(provider, server):
     server.fail_token("dead-token", "UNREGISTERED")
 
-    assert send_one(provider, "dead-token") == PushResult(7, Outcome.INVALID_TOKEN, error="UNREGISTERED")
+    assert send_one(provider, "dead-token") == PushResult(7, Outcome.INVALID_ENDPOINT, error="UNREGISTERED")
     assert server.received == []
 
 
@@ -112,7 +112,7 @@ def test_sender_id_mismatch_is_invalid_token(provider, server):
 
     result = send_one(provider, "other-project-token")
 
-    assert result == PushResult(7, Outcome.INVALID_TOKEN, error="SENDER_ID_MISMATCH")
+    assert result == PushResult(7, Outcome.INVALID_ENDPOINT, error="SENDER_ID_MISMATCH")
 
 
 def test_invalid_argument_is_permanent_not_invalid_token(provider, server):
@@ -191,7 +191,7 @@ def test_fcm_answer_slower_than_http_timeout_is_transient(server, service_accoun
 def test_error_token_convention_needs_no_setup(provider):
     result = send_one(provider, f"{ERROR_TOKEN_PREFIX}UNREGISTERED:1")
 
-    assert result.outcome is Outcome.INVALID_TOKEN
+    assert result.outcome is Outcome.INVALID_ENDPOINT
 
 
 def test_mixed_batch_of_500_answers_each_target_with_its_own_result(provider, server):
@@ -209,7 +209,7 @@ def test_mixed_batch_of_500_answers_each_target_with_its_own_result(provider, se
     name_by_token = {item["token"]: item["name"] for item in server.received}
     assert len(name_by_token) == server.accepted == 450
     expected_outcome = {
-        "UNREGISTERED": Outcome.INVALID_TOKEN,
+        "UNREGISTERED": Outcome.INVALID_ENDPOINT,
         "INVALID_ARGUMENT": Outcome.PERMANENT,
         "QUOTA_EXCEEDED": Outcome.TRANSIENT,
     }

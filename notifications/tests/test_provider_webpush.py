@@ -16,14 +16,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid
 
 from fakes.webpush import FakeWebPushServer
-from notifications.providers.base import (
+from notifications.push.providers.base import (
     Outcome,
     PermanentProviderError,
     PushMessage,
     PushResult,
     PushTarget,
 )
-from notifications.providers.webpush import (
+from notifications.push.providers.webpush import (
     WebPushProvider,
     collapse_id_to_topic,
     generate_vapid_keypair,
@@ -235,7 +235,7 @@ def test_expired_subscription_410_is_invalid_token(server, provider):
 
     [result] = provider.send(MESSAGE, [target(subscription)])
 
-    assert result == PushResult(delivery_id=1, outcome=Outcome.INVALID_TOKEN, error="HTTP 410")
+    assert result == PushResult(delivery_id=1, outcome=Outcome.INVALID_ENDPOINT, error="HTTP 410")
     assert server.received == []
 
 
@@ -245,7 +245,7 @@ def test_unknown_subscription_404_is_invalid_token(server, provider):
 
     [result] = provider.send(MESSAGE, [target(subscription)])
 
-    assert result == PushResult(delivery_id=1, outcome=Outcome.INVALID_TOKEN, error="HTTP 404")
+    assert result == PushResult(delivery_id=1, outcome=Outcome.INVALID_ENDPOINT, error="HTTP 404")
 
 
 def test_413_from_push_service_is_permanent(server, provider):
@@ -389,7 +389,7 @@ def test_garbage_subscription_is_invalid_token_without_any_http_call(server, pro
 
     [result] = provider.send(MESSAGE, [target(token, delivery_id=7)])
 
-    assert result == PushResult(delivery_id=7, outcome=Outcome.INVALID_TOKEN, error="invalid subscription")
+    assert result == PushResult(delivery_id=7, outcome=Outcome.INVALID_ENDPOINT, error="invalid subscription")
     assert server.request_count == 0
 
 
@@ -401,7 +401,7 @@ def test_http_endpoint_is_refused_unless_allowed(server):
         adapter.close()
 
     assert (result.outcome, result.error) == (
-        Outcome.INVALID_TOKEN,
+        Outcome.INVALID_ENDPOINT,
         "invalid subscription",
     )
     assert server.request_count == 0
@@ -445,8 +445,8 @@ def test_mixed_batch_returns_each_outcome_in_target_order(server, provider):
 
     assert [(r.delivery_id, r.outcome) for r in results] == [
         (1, Outcome.SENT),
-        (2, Outcome.INVALID_TOKEN),
-        (3, Outcome.INVALID_TOKEN),
+        (2, Outcome.INVALID_ENDPOINT),
+        (3, Outcome.INVALID_ENDPOINT),
         (4, Outcome.TRANSIENT),
     ]
     assert [push.endpoint for push in server.received] == [ok["endpoint"]]

@@ -1,11 +1,11 @@
 """The one small interface every push provider adapter implements.
 
 An adapter is built once per (app credentials) per worker process and kept alive
-(see ``notifications.providers.registry``), so connections and OAuth/JWT tokens
+(see ``notifications.push.providers.registry``), so connections and OAuth/JWT tokens
 are reused across chunks. ``send`` takes one message and up to ``FANOUT_CHUNK``
 targets and returns exactly one ``PushResult`` per target, in any order.
 
-Per-target outcomes are data (``Outcome``); an exception from ``send`` means the
+Per-target outcomes are data (the core's ``Outcome``; INVALID_ENDPOINT is a dead token); an exception from ``send`` means the
 whole batch failed before any per-target answer was known:
 ``TransientProviderError`` (network down, 5xx for everything: retry the batch later)
 or ``PermanentProviderError`` (bad credentials: fail the batch with the reason).
@@ -13,16 +13,12 @@ or ``PermanentProviderError`` (bad credentials: fail the batch with the reason).
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from notifications.core.outcome import Outcome
 
-class Outcome(enum.Enum):
-    SENT = "sent"  # accepted by the provider
-    INVALID_TOKEN = "invalid_token"  # noqa: S105 (an outcome name) token is dead: deactivate the device, fail the delivery
-    PERMANENT = "permanent"  # payload/request error: fail the delivery, keep the device
-    TRANSIENT = "transient"  # 429/5xx/timeout: retry later with backoff
+__all__ = ["Outcome", "PushMessage", "PushProvider", "PushResult", "PushTarget"]
 
 
 @dataclass(frozen=True)

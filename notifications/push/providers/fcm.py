@@ -8,7 +8,7 @@ reusing it across chunks costs one token exchange an hour.
 Outcome mapping (per target, from each ``SendResponse``):
 
 * success -> SENT, ``provider_message_id`` = FCM's ``projects/<p>/messages/<id>``;
-* UNREGISTERED (404), SENDER_ID_MISMATCH (403) -> INVALID_TOKEN: the token is dead;
+* UNREGISTERED (404), SENDER_ID_MISMATCH (403) -> INVALID_ENDPOINT: the token is dead;
 * any other 4xx (INVALID_ARGUMENT, THIRD_PARTY_AUTH_ERROR, ...) -> PERMANENT:
   the payload or the app's APNs/Web Push set-up is wrong, not the device;
 * 429, 5xx, timeouts, resets -> TRANSIENT, with ``retry_after`` from Retry-After.
@@ -37,7 +37,7 @@ import urllib3.exceptions
 from firebase_admin import _http_client, credentials, exceptions, messaging
 from urllib3.util.retry import Retry
 
-from notifications.providers.base import (
+from notifications.push.providers.base import (
     Outcome,
     PermanentProviderError,
     PushMessage,
@@ -141,7 +141,7 @@ def _result_for_error(delivery_id: int, error: BaseException) -> PushResult:
     if isinstance(error, (messaging.UnregisteredError, messaging.SenderIdMismatchError)) or (
         code in _INVALID_TOKEN_CODES
     ):
-        return PushResult(delivery_id, Outcome.INVALID_TOKEN, error=code)
+        return PushResult(delivery_id, Outcome.INVALID_ENDPOINT, error=code)
     response = error.http_response
     if response is None:
         # firebase-admin calls a read timeout "UNAVAILABLE: Failed to establish a connection"

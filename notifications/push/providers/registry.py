@@ -10,24 +10,21 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 
 from django.conf import settings
 
 from devices.models import App, Platform
-from notifications.providers.base import PermanentProviderError, PushProvider
+from notifications.core.clients import ClientCache
+from notifications.push.providers.base import PermanentProviderError, PushProvider
 
 logger = logging.getLogger(__name__)
-
-_clients: dict[tuple[int, str], tuple[float, PushProvider]] = {}
-_lock = threading.Lock()
 
 
 def _build(app: App, platform: str) -> PushProvider:
     if platform == Platform.ANDROID:
         if not app.has_fcm:
             raise PermanentProviderError("app has no FCM credentials")
-        from notifications.providers.fcm import FcmProvider
+        from notifications.push.providers.fcm import FcmProvider
 
         return FcmProvider(
             service_account=json.loads(app.fcm_service_account),
@@ -37,7 +34,7 @@ def _build(app: App, platform: str) -> PushProvider:
     if platform == Platform.IOS:
         if not app.has_apns:
             raise PermanentProviderError("app has no APNs credentials")
-        from notifications.providers.apns import get_apns_provider
+        from notifications.push.providers.apns import get_apns_provider
 
         # Shared per (key, team, topic, environment): one HTTP/2 connection per process
         # even when several apps use the same key; owned by the apns module's cache.
@@ -53,7 +50,7 @@ def _build(app: App, platform: str) -> PushProvider:
     if platform == Platform.WEB:
         if not app.has_webpush:
             raise PermanentProviderError("app has no VAPID keys")
-        from notifications.providers.webpush import WebPushProvider
+        from notifications.push.providers.webpush import WebPushProvider
 
         return WebPushProvider(
             vapid_private_key=app.vapid_private_key,
@@ -67,36 +64,21 @@ def _build(app: App, platform: str) -> PushProvider:
 def provider_for(app: App, platform: str) -> PushProvider:
     """The live client for ``app`` on ``platform``. Raises PermanentProviderError when the
     app lacks the credentials for it."""
-    version = app.updated_at.timestamp()
-    key = (app.pk, platform)
-    with _lock:
-        current = _clients.get(key)
-        if current is not None and current[0] == version:
-            return current[1]
-        client = _build(app, platform)
-        _clients[key] = (version, client)
-    if current is not None and current[1] is not client:
-        _close(current[1])
-    return client
+    return _clients.get((app.pk, platform), app.updated_at.timestamp(), lambda: _build(app, platform))
 
 
 def providers_close_all() -> None:
-    with _lock:
-        clients = [client for _, client in _clients.values()]
-        _clients.clear()
-    for client in clients:
-        _close(client)
-    from notifications.providers.apns import close_apns_providers
+    _clients.close_all()
+    from notifications.push.providers.apns import close_apns_providers
 
     close_apns_providers()
 
 
 def _close(client: PushProvider) -> None:
-    from notifications.providers.apns import ApnsProvider
+    from notifications.push.providers.apns import ApnsProvider
 
-    if isinstance(client, ApnsProvider):
-        return  # shared through get_apns_provider's cache: closed by close_apns_providers
-    try:
+    if not isinstance(client, ApnsProvider):  # shared through get_apns_provider's cache: closed there
         client.close()
-    except Exception:  # closing a stale client must never break a send
-        logger.exception("closing a push provider client failed")
+
+
+_clients: ClientCache[PushProvider] = ClientCache("push provider", close=_close)

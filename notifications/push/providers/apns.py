@@ -40,7 +40,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from notifications.providers.base import (
+from notifications.push.providers.base import (
     Outcome,
     PermanentProviderError,
     PushMessage,
@@ -265,7 +265,7 @@ class ApnsProvider:
                 pending.append((index, target))
             else:
                 answers[index] = _Answer(
-                    PushResult(target.delivery_id, Outcome.INVALID_TOKEN, error="BadDeviceToken"), _NOT_SENT
+                    PushResult(target.delivery_id, Outcome.INVALID_ENDPOINT, error="BadDeviceToken"), _NOT_SENT
                 )
         # After KEEPALIVE_EXPIRY idle httpcore has closed the connection: probe again.
         if pending and time.monotonic() - self._answered_at >= KEEPALIVE_EXPIRY:
@@ -357,7 +357,7 @@ def _answer(target: PushTarget, response: httpx.Response, reason: str) -> _Answe
             PushResult(target.delivery_id, Outcome.SENT, provider_message_id=response.headers.get("apns-id", ""))
         )
     if reason in INVALID_TOKEN_REASONS or status == 410:
-        return _Answer(PushResult(target.delivery_id, Outcome.INVALID_TOKEN, error=reason))
+        return _Answer(PushResult(target.delivery_id, Outcome.INVALID_ENDPOINT, error=reason))
     if status == 403:
         # Fatal when every target gets it (see _results); if others in the same batch
         # got through with the same token, this one is worth retrying.

@@ -31,7 +31,7 @@ from py_vapid import Vapid02, VapidException
 from pywebpush import WebPusher
 from requests.adapters import HTTPAdapter
 
-from notifications.providers.base import (
+from notifications.push.providers.base import (
     Outcome,
     PermanentProviderError,
     PushMessage,
@@ -85,7 +85,7 @@ class WebPushProvider:
     """Sends one message to a batch of PushSubscriptions, concurrently.
 
     Per-target outcomes: 200/201/202 SENT (``provider_message_id`` = the Location
-    header); 404/410 INVALID_TOKEN; 413 and other 4xx PERMANENT; 429, 5xx, timeouts
+    header); 404/410 INVALID_ENDPOINT; 413 and other 4xx PERMANENT; 429, 5xx, timeouts
     and connection errors TRANSIENT with ``retry_after`` from Retry-After. ``send``
     itself never raises for a per-target failure. The constructor raises
     ``PermanentProviderError`` for an unusable VAPID key or subject.
@@ -152,7 +152,7 @@ class WebPushProvider:
     def _send_one(self, target: PushTarget, payload: bytes, headers: dict[str, str], ttl: int) -> PushResult:
         subscription = parse_subscription(target.token, schemes=self._schemes)
         if subscription is None:
-            return PushResult(target.delivery_id, Outcome.INVALID_TOKEN, error=INVALID_SUBSCRIPTION)
+            return PushResult(target.delivery_id, Outcome.INVALID_ENDPOINT, error=INVALID_SUBSCRIPTION)
         url = urlsplit(subscription["endpoint"])
         request_headers = {
             **headers,
@@ -275,7 +275,7 @@ def _result_for_response(delivery_id: int, response: requests.Response) -> PushR
         )
     error = f"HTTP {status}"
     if status in (404, 410):
-        return PushResult(delivery_id, Outcome.INVALID_TOKEN, error=error)
+        return PushResult(delivery_id, Outcome.INVALID_ENDPOINT, error=error)
     if status == 429 or status >= 500:
         return PushResult(
             delivery_id,

@@ -1,0 +1,108 @@
+"""Accepting a push: fast, in the request. The API writes a Message (and, to a user, the
+inbox entry) and wakes the fan-out on commit (``notifications.push.kick``)."""
+
+from __future__ import annotations
+
+import json
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.models import Tenant
+from devices.models import App, Device
+from notifications.models import Message, MessageKind, MessageState
+from notifications.push.kick import fan_out_kick
+from softafrik.api import NotFound
+from softafrik.bulk import prepared_fetchone
+
+
+def _enqueue_fan_out(message: Message) -> None:
+    """Wake a fan-out worker once this transaction commits (debounced, see notifications.push.kick)."""
+    transaction.on_commit(fan_out_kick)
+
+
+# Accepting a to-user push, in SQL: {json} is the vendor's JSON parameter, {source} the
+# row holding end_user_id (the message CTE on PostgreSQL, a literal elsewhere).
+_INSERT_TO_USER_MESSAGE = (
+    "INSERT INTO notifications_message (id, tenant_id, kind, end_user_id, filters, title, body, data, state,"
+    " fanout_cursor, total_deliveries, created_at)"
+    " SELECT %s, tenant_id, %s, id, '{{}}', %s, %s, {json}, %s, 0, 0, %s"
+    " FROM devices_enduser WHERE tenant_id = %s AND puid = %s RETURNING end_user_id"
+)
+_INSERT_INBOX_ENTRY = (
+    "INSERT INTO notifications_inboxentry (tenant_id, end_user_id, message_id, title, body, data, is_read,"
+    " created_at) SELECT %s, end_user_id, %s, %s, %s, {json}, %s, %s FROM {source} RETURNING end_user_id"
+)
+_TO_USER_SQL = {
+    "postgresql": "WITH message AS ({}) {}".format(
+        _INSERT_TO_USER_MESSAGE.format(json="%s::jsonb"),
+        _INSERT_INBOX_ENTRY.format(json="%s::jsonb", source="message"),
+    ),
+    "other": (
+        _INSERT_TO_USER_MESSAGE.format(json="%s"),
+        _INSERT_INBOX_ENTRY.format(json="%s", source="(SELECT %s AS end_user_id)"),
+    ),
+}
+
+
+def push_send_to_user(*, tenant: Tenant, puid: str, title: str, body: str, data: dict) -> Message:
+    """Accept a push to every active device of the user ``puid``, and keep it in the inbox.
+
+    The hot path of the API: the user lookup, the message and its inbox entry are one
+    statement on PostgreSQL (a data-modifying CTE: one round trip, atomic on its own, a
+    prepared statement) and one transaction of two statements elsewhere. Unknown (or
+    another tenant's) puid: NotFound, and nothing is written.
+    """
+    message = Message(tenant=tenant, kind=MessageKind.TO_USER, title=title, body=body, data=data)
+    message.created_at = timezone.now()
+    pk = Message._meta.pk.get_db_prep_value(message.pk, connection)
+    created = connection.ops.adapt_datetimefield_value(message.created_at)
+    content = [title, body, json.dumps(data, ensure_ascii=False)]
+    message_params = [pk, MessageKind.TO_USER.value, *content, MessageState.QUEUED.value, created, tenant.pk, puid]
+    inbox_params = [tenant.pk, pk, *content, False, created]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            row = prepared_fetchone(cursor, _TO_USER_SQL["postgresql"], [*message_params, *inbox_params])
+        else:
+            insert_message, insert_inbox = _TO_USER_SQL["other"]
+            with transaction.atomic():
+                cursor.execute(insert_message, message_params)
+                row = cursor.fetchone()
+                if row is not None:
+                    cursor.execute(insert_inbox, [*inbox_params, row[0]])
+                    cursor.fetchall()  # finish the statement before the savepoint is released
+    if row is None:
+        raise NotFound(f"Unknown puid {puid!r}.", field="puid")
+    message.end_user_id = row[0]
+    _enqueue_fan_out(message)
+    message._state.adding = False
+    return message
+
+
+def push_send_to_device(*, tenant: Tenant, device: Device, title: str, body: str, data: dict) -> Message:
+    with transaction.atomic():
+        message = Message.objects.create(
+            tenant=tenant,
+            kind=MessageKind.TO_DEVICE,
+            device=device,
+            app_id=device.app_id,
+            end_user_id=device.end_user_id,
+            title=title,
+            body=body,
+            data=data,
+        )
+        _enqueue_fan_out(message)
+    return message
+
+
+def push_broadcast(
+    *, tenant: Tenant, app: App, country: str = "", platform: str = "", title: str, body: str, data: dict
+) -> Message:
+    """Accept a push to every active device of ``app`` (optionally one country/platform)."""
+    filters = {key: value for key, value in (("country", country.upper()), ("platform", platform)) if value}
+    with transaction.atomic():
+        message = Message.objects.create(
+            tenant=tenant, kind=MessageKind.BROADCAST, app=app, filters=filters, title=title, body=body, data=data
+        )
+        _enqueue_fan_out(message)
+    return message

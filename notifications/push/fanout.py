@@ -1,0 +1,163 @@
+"""Fan-out: a queued push becomes one Delivery row per device, written in pages.
+
+To-user and to-device messages are fanned out together (one INSERT ... SELECT for a
+claimed group); a broadcast is paged by device id, each page committed with its cursor,
+and each page goes to a send task (``notifications.push.send``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from devices.models import Device
+from notifications.core.status import DeliveryStatus
+from notifications.models import Delivery, Message, MessageKind, MessageState
+
+FANOUT_CHUNK = 500  # devices per send task: FCM's send_each limit, and one bulk write each
+FANOUT_CLAIM_BATCH = 200  # queued messages one fan-out task takes (to-user ones are fanned out together)
+
+
+def dispatch_grace() -> timedelta:
+    """A new delivery is due this long after creation: its send task normally claims it
+    at once; if that task was lost (process died between commit and enqueue, or a broker
+    message is stuck with a dead worker), the sweeper sends it after this grace."""
+    return timedelta(seconds=settings.PUSH_DISPATCH_GRACE_SECONDS)
+
+
+def sending_lease() -> timedelta:
+    """A delivery claimed ('sending') for longer than this belongs to a dead worker: it is
+    sent again, with the same collapse id, so the device replaces rather than stacks."""
+    return timedelta(seconds=settings.PUSH_SENDING_LEASE_SECONDS)
+
+
+def messages_claim_queued(*, limit: int = FANOUT_CLAIM_BATCH) -> list[str]:
+    """Claim up to ``limit`` queued messages for this worker, oldest first: unclaimed ones
+    and ones whose claim is older than the sending lease (their worker died). One
+    conditional UPDATE: two workers never claim one message."""
+    now = timezone.now()
+    claimable = Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - sending_lease())
+    candidates = list(
+        Message.objects.filter(claimable, state=MessageState.QUEUED)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if not candidates:
+        return []
+    claim = uuid.uuid4()
+    Message.objects.filter(claimable, pk__in=candidates, state=MessageState.QUEUED).update(claim=claim, claimed_at=now)
+    mine = Message.objects.filter(pk__in=candidates, claim=claim).order_by("created_at")
+    return [str(pk) for pk in mine.values_list("pk", flat=True)]
+
+
+def messages_queued_waiting() -> bool:
+    """Queued messages nobody holds a live claim on, older than the dispatch grace."""
+    now = timezone.now()
+    return (
+        Message.objects.filter(state=MessageState.QUEUED, created_at__lt=now - dispatch_grace())
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - sending_lease()))
+        .exists()
+    )
+
+
+def _audience(message: Message):
+    devices = Device.objects.filter(tenant_id=message.tenant_id, is_active=True)
+    if message.kind == MessageKind.TO_USER:
+        return devices.filter(end_user_id=message.end_user_id)
+    if message.kind == MessageKind.TO_DEVICE:
+        return devices.filter(pk=message.device_id)
+    devices = devices.filter(app_id=message.app_id)
+    if message.filters.get("country"):
+        devices = devices.filter(country=message.filters["country"])
+    if message.filters.get("platform"):
+        devices = devices.filter(platform=message.filters["platform"])
+    return devices
+
+
+# Deliveries of a claimed group of to-user and to-device messages, written by one statement.
+_FAN_OUT_DIRECT = (
+    "INSERT INTO notifications_delivery (message_id, device_id, status, error, attempts, next_attempt_at,"
+    " provider_message_id, updated_at)"
+    " SELECT message_id, device_id, %s, '', 0, %s, '', %s FROM ("
+    " SELECT m.id AS message_id, d.id AS device_id FROM notifications_message m"
+    " JOIN devices_device d ON d.end_user_id = m.end_user_id AND d.tenant_id = m.tenant_id"
+    " WHERE m.id IN ({ids}) AND m.state = %s AND m.kind = %s AND d.is_active"
+    " UNION ALL"
+    " SELECT m.id, d.id FROM notifications_message m"
+    " JOIN devices_device d ON d.id = m.device_id AND d.tenant_id = m.tenant_id"
+    " WHERE m.id IN ({ids}) AND m.state = %s AND m.kind = %s AND d.is_active"
+    ") AS audience WHERE true ON CONFLICT (message_id, device_id) DO NOTHING RETURNING id"
+)
+_DIRECT_KINDS = (MessageKind.TO_USER, MessageKind.TO_DEVICE)
+
+
+def messages_fan_out_direct(*, message_ids: list[str]) -> tuple[list[int], set[str]]:
+    """Fan out the to-user and to-device messages among ``message_ids`` together: their
+    deliveries in one INSERT ... SELECT, the messages marked dispatched in one UPDATE, one
+    transaction. Returns (new delivery ids, the messages handled); broadcasts are left to
+    ``message_fan_out``. Repeatable: a message already dispatched gets nothing more, and
+    a (message, device) pair is never written twice."""
+    direct = set(
+        str(pk)
+        for pk in Message.objects.filter(
+            pk__in=message_ids, state=MessageState.QUEUED, kind__in=_DIRECT_KINDS
+        ).values_list("pk", flat=True)
+    )
+    if not direct:
+        return [], set()
+    now = timezone.now()
+    due = connection.ops.adapt_datetimefield_value(now + dispatch_grace())
+    pks = [Message._meta.pk.get_db_prep_value(uuid.UUID(pk), connection) for pk in direct]
+    marks = ", ".join(["%s"] * len(pks))
+    queued = MessageState.QUEUED.value
+    params = [DeliveryStatus.PENDING.value, due, connection.ops.adapt_datetimefield_value(now)]
+    params += [*pks, queued, MessageKind.TO_USER.value, *pks, queued, MessageKind.TO_DEVICE.value]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_FAN_OUT_DIRECT.format(ids=marks), params)
+        delivery_ids = [row[0] for row in cursor.fetchall()]
+        per_message = (
+            Delivery.objects.filter(message_id=OuterRef("pk")).values("message_id").annotate(n=Count("pk")).values("n")
+        )
+        Message.objects.filter(pk__in=direct, state=MessageState.QUEUED).update(
+            state=MessageState.DISPATCHED, total_deliveries=Coalesce(Subquery(per_message), 0)
+        )
+    return delivery_ids, direct
+
+
+def message_fan_out(*, message_id: str) -> Iterator[list[int]]:
+    """Write the message's deliveries page by page, yielding each committed page's
+    delivery ids for the caller to send.
+
+    Resumable: each page commits its rows together with ``fanout_cursor``, so a
+    redelivered task continues after the last committed page and writes nothing twice.
+    A caller that dies before sending a yielded page leaves due rows that the sweeper
+    sends after the dispatch grace.
+    """
+    message = Message.objects.filter(pk=message_id).first()
+    if message is None or message.state == MessageState.DISPATCHED:
+        return
+    audience = _audience(message).order_by("pk").values_list("pk", flat=True)
+    while True:
+        with transaction.atomic():
+            locked = Message.objects.select_for_update().filter(pk=message.pk, state=MessageState.QUEUED).first()
+            if locked is None:
+                return
+            device_ids = list(audience.filter(pk__gt=locked.fanout_cursor)[:FANOUT_CHUNK])
+            if not device_ids:
+                Message.objects.filter(pk=message.pk).update(state=MessageState.DISPATCHED)
+                return
+            due = timezone.now() + dispatch_grace()
+            created = Delivery.objects.bulk_create(
+                [Delivery(message_id=message.pk, device_id=device_id, next_attempt_at=due) for device_id in device_ids]
+            )
+            Message.objects.filter(pk=message.pk).update(
+                fanout_cursor=device_ids[-1], total_deliveries=F("total_deliveries") + len(created)
+            )
+        yield [delivery.pk for delivery in created]

@@ -1,0 +1,185 @@
+"""Sending push deliveries: the push channel plugged into the core's pipeline.
+
+A send task claims its deliveries (``notifications.core.pipeline.deliver``); this
+module loads their devices and messages, calls the provider once per (app, platform)
+group (FCM takes every message of a group in one call), and turns each answer into the
+core's ``Result``. The core records them (one bulk UPDATE, the status events); this
+channel adds the provider's message id and, in the same transaction, deactivates the
+devices whose token is dead. Retries are timers in the database swept by beat
+(``deliveries_due``): never long Celery countdowns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import partial
+from typing import ClassVar
+
+from django.conf import settings
+
+from devices.models import App, Device
+from devices.services import devices_deactivate
+from notifications.core.claims import due_chunks
+from notifications.core.outcome import Outcome, Result
+from notifications.core.pipeline import Batch, Recorded, deliver
+from notifications.core.retry import RetryPolicy
+from notifications.core.status import DeliveryStatus
+from notifications.models import Delivery, Message
+from notifications.push.fanout import FANOUT_CHUNK, dispatch_grace, sending_lease
+from notifications.push.providers.base import (
+    PermanentProviderError,
+    ProviderError,
+    PushMessage,
+    PushResult,
+    PushTarget,
+)
+from notifications.push.providers.registry import provider_for
+
+logger = logging.getLogger(__name__)
+
+SWEEP_BATCH = 20 * FANOUT_CHUNK  # deliveries the sweeper dispatches per beat tick
+RETRY = RetryPolicy(base=5, cap=600)
+
+
+@dataclass
+class _Loaded:
+    messages: dict
+
+
+class PushChannel:
+    """What is push's own in the pipeline: devices, providers, dead tokens."""
+
+    name: ClassVar[str] = "push"
+    model: ClassVar[type[Delivery]] = Delivery
+    columns: ClassVar[list[str]] = ["pk", "message_id", "attempts", "device_id"]
+    extra_columns: ClassVar[list[tuple[str, str]]] = [("provider_message_id", "varchar")]
+
+    def policy(self) -> RetryPolicy:
+        return RETRY
+
+    def max_attempts(self) -> int:
+        return settings.PUSH_MAX_ATTEMPTS
+
+    def send(self, rows: list[tuple]) -> Batch:
+        devices = {
+            pk: (app_id, platform, token)
+            for pk, app_id, platform, token in Device.objects.filter(pk__in={row[3] for row in rows}).values_list(
+                "pk", "app_id", "platform", "token"
+            )
+        }
+        messages = {m.pk: m for m in Message.objects.filter(pk__in={row[1] for row in rows})}
+        apps = {a.pk: a for a in App.objects.filter(pk__in={app_id for app_id, _, _ in devices.values()})}
+        pushes = {pk: _push_of(message) for pk, message in messages.items()}
+        groups: dict[tuple, list[tuple]] = defaultdict(list)
+        for row in rows:
+            app_id, platform, token = devices[row[3]]
+            groups[(app_id, platform)].append((row[0], row[1], token))
+        results: dict[int, Result] = {}
+        for (app_id, platform), group in groups.items():
+            for call, targets in _provider_calls(apps[app_id], platform, group, pushes):
+                for answer in _provider_answers(call, targets):
+                    results[answer.delivery_id] = _result_of(answer)
+        return Batch(results=results, context=_Loaded(messages=messages))
+
+    def extra_values(self, recorded: Recorded, *, now) -> tuple:
+        ids = recorded.result.provider_ids
+        return (ids[0][:200] if ids else "",)
+
+    def event_source(self, row: tuple, context: _Loaded):
+        return context.messages[row[1]].tenant_id, row[1]
+
+    def after_record(self, recorded: list[Recorded], context: _Loaded, *, now) -> None:
+        dead: dict[str, list[int]] = defaultdict(list)
+        for done in recorded:
+            if done.status == DeliveryStatus.FAILED and done.result.outcome is Outcome.INVALID_ENDPOINT:
+                dead[done.result.error or "invalid token"].append(done.row[3])
+        for reason, device_ids in dead.items():
+            devices_deactivate(device_ids=device_ids, reason=reason)
+
+    def after_commit(self, recorded: list[Recorded], context: _Loaded) -> None:
+        pass
+
+
+PUSH = PushChannel()
+
+
+def deliveries_send(*, delivery_ids: list[int]) -> dict[str, int]:
+    """Send the given deliveries that are still pending; counts per decision (see
+    ``notifications.core.pipeline.deliver``: claimed once, never raises for provider errors)."""
+    return deliver(PUSH, delivery_ids)
+
+
+def deliveries_due(*, limit: int = SWEEP_BATCH) -> list[list[int]]:
+    """Due pending deliveries (retries, lost tasks, dead workers' claims), in chunks."""
+    return due_chunks(Delivery, lease=sending_lease(), grace=dispatch_grace(), limit=limit, chunk=FANOUT_CHUNK)
+
+
+def _provider_calls(app: App, platform: str, group: list[tuple], pushes: dict) -> list[tuple]:
+    """[(call, its targets)] for one (app, platform) group of (delivery, message, token)."""
+    try:
+        provider = provider_for(app, platform)
+    except ProviderError as exc:  # e.g. the app has no credentials for this platform
+        return [(partial(_raise, exc), [PushTarget(delivery_id=pk, token=token) for pk, _, token in group])]
+    if hasattr(provider, "send_many"):  # one call for every message of the group (FCM)
+        items = [(pushes[message_id], PushTarget(delivery_id=pk, token=token)) for pk, message_id, token in group]
+        return [(partial(provider.send_many, items), [target for _, target in items])]
+    per_message: dict = defaultdict(list)
+    for pk, message_id, token in group:
+        per_message[message_id].append(PushTarget(delivery_id=pk, token=token))
+    return [
+        (partial(provider.send, pushes[message_id], targets), targets) for message_id, targets in per_message.items()
+    ]
+
+
+def _result_of(answer: PushResult) -> Result:
+    return Result(
+        recipient_id=answer.delivery_id,
+        outcome=answer.outcome,
+        error=answer.error,
+        retry_after=answer.retry_after,
+        provider_ids=(answer.provider_message_id,) if answer.provider_message_id else (),
+    )
+
+
+def _push_of(message: Message) -> PushMessage:
+    return PushMessage(
+        title=message.title,
+        body=message.body,
+        # FCM takes string values only; sa_message_id lets the app confirm delivery.
+        data={
+            **{str(k): v if isinstance(v, str) else _json(v) for k, v in (message.data or {}).items()},
+            "sa_message_id": str(message.pk),
+        },
+        ttl=settings.PUSH_TTL_SECONDS,
+        collapse_id=str(message.pk),
+    )
+
+
+def _json(value) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _raise(exc: Exception):
+    raise exc
+
+
+def _provider_answers(call, targets: list[PushTarget]) -> list[PushResult]:
+    """One answer per target, whatever the provider call does."""
+    try:
+        answers = call()
+    except PermanentProviderError as exc:
+        answers = [PushResult(t.delivery_id, Outcome.PERMANENT, error=str(exc)) for t in targets]
+    except ProviderError as exc:
+        answers = [PushResult(t.delivery_id, Outcome.TRANSIENT, error=str(exc)) for t in targets]
+    except Exception as exc:  # a bug in an adapter must not strand rows in 'sending'
+        logger.exception("push provider crashed on %s deliveries", len(targets))
+        answers = [PushResult(t.delivery_id, Outcome.TRANSIENT, error=f"internal: {exc}") for t in targets]
+    answered = {answer.delivery_id for answer in answers}
+    return answers + [
+        PushResult(t.delivery_id, Outcome.TRANSIENT, error="no answer from provider")
+        for t in targets
+        if t.delivery_id not in answered
+    ]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from datetime import timedelta
 
+from celery import shared_task
+from django.conf import settings
+
+from notifications.core import events
 from notifications.push import fanout, send
 
 FAN_OUT_ROUNDS = 10  # claim batches one task takes before handing over to a fresh task
@@ -61,3 +65,9 @@ def deliveries_dispatch_due() -> int:
     for chunk in chunks:
         deliveries_send.delay(chunk)
     return sum(len(chunk) for chunk in chunks)
+
+
+@shared_task(name="notifications.tasks.events_purge")
+def events_purge() -> int:
+    """Beat, hourly: status events past their retention, in bounded batches."""
+    return events.events_purge(older_than=timedelta(days=settings.EVENT_RETENTION_DAYS))

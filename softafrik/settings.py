@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_prometheus",
+    "softafrik.beat.PeriodicTasksConfig",  # django-celery-beat, its admin for platform superusers only
     "accounts",
     "devices",
     "notifications.core",
@@ -162,6 +163,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # instead keep connections as web requests do, CONN_MAX_AGE and health checks included
 # (softafrik/celery.py runs Django's close_old_connections around each task).
 CELERY_DB_REUSE_MAX = 10**9
+# Beat keeps the periodic tasks in the database, where operators see and change them in
+# the admin; CELERY_BEAT_SCHEDULE is written to them at every beat start (softafrik/beat.py).
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 BEAT_SWEEP_SECONDS = env_float("BEAT_SWEEP_SECONDS", 2.0)
 CELERY_BEAT_SCHEDULE = {
     # Timers live in the database; beat only wakes the sweeper that dispatches what is due.
@@ -221,6 +225,12 @@ SMS_SENDING_LEASE_SECONDS = env_float("SMS_SENDING_LEASE_SECONDS", 300.0)
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 CALLBACK_TIMEOUT = env_float("CALLBACK_TIMEOUT", 10.0)
 CALLBACK_MAX_ATTEMPTS = env_int("CALLBACK_MAX_ATTEMPTS", 10)
+
+# --- Status events --------------------------------------------------------------------
+# Every status change of every recipient is an event (notifications.core.events); beat
+# deletes those older than this, once every consumer has handled them.
+EVENT_RETENTION_DAYS = env_float("EVENT_RETENTION_DAYS", 30.0)
+CELERY_BEAT_SCHEDULE["events-purge"] = {"task": "notifications.tasks.events_purge", "schedule": 3600.0}
 
 # --- Webhooks ---------------------------------------------------------------------------
 # Off: webhook URLs may only reach public addresses (checked when saved and at every

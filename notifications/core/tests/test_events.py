@@ -106,3 +106,14 @@ def test_purge_keeps_recent_events_and_those_a_consumer_has_not_handled(owner):
     assert consume() == [2, 3, 4]
     assert events_purge(older_than=timedelta(days=30), batch=1) == 2
     assert list(StatusEvent.objects.values_list("recipient_id", flat=True)) == [4]
+
+
+def test_the_hourly_purge_task_honours_the_retention_setting(owner, settings):
+    from notifications.tasks import events_purge as purge_task
+
+    settings.EVENT_RETENTION_DAYS = 7
+    record(owner, 1, at=timezone.now() - timedelta(days=8))
+    record(owner, 2, at=timezone.now() - timedelta(days=6))
+    assert purge_task() == 1
+    assert list(StatusEvent.objects.values_list("recipient_id", flat=True)) == [2]
+    assert "events-purge" in settings.CELERY_BEAT_SCHEDULE

@@ -35,28 +35,17 @@ def public_status(status: str) -> str:
     return PUBLIC_STATUS[DeliveryStatus(status)]
 
 
-class SendState(models.TextChoices):
-    """A whole send, rolled up from its recipients' statuses."""
-
-    PENDING = "pending", "Pending"  # nothing has gone out yet
-    SENDING = "sending", "Sending"  # some recipients are still waiting
-    DONE = "done", "Done"  # every recipient reached a final status
-    FAILED = "failed", "Failed"  # done, and every recipient failed
-
-
-def send_rollup(counts: Mapping[str, int]) -> SendState:
-    """The state of a send whose recipients count ``counts`` per status.
-
-    Every dialect reports a send's state from this one rule: an empty send is done;
-    a send with any recipient waiting is pending (nothing out yet) or sending; a send
-    whose recipients are all final is done, or failed when none of them got out.
-    """
+def send_status(counts: Mapping[str, int]) -> DeliveryStatus:
+    """A whole send's status from its recipients' counts per status (internal or public
+    names): the one roll-up every dialect reports. Pending while any recipient waits (or
+    there is none yet), failed when all failed, delivered when all were delivered, else
+    sent."""
     total = sum(counts.values())
     waiting = sum(counts.get(status, 0) for status in WAITING_STATUSES)
-    if total == 0:
-        return SendState.DONE
-    if waiting:
-        return SendState.PENDING if waiting == total else SendState.SENDING
+    if waiting or not total:
+        return DeliveryStatus.PENDING
     if counts.get(DeliveryStatus.FAILED, 0) == total:
-        return SendState.FAILED
-    return SendState.DONE
+        return DeliveryStatus.FAILED
+    if counts.get(DeliveryStatus.DELIVERED, 0) == total:
+        return DeliveryStatus.DELIVERED
+    return DeliveryStatus.SENT

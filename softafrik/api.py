@@ -7,11 +7,15 @@ from __future__ import annotations
 import copy
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError
-from django.http import Http404
+from django.http import Http404, HttpResponsePermanentRedirect
+from django.urls import Resolver404, resolve
 from rest_framework import exceptions, serializers, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 logger = logging.getLogger(__name__)
 
@@ -115,3 +119,64 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.APIException):
         return Response(error_body(exc.default_code, str(exc.detail)), status=exc.status_code)
     return None
+
+
+# --- Paths and methods no route takes ------------------------------------------------------
+
+
+class UnknownPathView(APIView):
+    """Any method on a path no route matched, under an API dialect's prefix: a 404 in that
+    dialect's error body (``error_handler``, ``message``), never Django's HTML page. Routed
+    last, by prefix (softafrik/urls.py). Needs no key: the routes are public documentation.
+
+    A GET that only lacks its trailing slash is still redirected (what APPEND_SLASH did
+    before this caught every path)."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+    renderer_classes = [JSONRenderer]
+    schema = None  # not an endpoint of the OpenAPI schema
+    error_handler = staticmethod(exception_handler)
+    message = "No such path."
+
+    def get_exception_handler(self):
+        return self.error_handler
+
+    @property
+    def default_response_headers(self):
+        return {}  # no "Allow": there is nothing here to allow
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        raise NotFound(self.message)
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.method in ("GET", "HEAD") and self._has_a_slashed_route(request.path_info):
+            return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+        return super().dispatch(request, *args, **kwargs)
+
+    @staticmethod
+    def _has_a_slashed_route(path: str) -> bool:
+        if not settings.APPEND_SLASH or path.endswith("/"):
+            return False
+        try:
+            match = resolve(path + "/")
+        except Resolver404:
+            return False
+        view_class = getattr(match.func, "view_class", None)
+        return not (view_class and issubclass(view_class, UnknownPathView))
+
+
+class JsonErrors:
+    """For a view that renders HTML or YAML (the API docs, the schema): its errors (a wrong
+    method...) still answer JSON."""
+
+    def handle_exception(self, exc):
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return super().handle_exception(exc)
+
+
+def json_errors(view_class: type) -> type:
+    """``view_class`` whose errors answer JSON (see JsonErrors)."""
+    return type(view_class.__name__, (JsonErrors, view_class), {})

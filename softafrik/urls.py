@@ -1,10 +1,12 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from devices import api as devices_api
 from notifications import api as push_api
 from notifications.webhooks import api as webhooks_api
+from sms.api import delevera, ion, primotexto
+from softafrik.api import UnknownPathView, json_errors
 
 api_patterns = [
     path("users/register", devices_api.UserRegisterView.as_view()),
@@ -21,9 +23,10 @@ api_patterns = [
     path("push/messages/<str:message_id>", push_api.MessageDetailView.as_view()),
     path("webhooks", webhooks_api.WebhooksView.as_view()),
     path("webhooks/<str:endpoint_id>", webhooks_api.WebhookDetailView.as_view()),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # Their errors (a wrong method) answer JSON too, not YAML or HTML.
+    path("schema/", json_errors(SpectacularAPIView).as_view(), name="schema"),
+    path("docs/", json_errors(SpectacularSwaggerView).as_view(url_name="schema"), name="swagger-ui"),
+    path("redoc/", json_errors(SpectacularRedocView).as_view(url_name="schema"), name="redoc"),
 ]
 
 urlpatterns = [
@@ -31,6 +34,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("sms.urls")),
     path("", include("django_prometheus.urls")),
+    # Last: any other path under an API dialect's prefix answers that dialect's 404 body.
+    re_path(r"^api/V1/", ion.unknown_path),
+    re_path(r"^api/", UnknownPathView.as_view()),
+    re_path(r"^v2/", primotexto.unknown_path),
+    re_path(r"^(?:SMS|push|omni)/", delevera.unknown_path),
 ]
 
 admin.site.site_header = "SoftAfrik"

@@ -22,6 +22,7 @@ from devices.api import _valid
 from notifications.models import DeliveryStatus
 from sms import selectors, services
 from sms.api.common import renamed_fields
+from softafrik.api import UnknownPathView
 
 TAGS = ["Delevera SMS"]
 DIALECT = "delevera"
@@ -227,3 +228,11 @@ class DeleveraMessageView(DeleveraView):
                 "next": rows[-1]["id"] if more else None,
             }
         )
+
+
+# Any other path under /SMS/, /push/ or /omni/ (routed last), including the push and omni
+# products not served yet: Delevera's 404, in its documented words.
+unknown_path = UnknownPathView.as_view(
+    error_handler=delevera_exception_handler,
+    message="No such action, please make sure that there is no typo in URL path.",
+)

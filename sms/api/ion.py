@@ -24,6 +24,7 @@ from sms import selectors, services
 from sms.api.common import renamed_fields
 from sms.campaigns import campaign_progress
 from sms.models import SmsKind, SmsMessage, SmsState
+from softafrik.api import UnknownPathView
 
 TAGS = ["ION SMS"]
 
@@ -406,3 +407,7 @@ class IonCancelView(IonView):
         message = selectors.sms_message_get(tenant=request.user.tenant, ref=ref)
         cancelled = services.sms_cancel(message=message)
         return Response({"ref": str(message.pk), "statut": CANCELLED, "annules": cancelled})
+
+
+# Any other path under /api/V1/ (routed last): ION's 404 body.
+unknown_path = UnknownPathView.as_view(error_handler=renamed_fields(BULK_FIELDS))

@@ -26,6 +26,7 @@ from devices.api import SUCCESS, _valid
 from notifications.models import DeliveryStatus
 from sms import selectors, services
 from sms.api.common import renamed_fields
+from softafrik.api import UnknownPathView
 
 TAGS = ["Primotexto"]
 DIALECT = "primotexto"
@@ -434,3 +435,7 @@ class PrimotextoUnsubscribersView(PrimotextoView):
         query = self.valid(PrimotextoIdentifierIn, request, data=request.query_params)
         services.blacklist_remove(tenant=request.user.tenant, number=query["identifier"])
         return Response({"success": True})
+
+
+# Any other path under /v2/ (routed last): Primotexto's 404 body.
+unknown_path = UnknownPathView.as_view(error_handler=primotexto_errors({}))

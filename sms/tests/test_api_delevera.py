@@ -146,6 +146,7 @@ def test_wrong_method_is_405(owner):
     response = owner.client.put(MESSAGES, {"text": "x", "destinations": [TG]}, format="json", headers=bearer(owner))
 
     assert response.status_code == 405
+    assert response["Allow"] == "POST, OPTIONS"
     assert response.json() == {"code": 405, "message": 'Method "PUT" not allowed.'}
     assert SmsMessage.objects.count() == 0
 
@@ -289,3 +290,62 @@ def test_an_invalid_bare_number_comes_back_as_it_was_given(owner):
         {"phone": "0501234567", "state": 3, "reason": "unknown country calling code"},
         {"phone": "9665", "state": 3, "reason": "too short"},
     ]
+
+
+# --- Unknown paths and wrong methods: Delevera's 404 and 405, never an HTML page ---------
+
+NO_SUCH_ACTION = {"code": 404, "message": "No such action, please make sure that there is no typo in URL path."}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/SMS/v1/nope",
+        "/SMS/v1/messages/",
+        "/SMS/v1/messages/x/y",
+        "/SMS/v2/messages",
+        # Delevera's push and omni products, not served yet: their documented paths.
+        "/push/v1/applications",
+        "/push/v1/applications/5c8fa397a2c2fa4d076826b1/devices",
+        "/push/v1/messages",
+        "/omni/v1/scenarios",
+        "/omni/v1/scenarios/5c94f2468577652df37b485c",
+        "/omni/v1/messages",
+    ],
+)
+@pytest.mark.parametrize("method", ["get", "post", "patch", "delete"])
+def test_unknown_path_is_delevera_404_no_such_action(owner, path, method):
+    response = getattr(owner.client, method)(path, headers=bearer(owner))
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == NO_SUCH_ACTION
+
+
+def test_unknown_path_needs_no_key(db):
+    from rest_framework.test import APIClient
+
+    response = APIClient().get("/omni/v1/scenarios")
+
+    assert (response.status_code, response.json()) == (404, NO_SUCH_ACTION)
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_wrong_method_on_a_message_is_405_with_allow(owner, method):
+    message_id = send(owner).json()["messageId"]
+
+    response = getattr(owner.client, method)(f"{MESSAGES}/{message_id}", headers=bearer(owner))
+
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD, OPTIONS"
+    assert response.json() == {"code": 405, "message": f'Method "{method.upper()}" not allowed.'}
+    assert SmsMessage.objects.count() == 1
+
+
+def test_outsider_gets_the_same_405_on_the_owners_message_and_changes_nothing(owner, outsider):
+    message_id = send(owner).json()["messageId"]
+
+    response = outsider.client.delete(f"{MESSAGES}/{message_id}", headers=bearer(outsider))
+
+    assert (response.status_code, response["Allow"]) == (405, "GET, HEAD, OPTIONS")
+    assert list(SmsRecipient.objects.values_list("status", flat=True)) == [DeliveryStatus.PENDING]

@@ -735,3 +735,50 @@ def test_unides_malformed_emetteur_is_400_naming_emetteur_with_the_reason(owner,
     assert response.status_code == 400
     assert (response.json()["field"], response.json()["message"]) == ("emetteur", f"Invalid sender: {reason}.")
     assert SmsMessage.objects.count() == 0
+
+
+# --- Unknown paths and wrong methods: ION's error body, never an HTML page --------------
+
+
+@pytest.mark.parametrize("path", ["/api/V1/nope", "/api/V1/sms/unides/", "/api/V1/sms/x/y", "/api/V1/"])
+@pytest.mark.parametrize("method", ["get", "post", "delete"])
+def test_unknown_path_under_api_v1_is_ions_404(owner, path, method):
+    response = getattr(owner.client, method)(path, headers={"X-API-Key": owner.key})
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"error": "not_found", "message": "No such path."}
+    assert "Allow" not in response
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("delete", "/api/V1/sms/unides", "POST, OPTIONS"),
+        ("get", "/api/V1/sms/muldes", "POST, OPTIONS"),
+        ("put", "/api/V1/sms/muldesp", "POST, OPTIONS"),
+        ("post", "/api/V1/sms/{ref}", "GET, HEAD, OPTIONS"),
+        ("get", "/api/V1/sms/{ref}/annuler", "POST, OPTIONS"),
+    ],
+)
+def test_wrong_method_on_an_ion_route_is_ions_405_with_allow(owner, method, path, allow):
+    ref = unides(owner).json()["ref"]
+    response = getattr(owner.client, method)(path.format(ref=ref), headers={"X-API-Key": owner.key})
+    assert response.status_code == 405
+    assert response["Allow"] == allow
+    assert response.json() == {"error": "method_not_allowed", "message": f'Method "{method.upper()}" not allowed.'}
+    assert SmsMessage.objects.get().state == SmsState.ACTIVE  # the one send, unchanged
+    assert SmsMessage.objects.count() == 1
+
+
+def test_wrong_method_without_a_key_is_401_first(owner):
+    response = owner.client.delete("/api/V1/sms/unides")
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthorized"
+
+
+def test_outsider_gets_the_same_405_on_the_owners_send_and_changes_nothing(owner, outsider):
+    ref = muldes(owner, [TG, CI]).json()["ref"]
+    response = outsider.client.delete(f"/api/V1/sms/{ref}/annuler", headers={"X-API-Key": outsider.key})
+    assert (response.status_code, response["Allow"]) == (405, "POST, OPTIONS")
+    assert SmsMessage.objects.get().state == SmsState.ACTIVE
+    assert set(SmsRecipient.objects.values_list("status", flat=True)) == {DeliveryStatus.PENDING}

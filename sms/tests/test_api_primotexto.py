@@ -515,3 +515,48 @@ def test_unsubscriber_may_be_given_as_number(owner):
     assert list(BlacklistedNumber.objects.values_list("number", flat=True)) == [NUMBER]
     assert pt(owner, "delete", f"{UNSUBSCRIBERS}?number=%2B22890123456").json() == {"success": True}
     assert BlacklistedNumber.objects.count() == 0
+
+
+# --- Unknown paths and wrong methods: Primotexto's error body, never an HTML page -------
+
+
+@pytest.mark.parametrize(
+    "path", ["/v2/nope", "/v2/notification/messages/send/", "/v2/notification/messages/x/y/z", "/v2/"]
+)
+@pytest.mark.parametrize("method", ["get", "post", "put"])
+def test_unknown_path_under_v2_is_primotextos_404(owner, path, method):
+    response = pt(owner, method, path)
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"error": "not_found", "message": "No such path."}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("put", SEND, "GET, POST, HEAD, OPTIONS"),
+        ("delete", SEND, "GET, POST, HEAD, OPTIONS"),
+        ("post", STATS, "GET, HEAD, OPTIONS"),
+        ("delete", "/v2/notification/messages/{snapshot_id}/status", "GET, HEAD, OPTIONS"),
+        ("put", UNSUBSCRIBERS, "GET, POST, DELETE, HEAD, OPTIONS"),
+    ],
+)
+def test_wrong_method_on_a_primotexto_route_is_405_with_allow(owner, method, path, allow):
+    snapshot_id = send(owner).json()["snapshotId"]
+
+    response = pt(owner, method, path.format(snapshot_id=snapshot_id), {"number": OTHER_NUMBER, "message": "x"})
+
+    assert response.status_code == 405
+    assert response["Allow"] == allow
+    assert response.json() == {"error": "method_not_allowed", "message": f'Method "{method.upper()}" not allowed.'}
+    assert SmsMessage.objects.count() == 1
+
+
+def test_outsider_gets_the_same_405_on_the_owners_status(owner, outsider):
+    snapshot_id = send(owner).json()["snapshotId"]
+
+    response = pt(outsider, "delete", f"/v2/notification/messages/{snapshot_id}/status")
+
+    assert (response.status_code, response["Allow"]) == (405, "GET, HEAD, OPTIONS")
+    assert SmsMessage.objects.count() == 1

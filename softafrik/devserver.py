@@ -16,11 +16,11 @@ PORT = os.environ.get("PORT", "8000")
 
 def main() -> int:
     python = sys.executable
-    local = os.environ.get("SOFTAFRIK_LOCAL_DIR", ".local")
     commands = {
         "web": [python, "manage.py", "runserver", f"0.0.0.0:{PORT}", "--noreload"],
         "worker": [python, "-m", "celery", "-A", "softafrik", "worker", "-l", "INFO", "-P", "threads", "-c", "8"],
-        "beat": [python, "-m", "celery", "-A", "softafrik", "beat", "-l", "INFO", "-s", f"{local}/celerybeat-schedule"],
+        # The database scheduler (CELERY_BEAT_SCHEDULER): no schedule file.
+        "beat": [python, "-m", "celery", "-A", "softafrik", "beat", "-l", "INFO"],
     }
     procs = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
     print(

@@ -26,7 +26,7 @@ def worker_env(fake_fcm, fake_apns, providers):
         # would resend a chunk still being sent), short enough for the crash test.
         PUSH_SENDING_LEASE_SECONDS="15",
         PUSH_DISPATCH_GRACE_SECONDS="3",
-        BEAT_SWEEP_SECONDS="0.5",
+        BEAT_SWEEP_SECONDS="1",
     )
 
 

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def worker_env():
     # The lease outlasts a chunk's send even on a starved machine; short for the crash test.
-    return process_env(SMS_SENDING_LEASE_SECONDS="15", SMS_DISPATCH_GRACE_SECONDS="3", BEAT_SWEEP_SECONDS="0.5")
+    return process_env(SMS_SENDING_LEASE_SECONDS="15", SMS_DISPATCH_GRACE_SECONDS="3", BEAT_SWEEP_SECONDS="1")
 
 
 def numbers(n: int) -> list[str]:

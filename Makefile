@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint format migrate bench clean
+.PHONY: run test suite lint format migrate bench clean
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -29,7 +29,10 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: lint
+test: lint suite
+
+# The test suite alone (CI's second pass, on SQLite).
+suite: $(VENV)/.installed
 	$(VENV)/bin/pytest
 
 bench: $(VENV)/.installed

@@ -147,6 +147,9 @@ else:
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # Exchange bindings (the task queue's, the workers' pidbox); kombu's default is
+        # "control" in the working directory, which put a control/ folder in the repository.
+        "control_folder": str(_broker_dir / "control"),
     }
 
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "softafrik")

@@ -1,16 +1,18 @@
 """Spread campaigns (ION MULDESP): release numbers in batches, within the daily cap.
 
 Between ``window_start`` and ``window_end``, every ``interval_minutes`` beat releases a
-batch (its recipients become due now); no UTC day gets more than ``per_day``. The batch
-size spreads ``per_day`` over the day's intervals. A release locks the campaign row and
-moves ``next_batch_at`` in the same transaction, so two beats or a repeated tick never
-release a batch twice. Numbers still unreleased when the window closes end failed.
+batch (its recipients become due now); no day gets more than ``per_day``, days being the
+tenant's (its ``timezone``). The batch size spreads ``per_day`` over the day's intervals.
+A release locks the campaign row and moves ``next_batch_at`` in the same transaction, so
+two beats or a repeated tick never release a batch twice. Numbers still unreleased when
+the window closes end failed, with their status events.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.db.models import Count, Q
@@ -44,7 +46,8 @@ def campaign_release(*, message_id: str) -> list[int]:
     now = timezone.now()
     with transaction.atomic():
         campaign = (
-            SmsMessage.objects.select_for_update()
+            SmsMessage.objects.select_for_update(of=("self",))
+            .select_related("tenant")
             .filter(pk=message_id, kind=SmsKind.CAMPAIGN, state=SmsState.ACTIVE, next_batch_at__lte=now)
             .first()
         )
@@ -57,7 +60,8 @@ def campaign_release(*, message_id: str) -> list[int]:
             recipients_fail_waiting(message=campaign, error=WINDOW_CLOSED, unreleased_only=True)
             SmsMessage.objects.filter(pk=campaign.pk).update(state=SmsState.DONE, next_batch_at=None)
             return []
-        today = now.date()
+        zone = ZoneInfo(campaign.tenant.timezone or "UTC")
+        today = now.astimezone(zone).date()  # the daily cap counts the tenant's days
         released_today = campaign.released_today if campaign.released_day == today else 0
         size = min(
             campaign_batch_size(per_day=campaign.per_day, interval_minutes=campaign.interval_minutes),
@@ -70,8 +74,8 @@ def campaign_release(*, message_id: str) -> list[int]:
         if not remaining:
             next_at, state = None, SmsState.DONE
         elif released_today + len(ids) >= campaign.per_day:
-            # Today's cap is reached: the next batch waits for tomorrow (UTC midnight).
-            tomorrow = datetime.combine(today + timedelta(days=1), time.min, tzinfo=UTC)
+            # Today's cap is reached: the next batch waits for the tenant's next midnight.
+            tomorrow = datetime.combine(today + timedelta(days=1), time.min, tzinfo=zone)
             next_at, state = max(tomorrow, now + timedelta(minutes=campaign.interval_minutes)), SmsState.ACTIVE
         else:
             next_at, state = now + timedelta(minutes=campaign.interval_minutes), SmsState.ACTIVE

@@ -1,24 +1,10 @@
-"""URL routes of the SMS dialects and the provider callbacks (included at the root)."""
+"""URL routes of the SMS providers' delivery callbacks (included at the root)."""
 
 from django.urls import path
 
-from sms.api import callbacks, delevera, ion, primotexto
+from sms import api
 
 urlpatterns: list = [
-    path("sms/callbacks/<str:token>/africastalking", callbacks.africastalking_callback),
-    path("sms/callbacks/<str:token>/twilio", callbacks.twilio_callback),
-    # ION SMS Gateway (the fixed paths before <ref>)
-    path("api/V1/sms/unides", ion.IonUnidesView.as_view()),
-    path("api/V1/sms/muldes", ion.IonMuldesView.as_view()),
-    path("api/V1/sms/muldesp", ion.IonMuldespView.as_view()),
-    path("api/V1/sms/<str:ref>", ion.IonSendView.as_view()),
-    path("api/V1/sms/<str:ref>/annuler", ion.IonCancelView.as_view()),
-    # Primotexto (notification SMS, status, stats, unsubscribers)
-    path("v2/notification/messages/send", primotexto.PrimotextoSendView.as_view()),
-    path("v2/notification/messages/stats", primotexto.PrimotextoStatsView.as_view()),
-    path("v2/notification/messages/<str:snapshot_id>/status", primotexto.PrimotextoStatusView.as_view()),
-    path("v2/unsubscribers/default/contacts", primotexto.PrimotextoUnsubscribersView.as_view()),
-    # Delevera SMS
-    path("SMS/v1/messages", delevera.DeleveraMessagesView.as_view()),
-    path("SMS/v1/messages/<str:message_id>", delevera.DeleveraMessageView.as_view()),
+    path("sms/callbacks/<str:token>/africastalking", api.africastalking_callback),
+    path("sms/callbacks/<str:token>/twilio", api.twilio_callback),
 ]

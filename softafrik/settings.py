@@ -194,9 +194,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "ENUM_NAME_OVERRIDES": {
-        "IonTypeEnum": "sms.api.ion.ION_TYPE_CHOICES",
-        "IonStatutEnum": "sms.api.ion.ION_STATUT_CHOICES",
-        "IonNumeroStatutEnum": "sms.api.ion.ION_NUMERO_STATUT_CHOICES",
+        "IonTypeEnum": "softafrik.dialects.ion.ION_TYPE_CHOICES",
+        "IonStatutEnum": "softafrik.dialects.ion.ION_STATUT_CHOICES",
+        "IonNumeroStatutEnum": "softafrik.dialects.ion.ION_NUMERO_STATUT_CHOICES",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -5,8 +5,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from devices import api as devices_api
 from notifications import api as push_api
 from notifications.webhooks import api as webhooks_api
-from sms.api import delevera, ion, primotexto
 from softafrik.api import UnknownPathView, json_errors
+from softafrik.dialects import ion, primotexto
+from softafrik.dialects.delevera import errors as delevera_errors
 
 api_patterns = [
     path("users/register", devices_api.UserRegisterView.as_view()),
@@ -33,12 +34,13 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
     path("", include("sms.urls")),
+    path("", include("softafrik.dialects.urls")),
     path("", include("django_prometheus.urls")),
     # Last: any other path under an API dialect's prefix answers that dialect's 404 body.
     re_path(r"^api/V1/", ion.unknown_path),
     re_path(r"^api/", UnknownPathView.as_view()),
     re_path(r"^v2/", primotexto.unknown_path),
-    re_path(r"^(?:SMS|push|omni)/", delevera.unknown_path),
+    re_path(r"^(?:SMS|push|omni)/", delevera_errors.unknown_path),
 ]
 
 admin.site.site_header = "SoftAfrik"

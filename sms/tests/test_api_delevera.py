@@ -7,9 +7,9 @@ import uuid
 import pytest
 
 from notifications.models import DeliveryStatus
-from sms.api import delevera
 from sms.models import BlacklistedNumber, SenderName, SenderStatus, SmsMessage, SmsRecipient
 from sms.services import BLACKLISTED
+from softafrik.dialects.delevera import sms as delevera
 
 pytestmark = pytest.mark.django_db
 

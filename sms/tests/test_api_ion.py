@@ -6,9 +6,9 @@ import pytest
 from django.utils import timezone
 
 from notifications.models import DeliveryStatus
-from sms.api import ion
 from sms.models import BlacklistedNumber, SenderName, SenderStatus, SmsKind, SmsMessage, SmsRecipient, SmsState
 from sms.services import BLACKLISTED
+from softafrik.dialects import ion
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 
 from notifications.models import DeliveryStatus
-from sms.api.primotexto import UnixMillisField
 from sms.models import BlacklistedNumber, SenderName, SenderStatus, SmsMessage, SmsRecipient, SmsState
 from sms.services import BLACKLISTED
+from softafrik.dialects.primotexto import UnixMillisField
 
 pytestmark = pytest.mark.django_db
 

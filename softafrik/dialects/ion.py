@@ -19,12 +19,12 @@ from rest_framework.settings import ISO_8601
 from rest_framework.views import APIView
 
 from devices.api import _valid
-from notifications.models import DeliveryStatus
+from notifications.core.status import DeliveryStatus, send_status
 from sms import selectors, services
-from sms.api.common import renamed_fields
 from sms.campaigns import campaign_progress
 from sms.models import SmsKind, SmsMessage, SmsState
 from softafrik.api import UnknownPathView
+from softafrik.dialects.common import renamed_fields
 
 TAGS = ["ION SMS"]
 
@@ -53,14 +53,7 @@ def ion_status(*, state: str, counts: dict[str, int]) -> str:
     """A send's overall ION status from its state and its numbers per public status."""
     if state == SmsState.CANCELLED:
         return CANCELLED
-    total = sum(counts.values())
-    if counts["pending"] or not total:
-        return ION_STATUS[DeliveryStatus.PENDING]
-    if counts["failed"] == total:
-        return ION_STATUS[DeliveryStatus.FAILED]
-    if counts["delivered"] == total:
-        return ION_STATUS[DeliveryStatus.DELIVERED]
-    return ION_STATUS[DeliveryStatus.SENT]
+    return ION_STATUS[send_status(counts)]
 
 
 # --- Input -----------------------------------------------------------------------------

@@ -23,10 +23,10 @@ from rest_framework.views import APIView
 from accounts.authentication import ApiClient, ApiKeyAuthentication
 from accounts.selectors import api_key_authenticate
 from devices.api import SUCCESS, _valid
-from notifications.models import DeliveryStatus
+from notifications.core.status import send_status
 from sms import selectors, services
-from sms.api.common import renamed_fields
 from softafrik.api import UnknownPathView
+from softafrik.dialects.common import renamed_fields
 
 TAGS = ["Primotexto"]
 DIALECT = "primotexto"
@@ -311,18 +311,6 @@ ERRORS = {400: PrimotextoError, 401: PrimotextoError}
 # --- Views -------------------------------------------------------------------------------
 
 
-def overall_status(counts: dict[str, int]) -> str:
-    """A send's status from its numbers per public status (one number for a notification)."""
-    total = sum(counts.values())
-    if counts["pending"] or not total:
-        return DeliveryStatus.PENDING
-    if counts["failed"] == total:
-        return DeliveryStatus.FAILED
-    if counts["delivered"] == total:
-        return DeliveryStatus.DELIVERED
-    return DeliveryStatus.SENT
-
-
 class PrimotextoSendView(PrimotextoView):
     authentication_classes = [PrimotextoKeyAuthentication, PrimotextoQueryKeyAuthentication]
     field_names = {"number": "number", "text": "message"}
@@ -395,7 +383,7 @@ class PrimotextoStatusView(PrimotextoView):
         ]
         body = {
             "snapshotId": str(message.pk),
-            "status": overall_status(selectors.sms_counts(message=message)),
+            "status": send_status(selectors.sms_counts(message=message)),
             "recipients": recipients,
         }
         return Response(body)

@@ -16,25 +16,14 @@ from typing import NamedTuple
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from devices.api import _valid
-from notifications.models import DeliveryStatus
 from sms import selectors, services
-from sms.api.common import renamed_fields
-from softafrik.api import UnknownPathView
+from softafrik.dialects.delevera.errors import DeleveraView
+from softafrik.dialects.delevera.states import FAILED, PENDING, STATE, STATE_HELP
 
 TAGS = ["Delevera SMS"]
 DIALECT = "delevera"
-
-SENT, PENDING, FAILED, DELIVERED = 1, 2, 3, 4
-STATE = {
-    DeliveryStatus.SENT: SENT,
-    DeliveryStatus.PENDING: PENDING,
-    DeliveryStatus.FAILED: FAILED,
-    DeliveryStatus.DELIVERED: DELIVERED,
-}
-STATE_HELP = "1 Sent, 2 Pending, 3 Failed, 4 Delivered"
 
 # One request writes one recipient row per number in one transaction: 100k numbers is
 # ~2 MB of JSON (near Django's 2.5 MB body limit) and a few seconds of validation.
@@ -42,25 +31,10 @@ DESTINATIONS_MAX = 100_000
 DESTINATIONS_PAGE = selectors.RECIPIENTS_PAGE  # numbers per GET page
 
 FIELDS = {"sender": "from", "number": "destinations", "text": "text"}
-_renamed = renamed_fields(FIELDS)
 
 
-def delevera_exception_handler(exc, context):
-    """The core's error response, with Delevera's field names and body."""
-    response = _renamed(exc, context)
-    if response is None:
-        return None
-    data = response.data if isinstance(response.data, dict) else {}
-    body = {"code": response.status_code, "message": data.get("message") or response.status_text}
-    if data.get("field"):
-        body["field"] = data["field"]
-    response.data = body
-    return response
-
-
-class DeleveraView(APIView):
-    def get_exception_handler(self):
-        return delevera_exception_handler
+class DeleveraSmsView(DeleveraView):
+    field_names = FIELDS
 
 
 # --- Input -------------------------------------------------------------------------------
@@ -175,7 +149,7 @@ def _destination(row: dict) -> dict:
     return {"phone": row["number"], "state": state}
 
 
-class DeleveraMessagesView(DeleveraView):
+class DeleveraMessagesView(DeleveraSmsView):
     @extend_schema(
         request=DeleveraSendIn,
         responses={200: DeleveraMessage, 400: DeleveraError, 401: DeleveraError, 405: DeleveraError},
@@ -207,7 +181,7 @@ class DeleveraMessagesView(DeleveraView):
         return Response({"messageId": str(message.pk), "createDate": message.created_at, "destinations": destinations})
 
 
-class DeleveraMessageView(DeleveraView):
+class DeleveraMessageView(DeleveraSmsView):
     @extend_schema(
         parameters=[DeleveraMessageQuery, OpenApiParameter("message_id", str, OpenApiParameter.PATH)],
         responses={200: DeleveraMessagePage, 401: DeleveraError, 404: DeleveraError, 405: DeleveraError},
@@ -232,7 +206,3 @@ class DeleveraMessageView(DeleveraView):
 
 # Any other path under /SMS/, /push/ or /omni/ (routed last), including the push and omni
 # products not served yet: Delevera's 404, in its documented words.
-unknown_path = UnknownPathView.as_view(
-    error_handler=delevera_exception_handler,
-    message="No such action, please make sure that there is no typo in URL path.",
-)

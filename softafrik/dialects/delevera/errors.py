@@ -1,0 +1,52 @@
+"""Delevera's error body, shared by its push, SMS and omni products:
+``{"code": <HTTP status>, "message": ..., "field": ...}`` for 400, 401, 404 and 405, with
+the core's field names renamed to the product's own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import ClassVar
+
+from rest_framework.views import APIView
+
+from softafrik.api import UnknownPathView
+from softafrik.dialects.common import renamed_fields
+
+
+def delevera_errors(fields: Mapping[str, str] | None = None) -> Callable:
+    """An exception handler answering Delevera's body, the core's field names renamed by ``fields``."""
+    renamed = renamed_fields(dict(fields or {}))
+
+    def handler(exc, context):
+        response = renamed(exc, context)
+        if response is None:
+            return None
+        data = response.data if isinstance(response.data, dict) else {}
+        body = {"code": response.status_code, "message": data.get("message") or response.status_text}
+        if data.get("field"):
+            body["field"] = data["field"]
+        response.data = body
+        return response
+
+    return handler
+
+
+class DeleveraView(APIView):
+    """A view of a Delevera product; ``field_names`` maps the core's names to the product's."""
+
+    field_names: ClassVar[dict[str, str]] = {}
+    _handler: ClassVar[Callable] = delevera_errors()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._handler = delevera_errors(cls.field_names)
+
+    def get_exception_handler(self):
+        return type(self)._handler
+
+
+# Any other path under /SMS/, /push/ or /omni/: the document's 404.
+unknown_path = UnknownPathView.as_view(
+    error_handler=delevera_errors(),
+    message="No such action, please make sure that there is no typo in URL path.",
+)

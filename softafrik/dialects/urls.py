@@ -1,0 +1,24 @@
+"""URL routes of the vendors' API dialects (included at the root; each dialect's
+catch-all for unknown paths is in softafrik/urls.py, after every route)."""
+
+from django.urls import path
+
+from softafrik.dialects import ion, primotexto
+from softafrik.dialects.delevera import sms as delevera
+
+urlpatterns: list = [
+    # ION SMS Gateway (the fixed paths before <ref>)
+    path("api/V1/sms/unides", ion.IonUnidesView.as_view()),
+    path("api/V1/sms/muldes", ion.IonMuldesView.as_view()),
+    path("api/V1/sms/muldesp", ion.IonMuldespView.as_view()),
+    path("api/V1/sms/<str:ref>", ion.IonSendView.as_view()),
+    path("api/V1/sms/<str:ref>/annuler", ion.IonCancelView.as_view()),
+    # Primotexto (notification SMS, status, stats, unsubscribers)
+    path("v2/notification/messages/send", primotexto.PrimotextoSendView.as_view()),
+    path("v2/notification/messages/stats", primotexto.PrimotextoStatsView.as_view()),
+    path("v2/notification/messages/<str:snapshot_id>/status", primotexto.PrimotextoStatusView.as_view()),
+    path("v2/unsubscribers/default/contacts", primotexto.PrimotextoUnsubscribersView.as_view()),
+    # Delevera SMS
+    path("SMS/v1/messages", delevera.DeleveraMessagesView.as_view()),
+    path("SMS/v1/messages/<str:message_id>", delevera.DeleveraMessageView.as_view()),
+]

@@ -2,12 +2,12 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from devices import api as devices_api
-from notifications import api as push_api
 from notifications.webhooks import api as webhooks_api
 from softafrik.api import UnknownPathView, json_errors
 from softafrik.dialects import ion, primotexto
 from softafrik.dialects.delevera import errors as delevera_errors
+from softafrik.dialects.softafrik import devices as devices_api
+from softafrik.dialects.softafrik import push as push_api
 
 api_patterns = [
     path("users/register", devices_api.UserRegisterView.as_view()),

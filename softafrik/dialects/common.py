@@ -1,9 +1,11 @@
-"""What the SMS dialects share: calling the core, and dialect-specific error bodies."""
+"""What the API dialects share: validating input, renaming the core's fields, error bodies."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
 from rest_framework.response import Response
 
 from softafrik.api import DomainError, exception_handler
@@ -23,3 +25,14 @@ def renamed_fields(mapping: dict[str, str]) -> Callable:
 
 def error_response(status: int, body: dict) -> Response:
     return Response(body, status=status)
+
+
+SUCCESS = inline_serializer("Success", {"success": serializers.BooleanField()})
+
+
+def valid_input(serializer_class, request, *, data=None) -> dict:
+    """The request's data (or ``data``) validated by ``serializer_class``; a 400 naming
+    the field otherwise."""
+    serializer = serializer_class(data=request.data if data is None else data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

@@ -18,13 +18,12 @@ from rest_framework.response import Response
 from rest_framework.settings import ISO_8601
 from rest_framework.views import APIView
 
-from devices.api import _valid
 from notifications.core.status import DeliveryStatus, send_status
 from sms import selectors, services
 from sms.campaigns import campaign_progress
 from sms.models import SmsKind, SmsMessage, SmsState
 from softafrik.api import UnknownPathView
-from softafrik.dialects.common import renamed_fields
+from softafrik.dialects.common import renamed_fields, valid_input
 
 TAGS = ["ION SMS"]
 
@@ -272,7 +271,7 @@ class IonUnidesView(IonView):
 
     @extend_schema(request=IonUnidesIn, responses={201: IonUnidesOut, **ERRORS}, tags=TAGS, summary="UNIDES: one SMS")
     def post(self, request):
-        data = _valid(IonUnidesIn, request)
+        data = valid_input(IonUnidesIn, request)
         accepted = services.sms_submit(
             tenant=request.user.tenant,
             dialect="ion",
@@ -289,7 +288,7 @@ class IonMuldesView(IonView):
         request=IonMuldesIn, responses={201: IonMuldesOut, **ERRORS}, tags=TAGS, summary="MULDES: one SMS, many numbers"
     )
     def post(self, request):
-        data = _valid(IonMuldesIn, request)
+        data = valid_input(IonMuldesIn, request)
         accepted = services.sms_submit(
             tenant=request.user.tenant,
             dialect="ion",
@@ -360,7 +359,7 @@ class IonSendView(IonView):
         summary="A send and the status of its numbers",
     )
     def get(self, request, ref: str):
-        query = _valid(IonStatusQuery, request, data=request.query_params)
+        query = valid_input(IonStatusQuery, request, data=request.query_params)
         message = selectors.sms_message_get(tenant=request.user.tenant, ref=ref)
         counts = selectors.sms_counts(message=message)
         rows = selectors.sms_recipients(message=message, after=query.get("apres"), limit=DESTINATAIRES_PAGE + 1)

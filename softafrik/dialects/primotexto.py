@@ -22,11 +22,10 @@ from rest_framework.views import APIView
 
 from accounts.authentication import ApiClient, ApiKeyAuthentication
 from accounts.selectors import api_key_authenticate
-from devices.api import SUCCESS, _valid
 from notifications.core.status import send_status
 from sms import selectors, services
 from softafrik.api import UnknownPathView
-from softafrik.dialects.common import renamed_fields
+from softafrik.dialects.common import SUCCESS, renamed_fields, valid_input
 
 TAGS = ["Primotexto"]
 DIALECT = "primotexto"
@@ -146,7 +145,7 @@ class PrimotextoView(APIView):
     def valid(self, serializer_class, request, *, data=None) -> dict:
         """Validated input; the core's errors about the number then name the spelling the
         client used (``number`` or ``identifier``)."""
-        data = _valid(serializer_class, request, data=data)
+        data = valid_input(serializer_class, request, data=data)
         if data.get("number_field"):
             self.field_names = {**self.field_names, "number": data["number_field"]}
         return data
@@ -359,7 +358,7 @@ class PrimotextoStatsView(PrimotextoView):
         summary="Numbers per status and credits, by category",
     )
     def get(self, request):
-        query = _valid(PrimotextoStatsQuery, request, data=request.query_params)
+        query = valid_input(PrimotextoStatsQuery, request, data=request.query_params)
         stats = selectors.sms_category_stats(
             tenant=request.user.tenant, category=query.get("category"), campaign_name=query.get("campaignName")
         )

@@ -17,8 +17,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from devices.api import _valid
 from sms import selectors, services
+from softafrik.dialects.common import valid_input
 from softafrik.dialects.delevera.errors import DeleveraView
 from softafrik.dialects.delevera.states import FAILED, PENDING, STATE, STATE_HELP
 
@@ -157,7 +157,7 @@ class DeleveraMessagesView(DeleveraSmsView):
         summary="Send one text to one or more numbers",
     )
     def post(self, request):
-        data = _valid(DeleveraSendIn, request)
+        data = valid_input(DeleveraSendIn, request)
         given: dict[str, deque[str]] = defaultdict(deque)
         for destination in data["destinations"]:
             given[destination.number].append(destination.given)
@@ -189,7 +189,7 @@ class DeleveraMessageView(DeleveraSmsView):
         summary="A message and each number's current state",
     )
     def get(self, request, message_id: str):
-        query = _valid(DeleveraMessageQuery, request, data=request.query_params)
+        query = valid_input(DeleveraMessageQuery, request, data=request.query_params)
         message = selectors.sms_message_get(tenant=request.user.tenant, ref=message_id, field="messageId")
         rows = selectors.sms_recipients(message=message, after=query.get("after"), limit=DESTINATIONS_PAGE + 1)
         more = len(rows) > DESTINATIONS_PAGE

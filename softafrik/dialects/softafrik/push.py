@@ -10,11 +10,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from devices import selectors as device_selectors
-from devices.api import SUCCESS, DeviceTokenField, _valid
 from devices.models import Platform
 from notifications import selectors
 from notifications.push import accept, confirm, inbox
 from softafrik.api import FlatSerializer
+from softafrik.dialects.common import SUCCESS, valid_input
+from softafrik.dialects.softafrik.devices import DeviceTokenField
 from softafrik.fields import JsonObjectField
 
 ACCEPTED = inline_serializer("Accepted", {"id": serializers.UUIDField(), "status": serializers.CharField()})
@@ -47,7 +48,7 @@ def _accepted(message) -> Response:
 class PushToUserView(APIView):
     @extend_schema(request=ToUserIn, responses={202: ACCEPTED}, tags=["push"])
     def post(self, request):
-        data = _valid(ToUserIn, request)
+        data = valid_input(ToUserIn, request)
         message = accept.push_send_to_user(
             tenant=request.user.tenant, puid=data["puid"], title=data["title"], body=data["body"], data=data["data"]
         )
@@ -57,7 +58,7 @@ class PushToUserView(APIView):
 class PushToDeviceView(APIView):
     @extend_schema(request=ToDeviceIn, responses={202: ACCEPTED}, tags=["push"])
     def post(self, request):
-        data = _valid(ToDeviceIn, request)
+        data = valid_input(ToDeviceIn, request)
         tenant = request.user.tenant
         device = device_selectors.device_get_by_token(tenant=tenant, token=data["device_token"])
         message = accept.push_send_to_device(
@@ -69,7 +70,7 @@ class PushToDeviceView(APIView):
 class PushBroadcastView(APIView):
     @extend_schema(request=BroadcastIn, responses={202: ACCEPTED}, tags=["push"])
     def post(self, request):
-        data = _valid(BroadcastIn, request)
+        data = valid_input(BroadcastIn, request)
         tenant = request.user.tenant
         app = device_selectors.app_get(tenant=tenant, name=data["app_name"])
         message = accept.push_broadcast(
@@ -110,7 +111,7 @@ class InboxView(APIView):
         'header with rel="next") gives the `cursor` for the next page.',
     )
     def get(self, request):
-        query = _valid(InboxQuery, request, data=request.query_params)
+        query = valid_input(InboxQuery, request, data=request.query_params)
         rows, next_cursor = selectors.inbox_page(
             tenant=request.user.tenant, puid=query["puid"], limit=query["limit"], before=query.get("cursor")
         )
@@ -133,7 +134,7 @@ class ReadIn(serializers.Serializer):
 class ReadView(APIView):
     @extend_schema(request=ReadIn, responses={200: SUCCESS}, tags=["inbox"])
     def post(self, request):
-        data = _valid(ReadIn, request)
+        data = valid_input(ReadIn, request)
         inbox.inbox_mark_read(tenant=request.user.tenant, entry_id=data["id"])
         return Response({"success": True})
 
@@ -145,7 +146,7 @@ class ReadAllIn(serializers.Serializer):
 class ReadAllView(APIView):
     @extend_schema(request=ReadAllIn, responses={200: SUCCESS}, tags=["inbox"])
     def post(self, request):
-        data = _valid(ReadAllIn, request)
+        data = valid_input(ReadAllIn, request)
         tenant = request.user.tenant
         end_user = device_selectors.end_user_get(tenant=tenant, puid=data["puid"])
         inbox.inbox_mark_all_read(tenant=tenant, end_user=end_user)
@@ -180,7 +181,7 @@ class PushMessageQuery(serializers.Serializer):
 class MessageDetailView(APIView):
     @extend_schema(parameters=[PushMessageQuery], responses={200: PushMessageOut}, tags=["push"])
     def get(self, request, message_id: str):
-        query = _valid(PushMessageQuery, request, data=request.query_params)
+        query = valid_input(PushMessageQuery, request, data=request.query_params)
         message = selectors.message_get(tenant=request.user.tenant, message_id=message_id)
         state = selectors.message_status(message=message, after=query.get("cursor"))
         deliveries = [
@@ -222,7 +223,7 @@ class DeliveredView(APIView):
         description="Called by the app when it displays a push: the delivery becomes `delivered`.",
     )
     def post(self, request):
-        data = _valid(DeliveredIn, request)
+        data = valid_input(DeliveredIn, request)
         tenant = request.user.tenant
         device = device_selectors.device_get_by_token(tenant=tenant, token=data["device_token"])
         confirm.delivery_confirm(tenant=tenant, message_id=str(data["id"]), device=device)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from devices import selectors, services
 from devices.models import Platform
+from softafrik.dialects.common import SUCCESS, valid_input
 from softafrik.fields import JsonObjectField
-
-SUCCESS = inline_serializer("Success", {"success": serializers.BooleanField()})
 
 
 class UserRegisterIn(serializers.Serializer):
@@ -29,7 +28,7 @@ class UserOut(serializers.Serializer):
 class UserRegisterView(APIView):
     @extend_schema(request=UserRegisterIn, responses={200: UserOut, 201: UserOut}, tags=["users"])
     def post(self, request):
-        data = _valid(UserRegisterIn, request)
+        data = valid_input(UserRegisterIn, request)
         end_user, created = services.end_user_register(
             tenant=request.user.tenant, external_user_ref=data["external_user_ref"], meta=data.get("meta")
         )
@@ -66,7 +65,7 @@ class DeviceRegisterIn(serializers.Serializer):
 class DeviceRegisterView(APIView):
     @extend_schema(request=DeviceRegisterIn, responses={200: SUCCESS, 201: SUCCESS}, tags=["devices"])
     def post(self, request):
-        data = _valid(DeviceRegisterIn, request)
+        data = valid_input(DeviceRegisterIn, request)
         tenant = request.user.tenant
         end_user = selectors.end_user_get(tenant=tenant, puid=data["puid"])
         app = selectors.app_get(tenant=tenant, name=data["app_name"])
@@ -90,7 +89,7 @@ class DeviceUnregisterIn(serializers.Serializer):
 class DeviceUnregisterView(APIView):
     @extend_schema(request=DeviceUnregisterIn, responses={200: SUCCESS}, tags=["devices"])
     def post(self, request):
-        data = _valid(DeviceUnregisterIn, request)
+        data = valid_input(DeviceUnregisterIn, request)
         device = selectors.device_get_by_token(tenant=request.user.tenant, token=data["device_token"])
         services.device_unregister(device=device)
         return Response({"success": True})
@@ -124,9 +123,3 @@ class AppDetailView(APIView):
                 "platforms": platforms,
             }
         )
-
-
-def _valid(serializer_class, request, *, data=None) -> dict:
-    serializer = serializer_class(data=request.data if data is None else data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data

@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.db.models import Count, Q
 
-from notifications.models import Delivery, DeliveryStatus, InboxEntry, Message
+from notifications.core.status import DeliveryStatus
+from notifications.models import Delivery, InboxEntry, Message
 from softafrik.tenant_admin import TenantScopedAdmin
 
 

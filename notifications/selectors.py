@@ -9,7 +9,8 @@ from django.db.models import Count, Subquery
 from accounts.models import Tenant
 from devices.models import EndUser
 from devices.selectors import end_user_get
-from notifications.models import Delivery, DeliveryStatus, InboxEntry, Message
+from notifications.core.status import public_status
+from notifications.models import Delivery, InboxEntry, Message
 from softafrik.api import NotFound
 
 INBOX_DEFAULT_LIMIT = 20
@@ -17,7 +18,6 @@ INBOX_MAX_LIMIT = 100
 DELIVERIES_PAGE = 500
 
 # 'sending' is an internal claim; clients see the documented states only.
-PUBLIC_STATUS = {DeliveryStatus.SENDING: DeliveryStatus.PENDING}
 
 
 def inbox_page(*, tenant: Tenant, puid: str, limit: int, before: int | None) -> tuple[list[dict], int | None]:
@@ -54,7 +54,7 @@ def message_status(*, message: Message, after: int | None = None) -> dict:
     summary = dict.fromkeys(("pending", "sent", "failed", "delivered"), 0)
     counts = Delivery.objects.filter(message=message).values("status").annotate(n=Count("pk")).order_by()
     for row in counts:
-        summary[PUBLIC_STATUS.get(row["status"], row["status"])] += row["n"]
+        summary[public_status(row["status"])] += row["n"]
     deliveries = Delivery.objects.filter(message=message).order_by("pk")
     if after is not None:
         deliveries = deliveries.filter(pk__gt=after)

@@ -7,19 +7,11 @@ import uuid
 from django.db.models import Count, Sum
 
 from accounts.models import Tenant
-from notifications.models import DeliveryStatus
+from notifications.core.status import public_status
 from sms.models import BlacklistedNumber, SmsMessage, SmsRecipient
 from softafrik.api import NotFound
 
 RECIPIENTS_PAGE = 1000
-
-# What a client sees: 'sending' is an internal claim.
-PUBLIC_STATUS = {DeliveryStatus.SENDING: DeliveryStatus.PENDING}
-
-
-def public_status(status: str) -> str:
-    return PUBLIC_STATUS.get(status, status)
-
 
 def sms_message_get(*, tenant: Tenant, ref: str, field: str = "ref") -> SmsMessage:
     """The tenant's send ``ref``; another tenant's or a malformed ref is simply not found."""

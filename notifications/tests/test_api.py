@@ -4,7 +4,8 @@ import pytest
 
 from devices.models import Device
 from devices.services import app_create, device_register, end_user_register
-from notifications.models import Delivery, DeliveryStatus, InboxEntry, Message, MessageKind
+from notifications.core.status import DeliveryStatus
+from notifications.models import Delivery, InboxEntry, Message, MessageKind
 from notifications.push.accept import push_send_to_user
 
 TOKEN = "fcm-token-" + "a" * 40

@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from devices.models import Device
 from devices.services import device_register
-from notifications.models import Delivery, DeliveryStatus, Message, MessageState
+from notifications.core.status import DeliveryStatus
+from notifications.models import Delivery, Message, MessageState
 from notifications.push import accept, fanout, send
 
 

@@ -3,7 +3,8 @@
 import pytest
 
 from notifications.core.models import StatusEvent
-from notifications.models import Delivery, DeliveryStatus
+from notifications.core.status import DeliveryStatus
+from notifications.models import Delivery
 from notifications.push import accept, confirm
 from notifications.tests.test_delivery import android, run
 from softafrik.api import NotFound

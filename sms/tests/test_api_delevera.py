@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from notifications.models import DeliveryStatus
+from notifications.core.status import DeliveryStatus
 from sms.models import BlacklistedNumber, SenderName, SenderStatus, SmsMessage, SmsRecipient
 from sms.services import BLACKLISTED
 from softafrik.dialects.delevera import sms as delevera

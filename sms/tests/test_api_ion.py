@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from notifications.models import DeliveryStatus
+from notifications.core.status import DeliveryStatus
 from sms.models import BlacklistedNumber, SenderName, SenderStatus, SmsKind, SmsMessage, SmsRecipient, SmsState
 from sms.services import BLACKLISTED
 from softafrik.dialects import ion

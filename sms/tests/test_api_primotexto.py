@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from notifications.models import DeliveryStatus
+from notifications.core.status import DeliveryStatus
 from sms.models import BlacklistedNumber, SenderName, SenderStatus, SmsMessage, SmsRecipient, SmsState
 from sms.services import BLACKLISTED
 from softafrik.dialects.primotexto import UnixMillisField

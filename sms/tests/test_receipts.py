@@ -7,7 +7,7 @@ import pytest
 from django.db import close_old_connections, connection
 
 from notifications.core.models import StatusEvent
-from notifications.models import DeliveryStatus
+from notifications.core.status import DeliveryStatus
 from sms import receipts
 from sms.models import SmsMessage, SmsProviderId, SmsReceipt, SmsRecipient
 from sms.providers.base import Receipt

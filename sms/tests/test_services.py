@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from notifications.models import DeliveryStatus
+from notifications.core.status import DeliveryStatus
 from sms import selectors
 from sms.models import BlacklistedNumber, SenderName, SmsMessage, SmsRecipient, SmsState
 from sms.services import BLACKLISTED, sms_cancel, sms_submit

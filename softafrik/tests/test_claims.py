@@ -2,7 +2,7 @@
 
 import pytest
 
-from notifications.models import DeliveryStatus
+from notifications.core.status import DeliveryStatus
 from sms.models import SmsMessage, SmsRecipient
 from softafrik.claims import claim_pending_rows
 

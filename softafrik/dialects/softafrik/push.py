@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from devices import selectors as device_selectors
 from devices.models import Platform
 from notifications import selectors
+from notifications.core.status import public_status
 from notifications.push import accept, confirm, inbox
 from softafrik.api import FlatSerializer
 from softafrik.dialects.common import SUCCESS, valid_input
@@ -189,7 +190,7 @@ class MessageDetailView(APIView):
                 "platform": row["device__platform"],
                 "device_uid": row["device__device_uid"],
                 "device_token": _shorten(row["device__token"]),
-                "status": selectors.PUBLIC_STATUS.get(row["status"], row["status"]),
+                "status": public_status(row["status"]),
                 "reason": row["error"],
                 "attempts": row["attempts"],
                 "updated_at": row["updated_at"],

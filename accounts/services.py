@@ -7,10 +7,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import ApiKey, Tenant
+from accounts.models import ApiKey, Tenant, validate_time_zone
 from accounts.selectors import api_key_cache_clear
 from softafrik.api import DomainError
 
@@ -33,15 +34,20 @@ def _new_key_material() -> tuple[str, str]:
     return prefix, f"sk_{prefix}_{secrets.token_urlsafe(KEY_SECRET_BYTES)}"
 
 
-def tenant_create(*, name: str, default_region: str = "") -> tuple[Tenant, IssuedKey]:
-    """Create a tenant with its first API key. Raises DomainError if the name is taken."""
+def tenant_create(*, name: str, default_region: str = "", time_zone: str = "UTC") -> tuple[Tenant, IssuedKey]:
+    """Create a tenant with its first API key. Raises DomainError if the name is taken or
+    the time zone is not an IANA name."""
     name = name.strip()
     if not name:
         raise DomainError("A tenant needs a name.", field="name")
+    try:
+        validate_time_zone(time_zone)
+    except ValidationError as exc:
+        raise DomainError(exc.messages[0], field="timezone") from exc
     with transaction.atomic():
         if Tenant.objects.filter(name=name).exists():
             raise DomainError(f"A tenant named {name!r} already exists.", field="name")
-        tenant = Tenant.objects.create(name=name, default_region=default_region.upper())
+        tenant = Tenant.objects.create(name=name, default_region=default_region.upper(), timezone=time_zone)
         issued = api_key_create(tenant=tenant, name="default")
     return tenant, issued
 

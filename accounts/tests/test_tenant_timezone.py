@@ -1,5 +1,7 @@
 """A tenant's time zone: an IANA name, UTC by default, checked wherever it is entered."""
 
+import io
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -67,3 +69,18 @@ def test_tenant_staff_sees_its_time_zone_but_cannot_change_it(client, owner):
     assert '<div class="readonly">UTC</div>' in page.content.decode()
     _change(client, owner.tenant, timezone="Africa/Libreville")
     assert Tenant.objects.get(pk=owner.tenant.pk).timezone == "UTC"
+
+
+def test_create_tenant_takes_a_time_zone():
+    from django.core.management import call_command
+
+    call_command("create_tenant", "--name", "Lome Bank", "--timezone", "Africa/Lome", stdout=io.StringIO())
+    assert Tenant.objects.get(name="Lome Bank").timezone == "Africa/Lome"
+
+
+def test_create_tenant_refuses_an_unknown_time_zone_and_creates_nothing():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="IANA"):
+        call_command("create_tenant", "--name", "Nowhere", "--timezone", "Mars/Olympus", stdout=io.StringIO())
+    assert not Tenant.objects.filter(name="Nowhere").exists()

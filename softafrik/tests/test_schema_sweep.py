@@ -24,11 +24,16 @@ import secrets
 
 import pytest
 import schemathesis
+from django.conf import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from schemathesis import Config
 
 SWEEP_EXAMPLES = int(os.environ.get("SCHEMA_SWEEP_EXAMPLES", "20"))
 _seed = os.environ.get("SCHEMA_SWEEP_SEED", "0")
 SWEEP_SEED = secrets.randbelow(2**32) if _seed == "random" else int(_seed)
+# Hypothesis' caches (the constants it collects from modules) under the local dir, not in
+# a .hypothesis/ folder of the working directory.
+set_hypothesis_home_dir(settings.LOCAL_DIR / "hypothesis")
 
 # Each dialect's prefix, the header its vendor documents and the scheme naming it in the
 # schema: ION's "X-API-Key", Primotexto's "X-Primotexto-ApiKey", Delevera's bearer token,

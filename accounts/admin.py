@@ -1,15 +1,32 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 
 from accounts.models import ApiKey, Tenant, User
 from accounts.services import api_key_issue_for, api_key_regenerate, api_key_revoke
+from notifications.webhooks.ssrf import url_refusal
 from softafrik.tenant_admin import TenantScopedAdmin, is_platform_admin, user_tenant
+
+
+class TenantForm(forms.ModelForm):
+    class Meta:
+        model = Tenant
+        fields = ("status_callback_url",)  # the admin adds the others (get_fields)
+
+    def clean_status_callback_url(self):
+        """The callback URL is a webhook endpoint: the webhooks' address rule applies."""
+        url = self.cleaned_data["status_callback_url"]
+        refusal = url_refusal(url) if url else None
+        if refusal:
+            raise forms.ValidationError(refusal)
+        return url
 
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     """Platform admins manage tenants; a tenant's staff may set its own callback URL."""
 
+    form = TenantForm
     list_display = ("id", "name", "default_region", "timezone", "is_active", "created_at")
     search_fields = ("name",)
 

@@ -3,7 +3,7 @@ import secrets
 from django.contrib import admin, messages
 
 from sms.campaigns import campaign_progress
-from sms.models import BlacklistedNumber, SenderName, SenderStatus, SmsMessage, SmsRecipient, SmsRoute, StatusCallback
+from sms.models import BlacklistedNumber, SenderName, SenderStatus, SmsMessage, SmsRecipient, SmsRoute
 from sms.services import sms_cancel
 from softafrik.api import DomainError
 from softafrik.tenant_admin import TenantScopedAdmin, is_platform_admin
@@ -148,10 +148,3 @@ class BlacklistedNumberAdmin(TenantScopedAdmin):
     list_display = ("number", "tenant", "created_at")
     list_filter = ("tenant",)
     search_fields = ("number",)
-
-
-@admin.register(StatusCallback)
-class StatusCallbackAdmin(TenantScopedAdmin):
-    tenant_read_only = True
-    list_display = ("id", "url", "state", "attempts", "last_error", "created_at")
-    list_filter = ("state",)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from sms import callbacks, campaigns, delivery, receipts
+from sms import campaigns, delivery, receipts
 
 
 @shared_task(name="sms.tasks.sms_dispatch")
@@ -34,11 +34,4 @@ def sms_tick() -> int:
     for chunk in chunks:
         sms_send_chunk.delay(chunk)
     receipts.receipts_sweep()
-    if callbacks.callbacks_due_exist():
-        callbacks_send_due.delay()
     return sum(len(chunk) for chunk in chunks)
-
-
-@shared_task(name="sms.tasks.callbacks_send_due")
-def callbacks_send_due() -> int:
-    return callbacks.callbacks_send_due()

@@ -1,7 +1,7 @@
 """Sending webhook deliveries: claim -> POST -> record, on the published retry schedule.
 
 Beat finds due deliveries (``deliveries_due``) and hands them out in chunks; a chunk is
-claimed first (``softafrik.claims``), so a redelivered task sends nothing twice, and a
+claimed first (``notifications.core.claims``), so a redelivered task sends nothing twice, and a
 worker that dies leaves its rows to the lease sweeper. A chunk's endpoints are sent to
 in parallel (at most WEBHOOK_CONCURRENCY requests at once per process, a few lanes per
 endpoint, keep-alive), and:
@@ -34,12 +34,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from notifications.core.claims import claim_param, claim_pending_rows, due_chunks
 from notifications.core.status import DeliveryStatus
 from notifications.webhooks.models import EndpointKind, WebhookAttempt, WebhookDelivery, WebhookEndpoint, webhook_id
 from notifications.webhooks.signing import signed_headers
 from notifications.webhooks.transport import Answer, post
 from softafrik.bulk import values_update
-from softafrik.claims import claim_param, claim_pending_rows, due_chunks
 
 SEND_CHUNK = 200  # deliveries one task sends: at 16 parallel requests of ~50 ms, well under a second
 DISPATCH_LIMIT = 5000  # due deliveries one beat tick hands out

@@ -1,17 +1,15 @@
 """Sending through real loopback providers: SMPP SMSC, Africa's Talking, Twilio; receipts,
-fallback, retries, campaigns and status callbacks. In-process (no worker)."""
+fallback, retries and campaigns. In-process (no worker). The tenant's status callback is
+tested with the webhooks (notifications/webhooks/tests/test_legacy_callback.py)."""
 
-import json
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
-from accounts.models import Tenant
 from notifications.models import DeliveryStatus
 from sms import campaigns, delivery
-from sms.callbacks import SIGNATURE_HEADER, callback_signature, callbacks_send_due
 from sms.models import SmsMessage, SmsProviderId, SmsRecipient, SmsState
 from sms.receipts import receipt_sink
 from sms.routing import callback_url
@@ -202,33 +200,6 @@ def test_africastalking_failed_callback_fails_recipient(owner, sender, at_route,
     )
     row = SmsRecipient.objects.get()
     assert (row.status, row.error) == (DeliveryStatus.FAILED, "InsufficientCredit")
-
-
-def test_status_changes_are_posted_signed_to_the_tenant_callback(owner, sender, at_route, callback_server):
-    Tenant.objects.filter(pk=owner.tenant.pk).update(status_callback_url=callback_server.url + "/hook")
-    tenant = Tenant.objects.get(pk=owner.tenant.pk)
-    tenant.callback_secret = "s3cret"
-    tenant.save()
-    message = submit(owner, [TG])
-    send_all(message)
-    assert callbacks_send_due() == 1
-    (got,) = callback_server.callbacks
-    assert got.path == "/hook"
-    assert got.headers[SIGNATURE_HEADER.lower()] == callback_signature("s3cret", got.body)
-    body = json.loads(got.body)
-    assert (body["ref"], body["number"], body["status"], body["reason"]) == (str(message.pk), TG, "sent", "")
-
-
-def test_failing_callback_is_retried_later(owner, sender, at_route, callback_server):
-    callback_server.status = 500
-    Tenant.objects.filter(pk=owner.tenant.pk).update(status_callback_url=callback_server.url + "/hook")
-    send_all(submit(owner, [TG]))
-    assert callbacks_send_due() == 0
-    from sms.models import StatusCallback
-
-    callback = StatusCallback.objects.get()
-    assert (callback.state, callback.attempts, callback.last_error) == ("pending", 1, "HTTP 500")
-    assert callback.next_attempt_at > timezone.now()
 
 
 def test_campaign_releases_batches_within_the_daily_cap(owner, sender, log_route):

@@ -13,9 +13,24 @@ from devices.models import App, Device, EndUser
 from notifications.core.events import events_record
 from notifications.core.models import EventCursor, StatusEvent
 from notifications.models import Delivery, Message
+
+# The push providers' loopback fakes and a tenant app wired to them, for end-to-end tests.
+from notifications.tests.conftest import customer, fake_apns, fake_fcm, fake_webpush, providers, push_app  # noqa: F401
 from notifications.webhooks import consumer, delivery, services, transport
 from notifications.webhooks.tests.receiver import WebhookReceiver
 from sms.models import SmsMessage, SmsRecipient
+
+# The SMS app's loopback providers and sender, for tests that send real SMS (and its
+# autouse clean-up of cached route clients, which would outlive a test's routes).
+from sms.tests.conftest import (  # noqa: F401
+    _fresh_route_clients,
+    at_route,
+    callback_server,
+    fake_at,
+    sender,
+    smpp_route,
+    smsc,
+)
 
 TG = "+22890123456"
 

@@ -99,7 +99,10 @@ class WebhookReceiver:
             handler.send_header("Location", redirect)
         handler.send_header("Content-Length", str(len(answer)))
         handler.end_headers()
-        handler.wfile.write(answer)
+        try:
+            handler.wfile.write(answer)
+        except (BrokenPipeError, ConnectionResetError):  # the client read what it wanted and left
+            handler.close_connection = True
 
     def __enter__(self) -> Self:
         self._thread.start()

@@ -120,16 +120,16 @@ def _executor() -> ThreadPoolExecutor:
 
 
 class _EndpointState:
-    """Shared by one endpoint's lanes: the first connection failure stops the others."""
+    """Shared by one endpoint's lanes: the first connection failure (or 410) stops them all."""
 
     def __init__(self) -> None:
-        self.unreachable = ""
+        self.stopped = ""
 
 
 def _run_lane(jobs: list[Job], target: Target, state: _EndpointState, deadline: float) -> None:
     for job in jobs:
-        if state.unreachable:
-            job.postponed = f"not attempted: endpoint unreachable ({state.unreachable})"[:300]
+        if state.stopped:
+            job.postponed = f"not attempted: {state.stopped}"[:300]
             continue
         if time.monotonic() > deadline:
             job.postponed = "not attempted: the batch ran out of time"
@@ -145,7 +145,9 @@ def _run_lane(jobs: list[Job], target: Target, state: _EndpointState, deadline: 
         )
         job.answer = post(target.url, body=body, headers=headers)
         if job.answer.status_code is None:
-            state.unreachable = job.answer.error
+            state.stopped = f"endpoint unreachable ({job.answer.error})"
+        elif job.answer.status_code == GONE:
+            state.stopped = "the endpoint answered 410"
 
 
 def deliveries_send(*, delivery_ids: list[int]) -> dict[str, int]:

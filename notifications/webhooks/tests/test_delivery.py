@@ -257,3 +257,16 @@ def test_purge_removes_old_finished_deliveries_only(owner, receiver, endpoint):
     assert left.status == "pending"
     assert WebhookAttempt.objects.filter(delivery=left).count() == 1
     assert WebhookAttempt.objects.count() == 1
+
+
+def test_a_410_stops_the_rest_of_its_chunk_at_once(owner, receiver, endpoint):
+    receiver.status = 410
+    for i in range(12):
+        record("sms", sms_recipient(owner.tenant, number=f"+2289000{i:04d}"), "sent")
+    consume_all()
+    send_due()
+    assert 1 <= len(receiver.received) <= delivery.LANES_PER_ENDPOINT
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"failed"}
+    assert WebhookAttempt.objects.count() == len(receiver.received)
+    endpoint.refresh_from_db()
+    assert endpoint.is_enabled is False

@@ -207,30 +207,3 @@ class BlacklistedNumber(models.Model):
 
     def __str__(self) -> str:
         return self.number
-
-
-class CallbackState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
-
-
-class StatusCallback(models.Model):
-    """Outbox of status changes to POST to the tenant's callback URL (signed, retried)."""
-
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    url = models.URLField(max_length=500)
-    body = models.JSONField()
-    state = models.CharField(max_length=10, choices=CallbackState.choices, default=CallbackState.PENDING)
-    attempts = models.SmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField()
-    last_error = models.CharField(max_length=300, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        indexes = [
-            models.Index(fields=["next_attempt_at"], name="sms_callback_due", condition=models.Q(state="pending"))
-        ]
-
-    def __str__(self) -> str:
-        return f"callback {self.pk} ({self.state})"

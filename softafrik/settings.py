@@ -226,8 +226,6 @@ SMS_DISPATCH_GRACE_SECONDS = env_float("SMS_DISPATCH_GRACE_SECONDS", 30.0)
 SMS_SENDING_LEASE_SECONDS = env_float("SMS_SENDING_LEASE_SECONDS", 300.0)
 # Public base URL of this platform, for provider delivery callbacks (Twilio StatusCallback).
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
-CALLBACK_TIMEOUT = env_float("CALLBACK_TIMEOUT", 10.0)
-CALLBACK_MAX_ATTEMPTS = env_int("CALLBACK_MAX_ATTEMPTS", 10)
 
 # --- Status events --------------------------------------------------------------------
 # Every status change of every recipient is an event (notifications.core.events); beat

@@ -13,9 +13,10 @@ from standardwebhooks import Webhook
 
 from accounts.models import Tenant
 from notifications.webhooks.models import EndpointKind, WebhookDelivery, WebhookEndpoint
+from notifications.webhooks.signing import SIGNATURE_HEADER
+from notifications.webhooks.signing import legacy_signature as callback_signature
 from notifications.webhooks.tests.conftest import consume_all, push_delivery, record, send_due, sms_recipient
 from sms import delivery as sms_delivery
-from sms.callbacks import SIGNATURE_HEADER, callback_signature
 from sms.services import sms_submit
 
 pytestmark = pytest.mark.django_db(transaction=True)

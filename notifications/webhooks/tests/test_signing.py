@@ -12,7 +12,7 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from notifications.webhooks.signing import SIGNATURE_HEADER, secret_generate, signed_headers
-from sms.callbacks import callback_signature
+from notifications.webhooks.signing import legacy_signature as callback_signature
 
 BODY = b'{"type":"sms.recipient.delivered","timestamp":"2026-12-01T09:00:00Z","data":{}}'
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import ApiKey, Tenant, validate_time_zone
 from accounts.selectors import api_key_cache_clear
-from softafrik.api import DomainError
+from softafrik.errors import DomainError
 
 KEY_PREFIX_BYTES = 6  # 8 url-safe characters: unique lookup handle, not a secret
 KEY_SECRET_BYTES = 30  # 240 random bits

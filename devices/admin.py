@@ -3,7 +3,7 @@ from django.contrib import admin
 
 from devices.models import App, Device, EndUser
 from devices.services import apns_key_validate, app_identity_init, fcm_service_account_validate
-from softafrik.api import DomainError
+from softafrik.errors import DomainError
 from softafrik.tenant_admin import TenantScopedAdmin
 
 

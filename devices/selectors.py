@@ -5,7 +5,7 @@ from __future__ import annotations
 from accounts.models import Tenant
 from devices.models import App, Device, EndUser
 from devices.tokens import InvalidToken, token_lookup_hash
-from softafrik.api import NotFound
+from softafrik.errors import NotFound
 
 
 def app_get(*, tenant: Tenant, name: str) -> App:

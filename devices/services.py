@@ -14,7 +14,7 @@ from accounts.models import Tenant
 from devices.models import App, Device, EndUser
 from devices.tokens import InvalidToken, token_canonical
 from notifications.push.providers.webpush import generate_vapid_keypair
-from softafrik.api import DomainError
+from softafrik.errors import DomainError
 
 PUID_ALPHABET = string.ascii_lowercase + string.digits
 PUID_RANDOM_CHARS = 8

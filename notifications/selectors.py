@@ -11,7 +11,7 @@ from devices.models import EndUser
 from devices.selectors import end_user_get
 from notifications.core.status import public_status
 from notifications.models import Delivery, InboxEntry, Message
-from softafrik.api import NotFound
+from softafrik.errors import NotFound
 
 INBOX_DEFAULT_LIMIT = 20
 INBOX_MAX_LIMIT = 100

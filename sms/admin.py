@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from sms.campaigns import campaign_progress
 from sms.models import BlacklistedNumber, SenderName, SenderStatus, SmsMessage, SmsRecipient, SmsRoute
 from sms.services import sms_cancel
-from softafrik.api import DomainError
+from softafrik.errors import DomainError
 from softafrik.tenant_admin import TenantScopedAdmin, is_platform_admin
 
 

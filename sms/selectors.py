@@ -9,9 +9,10 @@ from django.db.models import Count, Sum
 from accounts.models import Tenant
 from notifications.core.status import public_status
 from sms.models import BlacklistedNumber, SmsMessage, SmsRecipient
-from softafrik.api import NotFound
+from softafrik.errors import NotFound
 
 RECIPIENTS_PAGE = 1000
+
 
 def sms_message_get(*, tenant: Tenant, ref: str, field: str = "ref") -> SmsMessage:
     """The tenant's send ``ref``; another tenant's or a malformed ref is simply not found."""

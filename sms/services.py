@@ -24,8 +24,8 @@ from sms.models import BlacklistedNumber, SenderName, SenderStatus, SmsKind, Sms
 from sms.numbers import InvalidNumber, InvalidSender, normalize_msisdn, validate_sender
 from sms.pricing import sms_charge, sms_price
 from sms.selectors import blacklisted_among
-from softafrik.api import DomainError, NotFound
 from softafrik.bulk import rows_copy
+from softafrik.errors import DomainError, NotFound
 
 # A new recipient row: every column but the id and the ones that start NULL.
 RECIPIENT_COLUMNS = [

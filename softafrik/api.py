@@ -1,6 +1,6 @@
-"""What every SoftAfrik API view shares: the domain error type and the one exception
-handler that turns errors into JSON (400 naming the field, 401, 404, never a 500 for
-bad input)."""
+"""What every SoftAfrik API view shares: the one exception handler that turns errors into
+JSON (400 naming the field, 401, 404, never a 500 for bad input), and the unknown-path view.
+Domain errors themselves are in ``softafrik.errors``."""
 
 from __future__ import annotations
 
@@ -12,34 +12,14 @@ from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpResponsePermanentRedirect
 from django.urls import Resolver404, resolve
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from softafrik.errors import DomainError, NotFound
+
 logger = logging.getLogger(__name__)
-
-
-class DomainError(Exception):
-    """A business rule refused the request (unapproved sender, insufficient balance...).
-
-    Services raise it; the API maps it to ``status_code`` with ``code`` and ``field``.
-    """
-
-    status_code = status.HTTP_400_BAD_REQUEST
-    code = "rejected"
-
-    def __init__(self, message: str, *, field: str | None = None, code: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        if code:
-            self.code = code
-
-
-class NotFound(DomainError):
-    status_code = status.HTTP_404_NOT_FOUND
-    code = "not_found"
 
 
 class FlatSerializer(serializers.Serializer):

@@ -12,8 +12,8 @@ from accounts.models import Tenant
 from devices.models import App, Device
 from notifications.models import Message, MessageKind, MessageState
 from notifications.push.kick import fan_out_kick
-from softafrik.api import NotFound
 from softafrik.bulk import prepared_fetchone
+from softafrik.errors import NotFound
 
 
 def _enqueue_fan_out(message: Message) -> None:

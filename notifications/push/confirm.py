@@ -10,7 +10,7 @@ from devices.models import Device
 from notifications.core.events import events_record
 from notifications.core.status import DeliveryStatus
 from notifications.models import Delivery
-from softafrik.api import NotFound
+from softafrik.errors import NotFound
 
 
 def delivery_confirm(*, tenant: Tenant, message_id: str, device: Device) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from accounts.models import Tenant
 from devices.models import EndUser
 from notifications.models import InboxEntry
-from softafrik.api import NotFound
+from softafrik.errors import NotFound
 
 
 def inbox_mark_read(*, tenant: Tenant, entry_id: int) -> None:

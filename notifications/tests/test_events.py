@@ -7,7 +7,7 @@ from notifications.core.status import DeliveryStatus
 from notifications.models import Delivery
 from notifications.push import accept, confirm
 from notifications.tests.test_delivery import android, run
-from softafrik.api import NotFound
+from softafrik.errors import NotFound
 
 
 def events():

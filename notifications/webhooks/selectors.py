@@ -6,7 +6,7 @@ import uuid
 
 from accounts.models import Tenant
 from notifications.webhooks.models import EndpointKind, WebhookEndpoint
-from softafrik.api import NotFound
+from softafrik.errors import NotFound
 
 
 def endpoint_list(*, tenant: Tenant) -> list[WebhookEndpoint]:

@@ -20,7 +20,7 @@ from notifications.webhooks.event_types import EVENT_TYPES
 from notifications.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from notifications.webhooks.signing import secret_generate
 from notifications.webhooks.ssrf import url_refusal
-from softafrik.api import DomainError
+from softafrik.errors import DomainError
 
 REPLAYABLE = (DeliveryStatus.SENT, DeliveryStatus.FAILED)
 

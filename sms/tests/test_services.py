@@ -9,7 +9,7 @@ from notifications.core.status import DeliveryStatus
 from sms import selectors
 from sms.models import BlacklistedNumber, SenderName, SmsMessage, SmsRecipient, SmsState
 from sms.services import BLACKLISTED, sms_cancel, sms_submit
-from softafrik.api import DomainError
+from softafrik.errors import DomainError
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,8 @@ from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from softafrik.api import DomainError, exception_handler
+from softafrik.api import exception_handler
+from softafrik.errors import DomainError
 
 
 def renamed_fields(mapping: dict[str, str]) -> Callable:

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services import tenant_create
-from softafrik.api import DomainError
+from softafrik.errors import DomainError
 
 
 class Command(BaseCommand):

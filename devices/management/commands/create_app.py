@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.selectors import tenant_get_by_name
 from devices.services import app_create
-from softafrik.api import DomainError
+from softafrik.errors import DomainError
 
 
 class Command(BaseCommand):

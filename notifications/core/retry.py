@@ -15,8 +15,8 @@ class RetryPolicy:
     """Delay before attempt ``attempts + 1``, after ``attempts`` attempts failed.
 
     Exponential: ``base * 2**(attempts-1)`` seconds, at most ``cap``. With a
-    ``schedule`` (webhooks: 0 s, 5 s, 5 min, ...), its ``attempts``-th entry instead,
-    the last one repeated. The delay is drawn from the upper ``jitter`` share below it
+    ``schedule`` of retry delays (webhooks: 5 s, 5 min, 30 min, ...), its
+    ``attempts``-th entry instead, the last one repeated. The delay is drawn from the upper ``jitter`` share below it
     (0.5: between half and all of it), so retries of one failure spread out instead of
     arriving together; a longer Retry-After wins.
     """
@@ -25,6 +25,9 @@ class RetryPolicy:
     cap: float = 600.0
     schedule: tuple[float, ...] = ()
     jitter: float = 0.5
+    # False: drawn below the delay (between (1 - jitter) and 1 of it); True: around it
+    # (between 1 - jitter and 1 + jitter), for a published schedule receivers expect.
+    symmetric: bool = False
     throttle_wait: float = 2.0  # a throttled recipient waits this long (to twice it), attempt not counted
 
     def delay(self, attempts: int, retry_after: float | None = None) -> float:
@@ -33,7 +36,7 @@ class RetryPolicy:
         else:
             ceiling = self.base * 2 ** max(0, attempts - 1)
         ceiling = min(self.cap, ceiling)
-        delay = random.uniform(ceiling * (1 - self.jitter), ceiling)
+        delay = random.uniform(ceiling * (1 - self.jitter), ceiling * (1 + self.jitter if self.symmetric else 1))
         return max(delay, retry_after or 0.0)
 
     def next_at(self, attempts: int, retry_after: float | None = None, *, now: datetime | None = None) -> datetime:

@@ -21,7 +21,6 @@ tenants' deliveries in its chunk, for long. Every attempt writes a ``WebhookAtte
 from __future__ import annotations
 
 import os
-import random
 import threading
 import time
 import uuid
@@ -35,6 +34,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from notifications.core.claims import claim_param, claim_pending_rows, due_chunks
+from notifications.core.retry import RetryPolicy
 from notifications.core.status import DeliveryStatus
 from notifications.webhooks.models import EndpointKind, WebhookAttempt, WebhookDelivery, WebhookEndpoint, webhook_id
 from notifications.webhooks.signing import signed_headers
@@ -49,14 +49,21 @@ GONE = 410
 SENT, PENDING, FAILED = DeliveryStatus.SENT.value, DeliveryStatus.PENDING.value, DeliveryStatus.FAILED.value
 
 
-def retry_delay(attempts_made: int) -> float | None:
-    """Seconds until the next attempt after ``attempts_made`` failed ones, jittered by
-    ±WEBHOOK_RETRY_JITTER; None when the schedule is exhausted."""
+def retry_policy() -> RetryPolicy:
+    """The published schedule as the core's retry policy: its first entry is the first
+    attempt (at once), the others the delays before each retry, jittered around."""
     schedule = settings.WEBHOOK_RETRY_SCHEDULE
-    if attempts_made >= len(schedule):
+    return RetryPolicy(
+        schedule=tuple(schedule[1:]) or (0.0,), cap=max(schedule), jitter=settings.WEBHOOK_RETRY_JITTER, symmetric=True
+    )
+
+
+def retry_delay(attempts_made: int) -> float | None:
+    """Seconds until the next attempt after ``attempts_made`` failed ones; None when the
+    schedule is exhausted."""
+    if attempts_made >= len(settings.WEBHOOK_RETRY_SCHEDULE):
         return None
-    jitter = settings.WEBHOOK_RETRY_JITTER
-    return schedule[attempts_made] * random.uniform(1 - jitter, 1 + jitter)
+    return retry_policy().delay(attempts_made)
 
 
 def deliveries_due() -> list[list[int]]:

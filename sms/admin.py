@@ -104,18 +104,12 @@ class SmsMessageAdmin(TenantScopedAdmin):
     date_hierarchy = "created_at"
     readonly_fields = ("progress", *[f.name for f in SmsMessage._meta.fields])
     actions = ("cancel",)
+    staff_actions = ("cancel",)  # allowed to the tenant's staff although the rows are read-only
 
     @admin.display(description="progress")
     def progress(self, obj):
         counts = campaign_progress(message=obj)
         return ", ".join(f"{k}: {v}" for k, v in counts.items())
-
-    def get_actions(self, request):
-        # Cancelling is allowed to the tenant's staff although the rows are read-only.
-        actions = super().get_actions(request)
-        if "cancel" not in actions:
-            actions["cancel"] = self.get_action("cancel")
-        return actions
 
     @admin.action(description="Cancel what has not gone out yet")
     def cancel(self, request, queryset):

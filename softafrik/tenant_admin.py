@@ -25,6 +25,8 @@ def is_tenant_staff(request) -> bool:
 class TenantScopedAdmin(admin.ModelAdmin):
     tenant_field = "tenant"  # path from the model to its Tenant, e.g. "message__tenant"
     tenant_read_only = False  # staff may only look (e.g. delivery rows)
+    # Actions the tenant's staff may run even on read-only rows (cancel a send, replay a webhook).
+    staff_actions: tuple[str, ...] = ()
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -60,6 +62,13 @@ class TenantScopedAdmin(admin.ModelAdmin):
             if tenant is not None and any(f.name == "tenant" for f in related._meta.fields):
                 kwargs["queryset"] = related._default_manager.filter(tenant=tenant)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        for name in self.staff_actions:
+            if name not in actions and self.has_view_permission(request):
+                actions[name] = self.get_action(name)
+        return actions
 
     def has_module_permission(self, request):
         return is_platform_admin(request) or is_tenant_staff(request)

@@ -104,6 +104,7 @@ class WebhookDeliveryAdmin(TenantScopedAdmin):
     readonly_fields = ("webhook_id", *[f.name for f in WebhookDelivery._meta.fields])
     inlines = (AttemptInline,)
     actions = ("replay",)
+    staff_actions = ("replay",)  # allowed to the tenant's staff although the rows are read-only
     show_full_result_count = False
 
     @admin.display(description="webhook-id")
@@ -112,13 +113,6 @@ class WebhookDeliveryAdmin(TenantScopedAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("endpoint")
-
-    def get_actions(self, request):
-        # Replaying is allowed to the tenant's staff although the rows are read-only.
-        actions = super().get_actions(request)
-        if "replay" not in actions:
-            actions["replay"] = self.get_action("replay")
-        return actions
 
     @admin.action(description="Replay (send again, same webhook-id and body)")
     def replay(self, request, queryset):

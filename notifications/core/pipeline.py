@@ -110,7 +110,10 @@ _COUNT_KEY = {DeliveryStatus.SENT: "sent", DeliveryStatus.FAILED: "failed"}
 
 def record(channel: Channel, *, claim: uuid.UUID, rows: list[tuple], batch: Batch) -> dict[str, int]:
     """Write every claimed row's outcome (one bulk UPDATE, only rows still under
-    ``claim``), its status event and the channel's own writes, in one transaction."""
+    ``claim`` and still 'sending'), its status event and the channel's own writes, in one
+    transaction. A row another writer moved on meanwhile (a push confirmed delivered
+    before its send was recorded) keeps its status; its 'sent' event is still written,
+    since the provider did accept it."""
     now = timezone.now()
     policy, max_attempts = channel.policy(), channel.max_attempts()
     at = channel.columns.index("attempts")
@@ -137,8 +140,10 @@ def record(channel: Channel, *, claim: uuid.UUID, rows: list[tuple], batch: Batc
             rows=updates,
             extra_set="claim = NULL, updated_at = %s",
             set_params=[now],
-            extra_where="t.claim = %s",
-            where_params=[claim_param(model, claim)],
+            # Only rows still under this claim and still being sent: a push the app
+            # confirmed while its provider call was out stays delivered.
+            extra_where="t.claim = %s AND t.status = %s",
+            where_params=[claim_param(model, claim), DeliveryStatus.SENDING.value],
         )
         events_record(channel=channel.name, changes=changes, occurred_at=now)
         channel.after_record(recorded, batch.context, now=now)

@@ -5,7 +5,7 @@ import pytest
 from notifications.core.models import StatusEvent
 from notifications.core.status import DeliveryStatus
 from notifications.models import Delivery
-from notifications.push import accept, confirm
+from notifications.push import accept, confirm, send
 from notifications.tests.test_delivery import android, run
 from softafrik.errors import NotFound
 
@@ -67,3 +67,23 @@ def test_a_confirmation_for_another_tenants_message_writes_nothing(owner, outsid
         confirm.delivery_confirm(tenant=outsider.tenant, message_id=str(message.pk), device=phone)
     assert events() == before
     assert Delivery.objects.get().status == DeliveryStatus.SENT
+
+
+def test_a_confirmation_that_beats_the_record_of_its_send_stays_delivered(
+    owner, push_app, customer, fake_fcm, monkeypatch
+):
+    """The app's receipt can arrive while the provider call is still out."""
+    phone = android(owner, push_app, customer)
+    message = accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
+    real_send = send.PushChannel.send
+
+    def send_then_confirm(self, rows):
+        batch = real_send(self, rows)
+        confirm.delivery_confirm(tenant=owner.tenant, message_id=str(message.pk), device=phone)
+        return batch
+
+    monkeypatch.setattr(send.PushChannel, "send", send_then_confirm)
+    run(message)
+    delivery = Delivery.objects.get()
+    assert delivery.status == DeliveryStatus.DELIVERED
+    assert [e[2] for e in events()] == ["push.delivery.delivered", "push.delivery.sent"]

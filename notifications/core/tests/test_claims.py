@@ -1,10 +1,10 @@
-"""Claiming outbox rows (``softafrik.claims``), on SMS recipients."""
+"""Claiming outbox rows (``notifications.core.claims``), on SMS recipients."""
 
 import pytest
 
+from notifications.core.claims import claim_pending_rows
 from notifications.core.status import DeliveryStatus
 from sms.models import SmsMessage, SmsRecipient
-from softafrik.claims import claim_pending_rows
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,7 @@ order, so there it reads in id order.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -106,16 +106,6 @@ def events_consume(*, consumer: str, handle: Callable[[list[StatusEvent]], None]
             txid=last.txid, event_id=last.id, updated_at=timezone.now()
         )
     return len(events)
-
-
-def events_consumers_behind(consumers: Sequence[str]) -> list[str]:
-    """The consumers among ``consumers`` that may have events waiting (cheap check for beat)."""
-    cursors = {c.consumer: c for c in EventCursor.objects.filter(consumer__in=consumers)}
-    newest = StatusEvent.objects.order_by("-id").values_list("id", flat=True).first()
-    if newest is None:
-        return []
-    # On PostgreSQL a cursor's event id is not the highest it passed; any newer id may wait.
-    return [name for name in consumers if name not in cursors or cursors[name].event_id != newest]
 
 
 def events_purge(*, older_than: timedelta, batch: int = PURGE_BATCH, max_batches: int = PURGE_MAX_BATCHES) -> int:

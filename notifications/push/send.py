@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
 from functools import partial
 from typing import ClassVar
 
@@ -42,11 +41,6 @@ logger = logging.getLogger(__name__)
 
 SWEEP_BATCH = 20 * FANOUT_CHUNK  # deliveries the sweeper dispatches per beat tick
 RETRY = RetryPolicy(base=5, cap=600)
-
-
-@dataclass
-class _Loaded:
-    messages: dict
 
 
 class PushChannel:
@@ -82,16 +76,16 @@ class PushChannel:
             for call, targets in _provider_calls(apps[app_id], platform, group, pushes):
                 for answer in _provider_answers(call, targets):
                     results[answer.delivery_id] = _result_of(answer)
-        return Batch(results=results, context=_Loaded(messages=messages))
+        return Batch(results=results, context=messages)  # context: the claimed rows' messages by id
 
     def extra_values(self, recorded: Recorded, *, now) -> tuple:
         ids = recorded.result.provider_ids
         return (ids[0][:200] if ids else "",)
 
-    def event_source(self, row: tuple, context: _Loaded):
-        return context.messages[row[1]].tenant_id, row[1]
+    def event_source(self, row: tuple, context: dict):
+        return context[row[1]].tenant_id, row[1]
 
-    def after_record(self, recorded: list[Recorded], context: _Loaded, *, now) -> None:
+    def after_record(self, recorded: list[Recorded], context: dict, *, now) -> None:
         dead: dict[str, list[int]] = defaultdict(list)
         for done in recorded:
             if done.status == DeliveryStatus.FAILED and done.result.outcome is Outcome.INVALID_ENDPOINT:
@@ -99,7 +93,7 @@ class PushChannel:
         for reason, device_ids in dead.items():
             devices_deactivate(device_ids=device_ids, reason=reason)
 
-    def after_commit(self, recorded: list[Recorded], context: _Loaded) -> None:
+    def after_commit(self, recorded: list[Recorded], context: dict) -> None:
         pass
 
 

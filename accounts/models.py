@@ -64,6 +64,9 @@ class ApiKey(models.Model):
     name = models.CharField(max_length=100, default="default")
     prefix = models.CharField(max_length=16, unique=True)
     digest = models.CharField(max_length=64)
+    # What the key may do (``accounts.scopes``); empty: every right. A key an app ships
+    # in its binary carries only "deliveries:confirm".
+    scopes = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -58,6 +58,13 @@ class EndUser(models.Model):
     puid = models.CharField(max_length=40, unique=True)
     external_user_ref = models.CharField(max_length=200)
     meta = models.JSONField(default=dict, blank=True)
+    # Contact points (each unique per tenant when set): how an omni destination names a
+    # person (Delevera's username, email, phone; its userId is external_user_ref), and
+    # the number an SMS step of a scenario goes to.
+    phone = models.CharField(max_length=32, blank=True, default="", help_text="E.164")
+    email = models.EmailField(max_length=254, blank=True, default="")
+    username = models.CharField(max_length=150, blank=True, default="")
+    lang = models.CharField(max_length=16, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -65,7 +72,13 @@ class EndUser(models.Model):
         ordering = ["id"]
         verbose_name = "user"
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "external_user_ref"], name="enduser_unique_ref_per_tenant")
+            models.UniqueConstraint(fields=["tenant", "external_user_ref"], name="enduser_unique_ref_per_tenant"),
+            *(
+                models.UniqueConstraint(
+                    fields=["tenant", contact], name=f"enduser_unique_{contact}_per_tenant", condition=~models.Q(**{contact: ""})
+                )
+                for contact in ("phone", "email", "username")
+            ),
         ]
 
     def __str__(self) -> str:

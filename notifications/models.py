@@ -37,6 +37,11 @@ class Message(models.Model):
     title = models.CharField(max_length=500)
     body = models.TextField()
     data = models.JSONField(default=dict, blank=True)
+    # How the push is shown (``notifications.push.providers.base.PushMessage``):
+    # {"data_only": true, "badge": 3, "sound": "ping.caf", "image": "https://..."}.
+    options = models.JSONField(default=dict, blank=True)
+    # A to-user push narrowed to one platform of its app (an omni push step); empty: any.
+    platform = models.CharField(max_length=10, blank=True, default="")
     state = models.CharField(max_length=12, choices=MessageState.choices, default=MessageState.QUEUED)
     # Fan-out resumes after this device id if its worker dies mid-way.
     fanout_cursor = models.BigIntegerField(default=0)

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "notifications",
     "notifications.webhooks",
     "sms",
+    "scenarios",
 ]
 
 MIDDLEWARE = [

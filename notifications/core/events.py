@@ -33,8 +33,10 @@ CONSUME_BATCH = 1000  # events one consumer handles per transaction
 PURGE_BATCH = 5000  # events one DELETE removes: bounds the statement's locks and WAL
 PURGE_MAX_BATCHES = 100  # per beat run; the next run goes on
 
-# The subject of a status event, per channel: push.delivery.sent, sms.recipient.failed.
-SUBJECTS = {"push": "delivery", "sms": "recipient"}
+# The subject of a status event, per channel: push.delivery.sent, sms.recipient.failed,
+# omni.step.timed_out (a scenario's step of one destination; omni.destination.* is its
+# destination's final outcome, written with subject="destination").
+SUBJECTS = {"push": "delivery", "sms": "recipient", "omni": "step"}
 EVENT_COLUMNS = [
     ("tenant_id", "bigint"),
     ("channel", "varchar"),
@@ -49,11 +51,13 @@ EVENT_COLUMNS = [
 Change = tuple[int, "uuid.UUID | str", int, str, str]
 
 
-def event_type(channel: str, status: str) -> str:
-    return f"{channel}.{SUBJECTS[channel]}.{status}"
+def event_type(channel: str, status: str, subject: str | None = None) -> str:
+    return f"{channel}.{subject or SUBJECTS[channel]}.{status}"
 
 
-def events_record(*, channel: str, changes: Iterable[Change], occurred_at: datetime | None = None) -> int:
+def events_record(
+    *, channel: str, changes: Iterable[Change], occurred_at: datetime | None = None, subject: str | None = None
+) -> int:
     """Write one event per change, in bulk, in the caller's transaction (the caller
     writes the change itself in the same one). Returns how many were written."""
     at = occurred_at or timezone.now()
@@ -61,7 +65,7 @@ def events_record(*, channel: str, changes: Iterable[Change], occurred_at: datet
         (
             tenant_id,
             channel,
-            event_type(channel, status),
+            event_type(channel, status, subject),
             send_id if isinstance(send_id, uuid.UUID) else uuid.UUID(str(send_id)),
             recipient_id,
             status,

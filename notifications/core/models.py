@@ -44,6 +44,7 @@ class OutboxRow(models.Model):
 class Channel(models.TextChoices):
     PUSH = "push", "Push"
     SMS = "sms", "SMS"
+    OMNI = "omni", "Omni (scenario steps)"
 
 
 class StatusEvent(models.Model):

@@ -24,9 +24,9 @@ def _enqueue_fan_out(message: Message) -> None:
 # Accepting a to-user push, in SQL: {json} is the vendor's JSON parameter, {source} the
 # row holding end_user_id (the message CTE on PostgreSQL, a literal elsewhere).
 _INSERT_TO_USER_MESSAGE = (
-    "INSERT INTO notifications_message (id, tenant_id, kind, end_user_id, filters, title, body, data, state,"
-    " fanout_cursor, total_deliveries, created_at)"
-    " SELECT %s, tenant_id, %s, id, '{{}}', %s, %s, {json}, %s, 0, 0, %s"
+    "INSERT INTO notifications_message (id, tenant_id, kind, end_user_id, filters, title, body, data, options,"
+    " platform, state, fanout_cursor, total_deliveries, created_at)"
+    " SELECT %s, tenant_id, %s, id, '{{}}', %s, %s, {json}, '{{}}', '', %s, 0, 0, %s"
     " FROM devices_enduser WHERE tenant_id = %s AND puid = %s RETURNING end_user_id"
 )
 _INSERT_INBOX_ENTRY = (

@@ -70,7 +70,10 @@ def messages_queued_waiting() -> bool:
 def _audience(message: Message):
     devices = Device.objects.filter(tenant_id=message.tenant_id, is_active=True)
     if message.kind == MessageKind.TO_USER:
-        return devices.filter(end_user_id=message.end_user_id)
+        devices = devices.filter(end_user_id=message.end_user_id)
+        if message.app_id:
+            devices = devices.filter(app_id=message.app_id)
+        return devices.filter(platform=message.platform) if message.platform else devices
     if message.kind == MessageKind.TO_DEVICE:
         return devices.filter(pk=message.device_id)
     devices = devices.filter(app_id=message.app_id)
@@ -89,6 +92,8 @@ _FAN_OUT_DIRECT = (
     " SELECT m.id AS message_id, d.id AS device_id FROM notifications_message m"
     " JOIN devices_device d ON d.end_user_id = m.end_user_id AND d.tenant_id = m.tenant_id"
     " WHERE m.id IN ({ids}) AND m.state = %s AND m.kind = %s AND d.is_active"
+    # An omni push step narrows a to-user push to one app (and platform).
+    " AND (m.app_id IS NULL OR d.app_id = m.app_id) AND (m.platform = '' OR d.platform = m.platform)"
     " UNION ALL"
     " SELECT m.id, d.id FROM notifications_message m"
     " JOIN devices_device d ON d.id = m.device_id AND d.tenant_id = m.tenant_id"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
+
 from accounts.models import Tenant
 from devices.models import App, Device, EndUser
 from devices.tokens import InvalidToken, token_lookup_hash
@@ -30,4 +32,79 @@ def device_get_by_token(*, tenant: Tenant, token, field: str = "device_token") -
     device = Device.objects.select_related("app").filter(tenant=tenant, token_hash=digest).first() if digest else None
     if device is None:
         raise NotFound("Unknown device_token.", field=field)
+    return device
+
+
+# --- Delevera push: apps with their providers and device counts, an app's devices --------
+
+# Credentials a listing never needs: the provider flags are computed in SQL (an empty
+# secret is stored empty, see EncryptedTextField), so no secret is decrypted.
+_SECRETS = ("fcm_service_account", "apns_key", "vapid_private_key")
+
+
+def apps_overview(*, tenant: Tenant) -> QuerySet[App]:
+    """``tenant``'s apps, each annotated with ``fcm_active`` and ``apns_active`` (what
+    ``App.has_fcm`` and ``App.has_apns`` say) and ``active_devices`` (its active devices).
+    One query, whatever the number of apps."""
+    return (
+        App.objects.filter(tenant=tenant)
+        .defer(*_SECRETS)
+        .annotate(
+            fcm_active=ExpressionWrapper(~Q(fcm_service_account=""), output_field=BooleanField()),
+            apns_active=ExpressionWrapper(
+                ~Q(apns_key="") & ~Q(apns_key_id="") & ~Q(apns_team_id="") & ~Q(apns_topic=""),
+                output_field=BooleanField(),
+            ),
+            active_devices=Count("devices", filter=Q(devices__is_active=True)),
+        )
+        .order_by("id")
+    )
+
+
+def app_overview_get(*, tenant: Tenant, code: str) -> App:
+    """``tenant``'s app with this code, annotated as in ``apps_overview``; NotFound otherwise."""
+    app = apps_overview(tenant=tenant).filter(code=code).first()
+    if app is None:
+        raise NotFound("Unknown app code.", field="app_code")
+    return app
+
+
+def app_get_by_code(*, tenant: Tenant, code: str) -> App:
+    app = App.objects.filter(tenant=tenant, code=code).defer(*_SECRETS).first()
+    if app is None:
+        raise NotFound("Unknown app code.", field="app_code")
+    return app
+
+
+def app_codes_known(*, tenant: Tenant, codes) -> set[str]:
+    """Which of ``codes`` are codes of ``tenant``'s apps (another tenant's are not). One query."""
+    codes = {code for code in codes if code}
+    if not codes:
+        return set()
+    return set(App.objects.filter(tenant=tenant, code__in=codes).values_list("code", flat=True))
+
+
+def app_devices_page(*, app: App, after: int | None, limit: int) -> list[Device]:
+    """Up to ``limit`` of ``app``'s active devices with their users, in id order, those
+    after the device id ``after`` (a keyset page: the partial index on (app, id) serves
+    every page alike, however deep)."""
+    devices = Device.objects.filter(app=app, is_active=True).select_related("end_user").order_by("id")
+    if after is not None:
+        devices = devices.filter(id__gt=after)
+    return list(devices[:limit])
+
+
+def app_device_get(*, app: App, device_uid: str) -> Device:
+    """``app``'s newest active device with this uid (a reinstall registers a new token
+    under the same uid), with its user; NotFound otherwise."""
+    device = (
+        Device.objects.filter(app=app, is_active=True, device_uid=device_uid)
+        .select_related("end_user")
+        .order_by("-id")
+        .first()
+        if device_uid
+        else None
+    )
+    if device is None:
+        raise NotFound("Unknown device uid.", field="device_uid")
     return device

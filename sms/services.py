@@ -8,6 +8,7 @@ spread campaigns in ``sms.campaigns``.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -121,6 +122,7 @@ def sms_submit(
     category: str = "",
     scheduled_at: datetime | None = None,
     campaign: CampaignSpec | None = None,
+    message_id: uuid.UUID | None = None,
 ) -> SmsAccepted:
     """Accept an SMS send. Raises DomainError (field sender/number/text) and sends nothing
     when the sender is refused, the text is empty or too long, a single send's number is
@@ -141,6 +143,7 @@ def sms_submit(
         scheduled_at = None  # a date in the past means now
     kind = SmsKind.CAMPAIGN if campaign else SmsKind.SINGLE if single else SmsKind.BULK
     message = SmsMessage(
+        id=message_id or uuid.uuid4(),
         tenant=tenant,
         dialect=dialect,
         kind=kind,

@@ -257,6 +257,11 @@ CELERY_BEAT_SCHEDULE["webhooks-tick"] = {
 }
 CELERY_BEAT_SCHEDULE["webhooks-purge"] = {"task": "notifications.webhooks.tasks.webhooks_purge", "schedule": 3600.0}
 
+# --- Omni scenarios -------------------------------------------------------------------
+# The fallback engine's tick: status events move the steps, then due timers fire (a step
+# times out within its timeout + this period + one tick's work).
+CELERY_BEAT_SCHEDULE["omni-tick"] = {"task": "scenarios.tasks.omni_tick", "schedule": BEAT_SWEEP_SECONDS}
+
 # --- The rest -------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -11,8 +11,8 @@ import pytest
 from django.utils import timezone
 
 from devices.models import Device
-from notifications.core.models import StatusEvent
 from notifications.core.events import events_record
+from notifications.core.models import StatusEvent
 from notifications.models import Delivery, Message
 from notifications.push import confirm, fanout, send
 from notifications.tests.test_delivery import android

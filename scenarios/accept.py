@@ -10,6 +10,7 @@ errors are the omni product's (``appCode``, ``pushContent.text``, ``smsContent.f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -36,6 +37,7 @@ class Resolved:
     """One destination as found: the device or person it names, and its number."""
 
     given: dict
+    entry: int = 0  # the first entry of the request that names it
     device: Device | None = None
     end_user: EndUser | None = None
     phone: str = ""
@@ -62,15 +64,20 @@ def omni_send(
     sms: dict | None = None,
     scenario: Scenario | None = None,
     start_at: datetime | None = None,
+    read_number: Callable[[str], str] | None = None,
 ) -> OmniAccepted:
     """Accept a message through ``flow`` (validated steps: channel, from, appCode?,
     timeout?, dataOnly?) to ``destinations`` ({uid|userId|username|email|phone}; empty:
     every active device of the app). Raises DomainError (nothing written, nothing sent)
     for a push step without an app or content, an SMS step without text or with a
-    refused sender, no destination, or a first SMS step whose send is refused."""
+    refused sender, no destination, or a first SMS step whose send is refused.
+    ``read_number``: the dialect's reading of a given phone before it is normalized
+    (Delevera's: bare digits are international)."""
     steps = _flow_resolve(tenant=tenant, flow=flow, app=app, push=push, sms=sms, sender=sender)
     first_app = next((s["appId"] for s in steps if s["channel"] == FlowChannel.PUSH), None)
-    resolved = destinations_resolve(tenant=tenant, entries=destinations, app_id=first_app, platform=platform)
+    resolved = destinations_resolve(
+        tenant=tenant, entries=destinations, app_id=first_app, platform=platform, read_number=read_number
+    )
     now = timezone.now()
     scheduled = start_at is not None and start_at > now
     with transaction.atomic():
@@ -153,10 +160,18 @@ def _flow_resolve(*, tenant: Tenant, flow: list[dict], app: App | None, push, sm
     return steps
 
 
-def destinations_resolve(*, tenant: Tenant, entries: list[dict], app_id: int | None, platform: str) -> list[Resolved]:
+def destinations_resolve(
+    *,
+    tenant: Tenant,
+    entries: list[dict],
+    app_id: int | None,
+    platform: str,
+    read_number: Callable[[str], str] | None = None,
+) -> list[Resolved]:
     """Find what each entry names: a device by ``uid`` (the newest active one of the app),
     else a person by userId, username, email or phone (each unique per tenant), else a
-    bare number. Empty: every active device of the app. A fixed number of queries."""
+    bare number. Entries naming the same device, person or number are one destination.
+    Empty: every active device of the app. A fixed number of queries."""
     if not entries:
         return _app_devices(tenant=tenant, app_id=app_id, platform=platform)
     if len(entries) > DESTINATIONS_MAX:
@@ -172,7 +187,7 @@ def destinations_resolve(*, tenant: Tenant, entries: list[dict], app_id: int | N
     region = tenant.default_region or None
     for raw in {e["phone"] for e in entries if e.get("phone")}:
         try:
-            numbers[raw] = normalize_msisdn(str(raw), default_region=region)
+            numbers[raw] = normalize_msisdn(read_number(str(raw)) if read_number else str(raw), default_region=region)
         except InvalidNumber as exc:
             numbers[raw] = exc
     users: dict[str, dict[str, EndUser]] = {}
@@ -183,8 +198,9 @@ def destinations_resolve(*, tenant: Tenant, entries: list[dict], app_id: int | N
         if values:
             found = EndUser.objects.filter(tenant=tenant, **{f"{column}__in": values})
             users[key] = {getattr(u, column): u for u in found}
-    resolved = []
-    for entry in entries:
+    resolved: list[Resolved] = []
+    seen: set[tuple] = set()
+    for position, entry in enumerate(entries):
         given = {key: str(entry[key]) for key in CONTACT_KEYS if entry.get(key) not in (None, "")}
         number = numbers.get(entry.get("phone")) if entry.get("phone") else None
         device = devices.get(entry.get("uid"))
@@ -194,8 +210,15 @@ def destinations_resolve(*, tenant: Tenant, entries: list[dict], app_id: int | N
                 lookup = number if key == "phone" else given[key]
                 user = users.get(key, {}).get(lookup) if isinstance(lookup, str) else None
         phone = user.phone if user and user.phone else number if isinstance(number, str) else ""
-        reason = "" if phone else f"invalid number: {number}" if isinstance(number, InvalidNumber) else ""
-        resolved.append(Resolved(given=given, device=device, end_user=user, phone=phone, reason=reason))
+        reason = str(number) if not phone and isinstance(number, InvalidNumber) else ""
+        identity = (
+            ("device", device.pk) if device else ("user", user.pk) if user else ("phone", phone) if phone else None
+        )
+        if identity in seen:
+            continue
+        if identity:
+            seen.add(identity)
+        resolved.append(Resolved(given=given, entry=position, device=device, end_user=user, phone=phone, reason=reason))
     return resolved
 
 

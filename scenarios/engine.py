@@ -196,6 +196,9 @@ def _sms_start(
     numbers = list(dict.fromkeys(t.phone for t in targets if t.phone))
     rows: dict[str, tuple] = {}
     send_id = None
+    if raise_errors and not numbers:  # the message is this SMS: nothing to send is a refusal
+        reason = next((t.reason for t in targets if t.reason), "")
+        raise DomainError(f"No valid number{': ' + reason if reason else ''}.", field="number")
     if numbers:
         try:
             with transaction.atomic():  # a refused send leaves nothing behind

@@ -144,7 +144,10 @@ def _flow_resolve(*, tenant: Tenant, flow: list[dict], app: App | None, push, sm
             content = sms or {}
             if not content.get("text"):
                 raise DomainError("An SMS step needs the SMS text.", field="smsContent.text")
-            text_segment(text=content["text"])  # too long: DomainError(field="text")
+            try:
+                text_segment(text=content["text"])
+            except DomainError as exc:  # too long
+                raise DomainError(exc.message, field="smsContent.text") from exc
             given, where = (
                 (content["from"], "smsContent.from")
                 if content.get("from")
@@ -262,7 +265,10 @@ def push_send_to_user_with_fallback(
         raise NotFound(f"Unknown puid {puid!r}.", field="puid")
     if not user["phone"]:
         raise DomainError("The user has no phone number to send the SMS fallback to.", field="fallback.sms")
-    text_segment(text=sms_text)
+    try:
+        text_segment(text=sms_text)
+    except DomainError as exc:
+        raise DomainError(exc.message, field="fallback.sms.text") from exc
     try:
         sender = sender_resolve(tenant=tenant, sender=sms_from or None)
     except DomainError as exc:

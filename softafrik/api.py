@@ -48,8 +48,10 @@ def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for key, value in detail.items():
             name = f"{prefix}.{key}" if prefix else str(key)
-            if key == "non_field_errors" and not prefix:
-                name = "non_field_errors"
+            if isinstance(key, int):  # a ListField's errors, by index
+                name = f"{prefix}[{key}]"
+            elif key == "non_field_errors":  # a nested object's own errors name the object
+                name = prefix or "non_field_errors"
             out.update(_flatten(value, name))
         return out
     if isinstance(detail, list):

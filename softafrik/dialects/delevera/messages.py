@@ -293,7 +293,7 @@ class PushMessagesView(DeleveraView):
         accepted = omni_send(
             tenant=tenant,
             product=Product.PUSH,
-            flow=[{"channel": "push", "from": data["from"], "appCode": data["appCode"]}],
+            flow=[{"channel": "push", "appCode": data["appCode"]}],
             sender=data["from"],
             destinations=data["destinations"],
             app=app,
@@ -346,7 +346,7 @@ class OmniMessagesView(DeleveraView):
         if scenario is not None:
             flow = scenario.flow
         else:
-            step = {"channel": data["channel"], "from": data["from"]}
+            step = {"channel": data["channel"]}  # its sender is the message's "from"
             if data.get("appCode"):
                 step["appCode"] = data["appCode"]
             flow = [step]

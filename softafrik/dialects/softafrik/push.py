@@ -14,6 +14,7 @@ from devices.models import Platform
 from notifications import selectors
 from notifications.core.status import public_status
 from notifications.push import accept, confirm, inbox
+from scenarios.accept import push_send_to_user_with_fallback
 from softafrik.api import FlatSerializer
 from softafrik.dialects.common import SUCCESS, valid_input
 from softafrik.dialects.softafrik.devices import DeviceTokenField
@@ -28,8 +29,33 @@ class PushContent(FlatSerializer):
     data = JsonObjectField(required=False, default=dict)
 
 
+class SmsFallbackIn(serializers.Serializer):
+    text = serializers.CharField(trim_whitespace=False, help_text="The SMS sent when no device confirmed in time")
+
+    def get_fields(self):
+        # "from" is a Python keyword, so it cannot be declared as a class attribute.
+        fields = super().get_fields()
+        fields["from"] = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            default="",
+            max_length=16,
+            help_text="An approved sender; omitted: the default",
+        )
+        return fields
+
+
+class FallbackIn(serializers.Serializer):
+    sms = SmsFallbackIn()
+    after_seconds = serializers.IntegerField(min_value=1, max_value=86400)
+
+
 class ToUserIn(PushContent):
     puid = serializers.CharField(max_length=40)
+    fallback = FallbackIn(
+        required=False,
+        help_text="An SMS to the user's phone when none of the user's devices confirmed the push within after_seconds",
+    )
 
 
 class ToDeviceIn(PushContent):
@@ -50,9 +76,23 @@ class PushToUserView(APIView):
     @extend_schema(request=ToUserIn, responses={202: ACCEPTED}, tags=["push"])
     def post(self, request):
         data = valid_input(ToUserIn, request)
-        message = accept.push_send_to_user(
-            tenant=request.user.tenant, puid=data["puid"], title=data["title"], body=data["body"], data=data["data"]
-        )
+        tenant = request.user.tenant
+        fallback = data.get("fallback")
+        if fallback is None:
+            message = accept.push_send_to_user(
+                tenant=tenant, puid=data["puid"], title=data["title"], body=data["body"], data=data["data"]
+            )
+        else:
+            message = push_send_to_user_with_fallback(
+                tenant=tenant,
+                puid=data["puid"],
+                title=data["title"],
+                body=data["body"],
+                data=data["data"],
+                sms_text=fallback["sms"]["text"],
+                sms_from=fallback["sms"]["from"],
+                after_seconds=fallback["after_seconds"],
+            )
         return _accepted(message)
 
 
@@ -217,6 +257,8 @@ class DeliveredIn(serializers.Serializer):
 
 
 class DeliveredView(APIView):
+    required_scope = "deliveries:confirm"  # the one call a key shipped in an app may make
+
     @extend_schema(
         request=DeliveredIn,
         responses={200: SUCCESS},

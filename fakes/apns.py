@@ -11,7 +11,8 @@ authentication:
   ``iss`` must be its team); a JWT whose ``iat`` is over an hour old is refused with
   403 ExpiredProviderToken, anything else wrong with 403 InvalidProviderToken;
 * ``apns-topic`` is required and the other ``apns-*`` headers are checked as Apple
-  documents them; the body must be JSON of at most 4096 bytes (413 PayloadTooLarge);
+  documents them (a background push with priority 10 is BadPriority); the body must be
+  JSON of at most 4096 bytes (413 PayloadTooLarge);
 * 200 carries an ``apns-id`` header; errors carry Apple's ``{"reason": ...}`` JSON
   (410 adds ``timestamp``).
 
@@ -358,6 +359,10 @@ def _header_error(headers: dict[str, str]) -> str | None:
         return "InvalidPushType"
     priority = headers.get("apns-priority")
     if priority is not None and priority not in PRIORITIES:
+        return "BadPriority"
+    # Apple on the background push type: "Always use priority 5. Using priority 10 is an
+    # error." (10 is also the default when the header is absent.)
+    if push_type == "background" and priority in (None, "10"):
         return "BadPriority"
     expiration = headers.get("apns-expiration")
     if expiration is not None and not expiration.isdigit():

@@ -93,7 +93,19 @@ _ANDROID_FIELDS = frozenset(
         "restricted_satellite_ok",
     }
 )
+_ANDROID_NOTIFICATION_STRING_FIELDS = frozenset(
+    {"title", "body", "icon", "color", "sound", "tag", "click_action", "body_loc_key", "title_loc_key"}
+    | {"channel_id", "ticker", "image", "event_time", "notification_priority", "visibility", "proxy"}
+)
+_ANDROID_NOTIFICATION_FIELDS = _ANDROID_NOTIFICATION_STRING_FIELDS | frozenset(
+    {"body_loc_args", "title_loc_args", "sticky", "local_only", "default_sound", "default_vibrate_timings"}
+    | {"default_light_settings", "vibrate_timings", "light_settings", "notification_count"}
+    | {"bypass_proxy_notification"}
+)
+_ANDROID_PRIORITIES = frozenset({"NORMAL", "HIGH"})  # proto enum names; FCM takes them in any case
+_INT32_MAX = 2**31 - 1
 _APNS_FIELDS = frozenset({"headers", "payload", "fcm_options", "live_activity_token"})
+_APNS_FCM_OPTIONS_FIELDS = frozenset({"analytics_label", "image"})
 _RESERVED_DATA_KEYS = frozenset({"from", "message_type", "notification"})
 _RESERVED_DATA_PREFIXES = ("google.", "gcm.")
 _DURATION_RE = re.compile(r"^\d+(\.\d{1,9})?s$")
@@ -140,6 +152,41 @@ def _check_fields(value: Any, allowed: frozenset[str], field: str) -> None:
             )
 
 
+def _check_string(value: Any, field: str) -> None:
+    if not isinstance(value, str):
+        raise _InvalidMessage(field, f"Invalid value at '{field}' (TYPE_STRING), {json.dumps(value)}")
+
+
+def _check_int32(value: Any, field: str) -> None:
+    if type(value) is not int or not -_INT32_MAX - 1 <= value <= _INT32_MAX:
+        raise _InvalidMessage(field, f"Invalid value at '{field}' (TYPE_INT32), {json.dumps(value)}")
+
+
+def _check_android_notification(notification: Any) -> None:
+    field = "message.android.notification"
+    _check_fields(notification, _ANDROID_NOTIFICATION_FIELDS, field)
+    for key, item in notification.items():
+        if key in _ANDROID_NOTIFICATION_STRING_FIELDS:
+            _check_string(item, f"{field}.{key}")
+    if "notification_count" in notification:
+        _check_int32(notification["notification_count"], f"{field}.notification_count")
+
+
+def _check_apns_payload(payload: Any) -> None:
+    """FCM relays the payload to APNs as is; a non-object, or an ``aps`` APNs would refuse
+    (not an object, a badge that is not a number), is refused here already."""
+    if not isinstance(payload, dict):
+        raise _InvalidMessage("message.apns.payload", f"Invalid value at 'message.apns.payload', {json.dumps(payload)}")
+    aps = payload.get("aps")
+    if aps is None:
+        return
+    if not isinstance(aps, dict):
+        raise _InvalidMessage("message.apns.payload.aps", "Invalid value at 'message.apns.payload.aps'")
+    for key in ("badge", "content-available", "mutable-content"):
+        if key in aps:
+            _check_int32(aps[key], f"message.apns.payload.aps.{key}")
+
+
 def validate_message(message: Any) -> None:
     """Raise ``_InvalidMessage`` for what FCM answers 400 INVALID_ARGUMENT to."""
     _check_fields(message, _MESSAGE_FIELDS, "message")
@@ -182,13 +229,26 @@ def validate_message(message: Any) -> None:
             raise _InvalidMessage(
                 "message.android.collapse_key", "Invalid value at 'message.android.collapse_key' (TYPE_STRING)"
             )
-        if "notification" in android and not isinstance(android["notification"], dict):
-            raise _InvalidMessage("message.android.notification", "Invalid value at 'message.android.notification'")
+        priority = android.get("priority")
+        if priority is not None and (not isinstance(priority, str) or priority.upper() not in _ANDROID_PRIORITIES):
+            raise _InvalidMessage(
+                "message.android.priority",
+                "Invalid value at 'message.android.priority' (type.googleapis.com/"
+                f"google.firebase.fcm.v1.AndroidMessagePriority), {json.dumps(priority)}",
+            )
+        if "notification" in android:
+            _check_android_notification(android["notification"])
     if "apns" in message:
         apns = message["apns"]
         _check_fields(apns, _APNS_FIELDS, "message.apns")
         if "headers" in apns:
             _check_string_map(apns["headers"], "message.apns.headers")
+        if "payload" in apns:
+            _check_apns_payload(apns["payload"])
+        if "fcm_options" in apns:
+            _check_fields(apns["fcm_options"], _APNS_FCM_OPTIONS_FIELDS, "message.apns.fcm_options")
+            for key, item in apns["fcm_options"].items():
+                _check_string(item, f"message.apns.fcm_options.{key}")
     size = len(json.dumps([message.get("notification"), data], separators=(",", ":")))
     if size > MAX_PAYLOAD_BYTES:
         raise _InvalidMessage("message", f"Message is too big ({size} bytes, the limit is {MAX_PAYLOAD_BYTES})")

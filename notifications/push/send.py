@@ -16,6 +16,7 @@ import logging
 from collections import defaultdict
 from functools import partial
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
@@ -149,7 +150,47 @@ def _push_of(message: Message) -> PushMessage:
         },
         ttl=settings.PUSH_TTL_SECONDS,
         collapse_id=str(message.pk),
+        **_display_options(message.options),
     )
+
+
+# Android's notification_count is an int32; APNs takes any badge number but no app needs more.
+MAX_BADGE = 2**31 - 1
+MAX_SOUND_LENGTH = 255  # a file name in the app bundle
+# Longer URLs are legal but eat the 4 KB every provider allows for the whole payload.
+MAX_IMAGE_URL_LENGTH = 2048
+
+
+def _display_options(options) -> dict:
+    """The ``PushMessage`` fields ``Message.options`` sets; unknown keys are ignored and a
+    value of the wrong type or out of range is dropped (the push goes out without it), so a
+    row written by any code path sends rather than fails."""
+    if not isinstance(options, dict):
+        return {}
+    fields: dict = {}
+    if options.get("data_only") is True:
+        fields["data_only"] = True
+    badge = options.get("badge")
+    if type(badge) is int and 0 <= badge <= MAX_BADGE:  # not bool, which is an int
+        fields["badge"] = badge
+    sound = options.get("sound")
+    if isinstance(sound, str) and sound.strip() and len(sound) <= MAX_SOUND_LENGTH and sound.isprintable():
+        fields["sound"] = sound
+    image = options.get("image")
+    if isinstance(image, str) and _is_https_url(image):
+        fields["image"] = image
+    return fields
+
+
+def _is_https_url(value: str) -> bool:
+    if len(value) > MAX_IMAGE_URL_LENGTH or not value.isprintable() or " " in value:
+        return False
+    try:
+        url = urlsplit(value)
+        url.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return url.scheme == "https" and bool(url.hostname) and url.username is None
 
 
 def _json(value) -> str:

@@ -225,11 +225,15 @@ def test_reconnects_after_the_connection_is_dropped(server, provider):
 # Request as Apple expects it
 
 
-def test_payload_is_an_alert_with_data_keys_at_top_level(server, provider):
+def test_payload_is_a_mutable_alert_with_data_keys_at_top_level(server, provider):
     provider.send(MESSAGE, targets(1))
 
     assert server.received[0].payload == {
-        "aps": {"alert": {"title": "Order shipped", "body": "Your parcel is on its way"}, "sound": "default"},
+        "aps": {
+            "alert": {"title": "Order shipped", "body": "Your parcel is on its way"},
+            "sound": "default",
+            "mutable-content": 1,
+        },
         "order_id": "42",
     }
 
@@ -239,7 +243,9 @@ def test_data_key_named_aps_cannot_replace_the_alert(server, provider):
 
     provider.send(message, targets(1))
 
-    assert server.received[0].payload == {"aps": {"alert": {"title": "T", "body": "B"}, "sound": "default"}}
+    assert server.received[0].payload == {
+        "aps": {"alert": {"title": "T", "body": "B"}, "sound": "default", "mutable-content": 1}
+    }
 
 
 def test_headers_name_topic_push_type_priority_expiration_and_collapse_id(server, provider, clock):
@@ -519,3 +525,18 @@ def test_fake_unregistered_answer_carries_a_timestamp(server, apns_key, clock):
     assert response.status_code == 410
     assert response.json()["reason"] == "Unregistered"
     assert isinstance(response.json()["timestamp"], int)
+
+
+@pytest.mark.parametrize("priority", ["10", None])
+def test_fake_refuses_a_background_push_at_priority_10(server, apns_key, clock, priority):
+    headers = {"authorization": bearer(apns_key[0], int(clock.now)), "apns-topic": TOPIC}
+    headers["apns-push-type"] = "background"
+    if priority is not None:
+        headers["apns-priority"] = priority
+    with fake_client(server) as client:
+        response = client.post(
+            f"{server.url}/3/device/{device_token(1)}", content=b'{"aps":{"content-available":1}}', headers=headers
+        )
+
+    assert (response.status_code, response.json()) == (400, {"reason": "BadPriority"})
+    assert server.received == []

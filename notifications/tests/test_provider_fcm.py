@@ -338,3 +338,49 @@ def test_fake_refuses_a_send_without_bearer_token(server):
     assert response.status_code == 401
     assert response.json()["error"]["status"] == "UNAUTHENTICATED"
     assert server.received == []
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        (
+            {"android": {"priority": "urgent"}},
+            "Invalid value at 'message.android.priority' "
+            '(type.googleapis.com/google.firebase.fcm.v1.AndroidMessagePriority), "urgent"',
+        ),
+        (
+            {"android": {"notification": {"notification_count": "3"}}},
+            "Invalid value at 'message.android.notification.notification_count' (TYPE_INT32), \"3\"",
+        ),
+        (
+            {"android": {"notification": {"sound": 1}}},
+            "Invalid value at 'message.android.notification.sound' (TYPE_STRING), 1",
+        ),
+        (
+            {"android": {"notification": {"badge": 1}}},
+            "Invalid JSON payload received. Unknown name \"badge\" at 'message.android.notification': "
+            "Cannot find field.",
+        ),
+        (
+            {"apns": {"payload": {"aps": {"badge": "3"}}}},
+            "Invalid value at 'message.apns.payload.aps.badge' (TYPE_INT32), \"3\"",
+        ),
+        (
+            {"apns": {"fcm_options": {"image": 7}}},
+            "Invalid value at 'message.apns.fcm_options.image' (TYPE_STRING), 7",
+        ),
+    ],
+)
+def test_fake_refuses_badly_typed_display_fields_like_fcm(provider, server, message, error):
+    send_one(provider, "device-token-1")  # to get an access token issued
+    access_token = next(iter(server._access_tokens))
+
+    response = requests.post(
+        f"{server.url}/v1/projects/demo-project/messages:send",
+        json={"message": {"token": "t", **message}},
+        headers={"Authorization": f"Bearer {access_token}"},
+        timeout=5,
+    )
+
+    assert (response.status_code, response.json()["error"]["message"]) == (400, error)
+    assert len(server.received) == 1

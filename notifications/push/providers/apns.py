@@ -94,7 +94,8 @@ class _Answer:
 
 
 class ApnsProvider:
-    """Sends one alert to many device tokens over one shared HTTP/2 connection.
+    """Sends one notification (an alert, or a background push when data-only) to many
+    device tokens over one shared HTTP/2 connection.
 
     ``send`` returns one ``PushResult`` per target. It raises
     ``PermanentProviderError`` when APNs refuses the provider token for every target
@@ -185,17 +186,40 @@ class ApnsProvider:
     # Request building
 
     def _payload(self, message: PushMessage) -> bytes:
-        aps = {"alert": {"title": message.title, "body": message.body}, "sound": "default"}
-        # Custom keys sit beside "aps"; a data key named "aps" cannot replace it.
-        document = {**message.data, "aps": aps}
+        """The JSON body: the data keys at top level, beside ``aps``.
+
+        An alert push is ``aps: {alert: {title, body}, sound, badge?, mutable-content: 1}``:
+        ``sound`` is the message's or "default"; ``badge`` only when set (0 clears it).
+        ``mutable-content`` is always 1, so the app's Notification Service Extension, if it
+        has one, runs for every push and can confirm delivery with ``sa_message_id`` even
+        when the app itself is not running; an app without one gets the alert unchanged.
+        An image goes in a top-level ``image`` key (winning over a data key of that name)
+        for that extension to download and attach: APNs itself shows no images.
+
+        A data-only push is a background push, ``aps: {content-available: 1}`` with no
+        alert, sound or badge (Apple's rule for background pushes), its headers set by
+        ``_headers``; title and body travel as the top-level ``title`` and ``body`` keys
+        unless the data has them. A data key named ``aps`` never replaces ``aps``.
+        """
+        if message.data_only:
+            document = {**message.data_with_text(), "aps": {"content-available": 1}}
+        else:
+            aps: dict = {"alert": {"title": message.title, "body": message.body}, "sound": message.sound or "default"}
+            if message.badge is not None:
+                aps["badge"] = message.badge
+            aps["mutable-content"] = 1
+            document = {**message.data, "aps": aps}
+            if message.image:
+                document["image"] = message.image
         return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
     def _headers(self, message: PushMessage) -> dict[str, str]:
         expiration = int(self._clock()) + message.ttl if message.ttl > 0 else 0  # 0: deliver now or never
         headers = {
             "apns-topic": self.topic,
-            "apns-push-type": "alert",
-            "apns-priority": "10",
+            # Apple requires both for a background push (and refuses priority 10 for one).
+            "apns-push-type": "background" if message.data_only else "alert",
+            "apns-priority": "5" if message.data_only else "10",
             "apns-expiration": str(expiration),
         }
         if message.collapse_id:

@@ -31,6 +31,21 @@ class PushMessage:
     # Same value on a resend after a crash, so the device replaces rather than duplicates
     # (FCM android collapse_key / notification tag, APNs apns-collapse-id, Web Push Topic).
     collapse_id: str = ""
+    # No notification is shown: the app's own code runs (FCM data message, APNs background
+    # push, Web Push payload marked "data_only") and gets title and body in the data
+    # (``data_with_text``). badge, sound and image are then not sent anywhere.
+    data_only: bool = False
+    # App icon badge count (APNs aps.badge, Android notification_count); None leaves it as is.
+    badge: int | None = None
+    # Sound file name in the app bundle (or "default"); "" = the platform's default behaviour.
+    sound: str = ""
+    # An https URL of an image to show in the notification; "" = none.
+    image: str = ""
+
+    def data_with_text(self) -> dict[str, str]:
+        """``data`` plus ``title`` and ``body`` under those keys where data has no such key:
+        what a data-only push carries, since no notification shows them."""
+        return {"title": self.title, "body": self.body, **self.data}
 
 
 @dataclass(frozen=True)

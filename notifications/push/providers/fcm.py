@@ -279,7 +279,23 @@ class FcmProvider:
         self._token_session.close()
 
     def _message_parts(self, message: PushMessage) -> dict[str, Any]:
-        """Keyword arguments of ``messaging.Message`` shared by every target of ``message``."""
+        """Keyword arguments of ``messaging.Message`` shared by every target of ``message``.
+
+        A notification message (``notification`` block) is shown by the system while the
+        app is in the background. ``image`` goes in ``notification.image``, which Android
+        shows (``android.notification.image`` would only repeat it), and, for iOS devices
+        reached through FCM, in ``apns.fcm_options.image`` with ``aps.mutable-content``,
+        which the FCM iOS SDK's service extension needs to fetch it; ``sound`` and
+        ``badge`` go in ``android.notification`` (``sound``, ``notification_count``) and
+        in ``apns.payload.aps``. Without options the message is what it always was.
+
+        A data-only message has no ``notification`` block at all, so the Android app's
+        ``onMessageReceived`` runs even in the background; title and body travel in the
+        data (``PushMessage.data_with_text``), android priority is "high" so it is
+        delivered at once (FCM's default for data messages is "normal", which Doze
+        defers), and the apns block is a background push (``content-available``, with
+        the ``apns-push-type: background`` and ``apns-priority: 5`` Apple requires).
+        """
         collapse_id = message.collapse_id or None
         apns_headers = {
             # APNs: a UNIX time to give up at; "0" = try once, do not store.
@@ -287,15 +303,40 @@ class FcmProvider:
         }
         if collapse_id:
             apns_headers["apns-collapse-id"] = collapse_id
+        if message.data_only:
+            apns_headers.update({"apns-push-type": "background", "apns-priority": "5"})
+            return {
+                "data": _data_as_strings(message.data_with_text()),
+                "android": messaging.AndroidConfig(ttl=message.ttl, collapse_key=collapse_id, priority="high"),
+                "apns": messaging.APNSConfig(
+                    headers=apns_headers, payload=messaging.APNSPayload(aps=messaging.Aps(content_available=True))
+                ),
+            }
+        image = message.image or None
+        sound = message.sound or None
+        android_notification = {"tag": collapse_id, "sound": sound, "notification_count": message.badge}
+        aps = {"badge": message.badge, "sound": sound, "mutable_content": True if image else None}
         return {
-            "notification": messaging.Notification(title=message.title, body=message.body),
+            "notification": messaging.Notification(title=message.title, body=message.body, image=image),
             "data": _data_as_strings(message.data) or None,
             "android": messaging.AndroidConfig(
                 ttl=message.ttl,
                 collapse_key=collapse_id,
-                notification=messaging.AndroidNotification(tag=collapse_id) if collapse_id else None,
+                notification=(
+                    messaging.AndroidNotification(**android_notification)
+                    if any(value is not None for value in android_notification.values())
+                    else None
+                ),
             ),
-            "apns": messaging.APNSConfig(headers=apns_headers),
+            "apns": messaging.APNSConfig(
+                headers=apns_headers,
+                payload=(
+                    messaging.APNSPayload(aps=messaging.Aps(**aps))
+                    if any(value is not None for value in aps.values())
+                    else None
+                ),
+                fcm_options=messaging.APNSFCMOptions(image=image) if image else None,
+            ),
         }
 
     def _skip_regional_access_boundary_lookup(self) -> None:

@@ -128,11 +128,7 @@ class WebPushProvider:
 
     def send(self, message: PushMessage, targets: list[PushTarget]) -> list[PushResult]:
         """Return one ``PushResult`` per target, in the order of ``targets``."""
-        payload = json.dumps(
-            {"title": message.title, "body": message.body, "data": message.data},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        ).encode()
+        payload = json.dumps(push_payload(message), ensure_ascii=False, separators=(",", ":")).encode()
         if len(payload) > MAX_PLAINTEXT_BYTES:
             reason = f"payload too large ({len(payload)} > {MAX_PLAINTEXT_BYTES} bytes)"
             return [PushResult(t.delivery_id, Outcome.PERMANENT, error=reason) for t in targets]
@@ -197,6 +193,31 @@ class WebPushProvider:
                 self._vapid_cache.clear()
             self._vapid_cache[origin] = (headers, expires - VAPID_TOKEN_REFRESH_MARGIN)
             return headers
+
+
+def push_payload(message: PushMessage) -> dict:
+    """The JSON document the service worker's ``push`` event decrypts.
+
+    A notification: ``{"title", "body", "data"}`` plus ``"image"`` (an https URL, the
+    ``image`` option of ``showNotification``) and ``"app_badge"`` (the count, for
+    ``navigator.setAppBadge``) when set. The count is not called ``badge`` because a
+    Notification's ``badge`` is an icon URL: a worker passing the payload on as
+    ``showNotification`` options would ask for an image named "3". ``sound`` is not
+    sent: browsers play no custom notification sounds.
+
+    Data-only: ``{"data_only": true, "data"}`` with title and body inside ``data`` unless
+    it has those keys (as FCM's data messages), and no display field, so the worker knows
+    to run its own code. Chrome subscribes with ``userVisibleOnly`` and shows a generic
+    notification when the worker shows none: what to show is then the worker's choice.
+    """
+    if message.data_only:
+        return {"data_only": True, "data": message.data_with_text()}
+    payload: dict = {"title": message.title, "body": message.body, "data": message.data}
+    if message.image:
+        payload["image"] = message.image
+    if message.badge is not None:
+        payload["app_badge"] = message.badge
+    return payload
 
 
 def parse_subscription(token: str, *, schemes: tuple[str, ...] = ("https",)) -> dict | None:

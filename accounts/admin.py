@@ -3,6 +3,8 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 
 from accounts.models import ApiKey, Tenant, User
+from accounts.scopes import SCOPES
+from accounts.selectors import api_key_cache_clear
 from accounts.services import api_key_issue_for, api_key_regenerate, api_key_revoke
 from notifications.webhooks.ssrf import url_refusal
 from softafrik.tenant_admin import TenantScopedAdmin, is_platform_admin, user_tenant
@@ -67,23 +69,56 @@ class SoftAfrikUserAdmin(UserAdmin):
     list_filter = ("tenant", "is_staff", "is_superuser")
 
 
+class ApiKeyAddForm(forms.ModelForm):
+    """A new key's scopes, chosen from the registry; none ticked: every right."""
+
+    scopes = forms.MultipleChoiceField(
+        choices=list(SCOPES.items()),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Limit the key to these rights (e.g. a key an app ships in its binary: deliveries only). "
+        "None ticked: every right. Fixed once the key is issued.",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ("tenant", "name", "expires_at", "scopes")
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(TenantScopedAdmin):
-    list_display = ("name", "masked", "created_at", "expires_at", "revoked_at", "last_used_at")
+    list_display = ("name", "masked", "rights", "created_at", "expires_at", "revoked_at", "last_used_at")
     list_filter = ("tenant",)
-    fields = ("tenant", "name", "expires_at", "prefix", "created_at", "revoked_at", "last_used_at")
-    readonly_fields = ("prefix", "created_at", "revoked_at", "last_used_at")
+    readonly_fields = ("prefix", "rights", "created_at", "revoked_at", "last_used_at")
     actions = ("regenerate_keys", "revoke_keys")
+
+    def get_fields(self, request, obj=None):
+        # A key's scopes are chosen when it is issued and fixed after (issue another key
+        # to change them): a key already shipped in an app must not gain rights.
+        fields = ["tenant", "name", "expires_at", "scopes" if obj is None else "rights"]
+        fields += ["prefix", "created_at", "revoked_at", "last_used_at"]
+        return [f for f in fields if f not in self.get_exclude(request, obj)]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiKeyAddForm
+        return super().get_form(request, obj, **kwargs)
 
     @admin.display(description="key")
     def masked(self, obj):
         return f"sk_{obj.prefix}_…"
+
+    @admin.display(description="scopes")
+    def rights(self, obj):
+        return ", ".join(obj.scopes) if obj.scopes else "every right"
 
     def save_model(self, request, obj, form, change):
         plaintext = None
         if not change:
             plaintext = api_key_issue_for(api_key=obj)
         super().save_model(request, obj, form, change)
+        if change:
+            api_key_cache_clear()  # a new expiry takes effect at once in this process
         if plaintext:
             messages.warning(request, f"New API key (shown once, copy it now): {plaintext}")
 

@@ -1,6 +1,8 @@
 """API authentication: ``X-API-KEY: <key>`` (any case) or ``Authorization: Bearer <key>``.
 
 ``request.user`` becomes the tenant's ``ApiClient``; ``request.auth`` the ApiKey row.
+``HasTenant``, every view's default permission, also holds the key to its scopes
+(``accounts.scopes``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 from rest_framework import authentication, exceptions, permissions
 
 from accounts.models import ApiKey, Tenant
+from accounts.scopes import scope_check
 from accounts.selectors import api_key_authenticate
 
 
@@ -51,5 +54,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
 
 class HasTenant(permissions.BasePermission):
+    """A tenant's key, whose scopes cover the view's ``required_scope``: otherwise a 403
+    naming the scope, in the view's own dialect (raised, not returned, so the message
+    says which scope)."""
+
     def has_permission(self, request, view):
-        return isinstance(request.user, ApiClient)
+        if not isinstance(request.user, ApiClient):
+            return False
+        scope_check(key_scopes=request.user.api_key.scopes, view=view)
+        return True

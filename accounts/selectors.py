@@ -25,10 +25,12 @@ def api_key_cache_clear() -> None:
 
 
 def api_key_authenticate(*, plaintext: str) -> ApiKey | None:
-    """The usable key ``plaintext`` names (with its tenant loaded), or None.
+    """The usable key ``plaintext`` names (with its tenant and its ``scopes`` loaded:
+    the scope check of every request reads them from here, without a query), or None.
 
     A hit is cached in-process for API_KEY_CACHE_SECONDS: revocation or expiry in
-    another process takes effect within that time (immediately in this one).
+    another process takes effect within that time (immediately in this one). A key's
+    scopes are fixed when it is issued (to change them, issue another key).
     """
     if not plaintext.startswith("sk_") or plaintext.count("_") < 2:
         return None

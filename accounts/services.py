@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey, Tenant, validate_time_zone
+from accounts.scopes import UnknownScope, scopes_validate
 from accounts.selectors import api_key_cache_clear
 from softafrik.errors import DomainError
 
@@ -52,16 +53,41 @@ def tenant_create(*, name: str, default_region: str = "", time_zone: str = "UTC"
     return tenant, issued
 
 
-def api_key_create(*, tenant: Tenant, name: str = "default", expires_at: datetime | None = None) -> IssuedKey:
+def api_key_scopes_clean(scopes: list[str] | tuple[str, ...] | None) -> list[str]:
+    """The scope names a key is limited to ([]: every right); raises DomainError naming
+    an unknown one (field ``scopes``)."""
+    try:
+        return scopes_validate(scopes or ())
+    except UnknownScope as exc:
+        raise DomainError(str(exc), field="scopes") from exc
+
+
+def api_key_create(
+    *,
+    tenant: Tenant,
+    name: str = "default",
+    expires_at: datetime | None = None,
+    scopes: list[str] | tuple[str, ...] | None = None,
+) -> IssuedKey:
+    """Issue a key; ``scopes`` limits it (``accounts.scopes``; empty: every right).
+    Raises DomainError for an unknown scope, and then creates nothing."""
+    scopes = api_key_scopes_clean(scopes)
     prefix, plaintext = _new_key_material()
     api_key = ApiKey.objects.create(
-        tenant=tenant, name=name, prefix=prefix, digest=api_key_digest(plaintext), expires_at=expires_at
+        tenant=tenant,
+        name=name,
+        prefix=prefix,
+        digest=api_key_digest(plaintext),
+        expires_at=expires_at,
+        scopes=scopes,
     )
     return IssuedKey(api_key=api_key, plaintext=plaintext)
 
 
 def api_key_issue_for(*, api_key: ApiKey) -> str:
-    """Give an unsaved ApiKey (from the admin form) fresh key material; returns the key."""
+    """Give an unsaved ApiKey (from the admin form) fresh key material; returns the key.
+    Its scopes are checked as ``api_key_create`` checks them (DomainError)."""
+    api_key.scopes = api_key_scopes_clean(api_key.scopes)
     prefix, plaintext = _new_key_material()
     api_key.prefix = prefix
     api_key.digest = api_key_digest(plaintext)
@@ -74,7 +100,9 @@ def api_key_revoke(*, api_key: ApiKey) -> None:
 
 
 def api_key_regenerate(*, api_key: ApiKey) -> IssuedKey:
-    """Revoke ``api_key`` and issue a replacement with the same name and expiry."""
+    """Revoke ``api_key`` and issue a replacement with the same name, expiry and scopes."""
     with transaction.atomic():
         api_key_revoke(api_key=api_key)
-        return api_key_create(tenant=api_key.tenant, name=api_key.name, expires_at=api_key.expires_at)
+        return api_key_create(
+            tenant=api_key.tenant, name=api_key.name, expires_at=api_key.expires_at, scopes=api_key.scopes
+        )

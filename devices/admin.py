@@ -71,10 +71,13 @@ class AppAdmin(TenantScopedAdmin):
 
 @admin.register(EndUser)
 class EndUserAdmin(TenantScopedAdmin):
-    list_display = ("puid", "external_user_ref", "created_at")
-    list_filter = ("tenant",)
-    search_fields = ("puid", "external_user_ref")
-    readonly_fields = ("puid", "created_at", "updated_at")
+    list_display = ("puid", "external_user_ref", "phone", "email", "username", "lang", "created_at")
+    list_filter = ("tenant", "lang")
+    search_fields = ("puid", "external_user_ref", "phone", "email", "username")
+    # Contact points are shown, not edited here: they change through /api/users/register
+    # (end_user_register), which reads the phone into E.164, lower-cases the email and
+    # refuses one another user of the tenant has.
+    readonly_fields = ("puid", "phone", "email", "username", "lang", "created_at", "updated_at")
 
 
 @admin.register(Device)

@@ -35,6 +35,33 @@ def device_get_by_token(*, tenant: Tenant, token, field: str = "device_token") -
     return device
 
 
+# The fields an omni destination may name a person by (Delevera's userId is the ref).
+CONTACT_FIELDS = ("external_user_ref", "username", "email", "phone")
+
+
+def end_users_by_contact(*, tenant: Tenant, field: str, values: list[str]) -> dict[str, EndUser]:
+    """``tenant``'s users whose ``field`` is one of ``values``, by that value; a value no
+    user has is absent. One query, whatever the count.
+
+    Values are matched as stored: a phone in E.164 (normalizing one is the caller's job,
+    ``devices.services.end_user_phone_normalize``), an email lower-cased (done here: the
+    key is then the value as given). Empty values match nobody. Raises ValueError for a
+    field outside CONTACT_FIELDS."""
+    if field not in CONTACT_FIELDS:
+        raise ValueError(f"Unknown contact field {field!r}; expected one of {', '.join(CONTACT_FIELDS)}.")
+    wanted: dict[str, list[str]] = {}
+    for value in values:
+        if value:
+            wanted.setdefault(value.strip().lower() if field == "email" else value, []).append(value)
+    if not wanted:
+        return {}
+    found: dict[str, EndUser] = {}
+    for end_user in EndUser.objects.filter(tenant=tenant, **{f"{field}__in": list(wanted)}):
+        for given in wanted.get(getattr(end_user, field), ()):
+            found[given] = end_user
+    return found
+
+
 # --- Delevera push: apps with their providers and device counts, an app's devices --------
 
 # Credentials a listing never needs: the provider flags are computed in SQL (an empty

@@ -3,23 +3,35 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import string
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from accounts.models import Tenant
 from devices.models import App, Device, EndUser
 from devices.tokens import InvalidToken, token_canonical
 from notifications.push.providers.webpush import generate_vapid_keypair
+from sms.numbers import InvalidNumber, normalize_msisdn
 from softafrik.errors import DomainError
 
 PUID_ALPHABET = string.ascii_lowercase + string.digits
 PUID_RANDOM_CHARS = 8
 APP_CODE_BYTES = 9
 FCM_REQUIRED_KEYS = ("type", "project_id", "private_key", "client_email", "token_uri")
+# A BCP 47-ish language tag ("fr", "fr-TG", "pt_BR"), as devices give it.
+LANG_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+LANG_MAX_LENGTH = 16
+# The contact points unique per tenant, in the order a conflict is reported.
+UNIQUE_CONTACTS = ("phone", "email", "username")
+EMAIL_MAX_LENGTH = 254  # the column's (and RFC 5321's path limit)
+USERNAME_MAX_LENGTH = 150  # the column's
 
 
 def fcm_service_account_validate(raw: str | dict) -> str:
@@ -108,11 +120,90 @@ def _new_puid(tenant: Tenant) -> str:
     return f"sa_{tenant.pk}_{suffix}"
 
 
-def end_user_register(*, tenant: Tenant, external_user_ref: str, meta: dict | None) -> tuple[EndUser, bool]:
-    """The user for ``external_user_ref`` (created with a new PUID the first time);
-    ``meta`` replaces the stored one when given. Returns (user, created)."""
-    defaults = {"meta": meta} if meta is not None else {}
+def end_user_phone_normalize(*, tenant: Tenant, phone: str) -> str:
+    """``phone`` in E.164, read as an SMS destination is (national numbers in the tenant's
+    default region); raises DomainError naming ``phone``."""
+    try:
+        return normalize_msisdn(phone, default_region=tenant.default_region or None)
+    except InvalidNumber as exc:
+        raise DomainError(f"phone: {exc}.", field="phone", code="invalid") from exc
+
+
+def end_user_email_normalize(*, email: str) -> str:
+    """``email`` trimmed and lower-cased (how it is stored, compared and looked up: no
+    mail provider tells "Ama@X.com" from "ama@x.com"); raises DomainError naming ``email``."""
+    email = email.strip().lower()
+    try:
+        if len(email) > EMAIL_MAX_LENGTH:
+            raise ValidationError("too long")
+        validate_email(email)
+    except ValidationError as exc:
+        raise DomainError("email: Enter a valid email address.", field="email", code="invalid") from exc
+    return email
+
+
+def _contacts_clean(
+    *, tenant: Tenant, phone: str | None, email: str | None, username: str | None, lang: str | None
+) -> dict[str, str]:
+    """The contact fields given (None: not given), normalized; "" clears one."""
+    given: dict[str, str] = {}
+    if phone is not None:
+        given["phone"] = end_user_phone_normalize(tenant=tenant, phone=phone) if phone.strip() else ""
+    if email is not None:
+        given["email"] = end_user_email_normalize(email=email) if email.strip() else ""
+    if username is not None:
+        given["username"] = username.strip()
+        if len(given["username"]) > USERNAME_MAX_LENGTH:
+            message = f"username: Ensure this field has no more than {USERNAME_MAX_LENGTH} characters."
+            raise DomainError(message, field="username", code="invalid")
+    if lang is not None:
+        lang = lang.strip()
+        if lang and (len(lang) > LANG_MAX_LENGTH or not LANG_RE.match(lang)):
+            raise DomainError("lang: Expected a language tag such as fr or fr-TG.", field="lang", code="invalid")
+        given["lang"] = lang
+    return given
+
+
+def _contact_conflict_raise(*, tenant: Tenant, external_user_ref: str, contacts: dict[str, str]) -> None:
+    """DomainError naming the first contact point another user of ``tenant`` holds."""
+    wanted = {field: contacts[field] for field in UNIQUE_CONTACTS if contacts.get(field)}
+    if not wanted:
+        return
+    query = Q()
+    for field, value in wanted.items():
+        query |= Q(**{field: value})
+    others = EndUser.objects.filter(query, tenant=tenant).exclude(external_user_ref=external_user_ref)
+    holders = others.values_list(*wanted)
+    taken = {field for row in holders for field, value in zip(wanted, row, strict=True) if value == wanted[field]}
+    for field in UNIQUE_CONTACTS:
+        if field in taken:
+            raise DomainError(f"{field}: {wanted[field]} is already another user's {field}.", field=field)
+
+
+def end_user_register(
+    *,
+    tenant: Tenant,
+    external_user_ref: str,
+    meta: dict | None = None,
+    phone: str | None = None,
+    email: str | None = None,
+    username: str | None = None,
+    lang: str | None = None,
+) -> tuple[EndUser, bool]:
+    """The user for ``external_user_ref`` (created with a new PUID the first time).
+    ``meta`` and each contact point replace the stored value when given (None: kept as
+    it is; "" clears a contact point). Returns (user, created).
+
+    The phone is stored in E.164, the email lower-cased. Raises DomainError naming the
+    field for an invalid phone, email or lang, or for a phone, email or username another
+    user of the tenant already has (also when both register it at once: the unique
+    constraint's IntegrityError is mapped to the field); nothing is then written."""
+    contacts = _contacts_clean(tenant=tenant, phone=phone, email=email, username=username, lang=lang)
+    defaults = {**({"meta": meta} if meta is not None else {}), **contacts}
     for _ in range(3):  # a PUID collision (36^8 space) or a concurrent first call: try again
+        # Checked first for a clear message; a concurrent holder that commits in between
+        # makes the write fail, and the next pass's check names the field.
+        _contact_conflict_raise(tenant=tenant, external_user_ref=external_user_ref, contacts=contacts)
         try:
             with transaction.atomic():
                 return EndUser.objects.update_or_create(
@@ -123,6 +214,7 @@ def end_user_register(*, tenant: Tenant, external_user_ref: str, meta: dict | No
                 )
         except IntegrityError:
             continue
+    _contact_conflict_raise(tenant=tenant, external_user_ref=external_user_ref, contacts=contacts)
     raise DomainError("Could not register the user, try again.", code="conflict")
 
 

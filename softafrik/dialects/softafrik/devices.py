@@ -12,16 +12,39 @@ from devices.models import Platform
 from softafrik.dialects.common import SUCCESS, valid_input
 from softafrik.fields import JsonObjectField
 
+CONTACTS = ("phone", "email", "username", "lang")
+
 
 class UserRegisterIn(serializers.Serializer):
     external_user_ref = serializers.CharField(max_length=200)
     meta = JsonObjectField(required=False, allow_empty=True)
+    # Contact points: omitted, kept as they are; "" clears one.
+    phone = serializers.CharField(
+        max_length=32,
+        required=False,
+        allow_blank=True,
+        help_text='Read as an SMS number ("+22890123456", "0022890123456" or national "90123456"); stored in '
+        "E.164. Unique among the account's users.",
+    )
+    email = serializers.EmailField(
+        max_length=254, required=False, allow_blank=True, help_text="Stored lower-cased. Unique among the users."
+    )
+    username = serializers.CharField(
+        max_length=150, required=False, allow_blank=True, help_text="Unique among the users."
+    )
+    lang = serializers.RegexField(
+        services.LANG_RE, max_length=services.LANG_MAX_LENGTH, required=False, allow_blank=True
+    )
 
 
 class UserOut(serializers.Serializer):
     puid = serializers.CharField()
     external_user_ref = serializers.CharField()
     meta = serializers.DictField()
+    phone = serializers.CharField(help_text='E.164, or "" when not set')
+    email = serializers.CharField()
+    username = serializers.CharField()
+    lang = serializers.CharField()
     created = serializers.BooleanField()
 
 
@@ -30,12 +53,16 @@ class UserRegisterView(APIView):
     def post(self, request):
         data = valid_input(UserRegisterIn, request)
         end_user, created = services.end_user_register(
-            tenant=request.user.tenant, external_user_ref=data["external_user_ref"], meta=data.get("meta")
+            tenant=request.user.tenant,
+            external_user_ref=data["external_user_ref"],
+            meta=data.get("meta"),
+            **{field: data.get(field) for field in CONTACTS},
         )
         body = {
             "puid": end_user.puid,
             "external_user_ref": end_user.external_user_ref,
             "meta": end_user.meta,
+            **{field: getattr(end_user, field) for field in CONTACTS},
             "created": created,
         }
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -56,8 +83,9 @@ class DeviceRegisterIn(serializers.Serializer):
     platform = serializers.ChoiceField(choices=Platform.values)
     device_token = DeviceTokenField()
     device_uid = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    # max_length: the column's, so a long tag is a 400, not a database error.
     lang = serializers.RegexField(
-        r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", required=False, allow_blank=True, default=""
+        services.LANG_RE, max_length=services.LANG_MAX_LENGTH, required=False, allow_blank=True, default=""
     )
     country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, allow_blank=True, default="")
 

@@ -4,6 +4,8 @@ catch-all for unknown paths is in softafrik/urls.py, after every route)."""
 from django.urls import path
 
 from softafrik.dialects import ion, primotexto
+from softafrik.dialects.delevera import push as delevera_push
+from softafrik.dialects.delevera import scenarios as delevera_scenarios
 from softafrik.dialects.delevera import sms as delevera
 
 urlpatterns: list = [
@@ -21,4 +23,12 @@ urlpatterns: list = [
     # Delevera SMS
     path("SMS/v1/messages", delevera.DeleveraMessagesView.as_view()),
     path("SMS/v1/messages/<str:message_id>", delevera.DeleveraMessageView.as_view()),
+    # Delevera push: applications and their devices (a device uid may hold a "/")
+    path("push/v1/applications", delevera_push.ApplicationsView.as_view()),
+    path("push/v1/applications/<str:app_code>", delevera_push.ApplicationView.as_view()),
+    path("push/v1/applications/<str:app_code>/devices", delevera_push.DevicesView.as_view()),
+    path("push/v1/applications/<str:app_code>/devices/<path:device_uid>", delevera_push.DeviceView.as_view()),
+    # Delevera omni: scenarios
+    path("omni/v1/scenarios", delevera_scenarios.ScenariosView.as_view()),
+    path("omni/v1/scenarios/<str:scenario_key>", delevera_scenarios.ScenarioView.as_view()),
 ]

@@ -27,7 +27,8 @@ from sms.numbers import InvalidNumber, normalize_msisdn
 from sms.services import sender_resolve, text_segment
 from softafrik.errors import DomainError, NotFound
 
-DESTINATIONS_MAX = 10_000  # destinations one request names (or devices an empty list reaches)
+DESTINATIONS_MAX = 100_000  # destinations one request names (each dialect may allow fewer)
+APP_DEVICES_MAX = 10_000  # devices an empty destination list may reach (more: a broadcast)
 CONTACT_KEYS = ("uid", "userId", "username", "email", "phone")
 _USER_FIELDS = {"userId": "external_user_ref", "username": "username", "email": "email", "phone": "phone"}
 
@@ -196,6 +197,8 @@ def destinations_resolve(
     users: dict[str, dict[str, EndUser]] = {}
     for key, column in _USER_FIELDS.items():
         values = {str(e[key]) for e in entries if e.get(key)}
+        if key == "email":  # stored lower-cased (devices.services)
+            values = {value.strip().lower() for value in values}
         if key == "phone":
             values = {n for n in numbers.values() if isinstance(n, str)}
         if values:
@@ -210,7 +213,7 @@ def destinations_resolve(
         user = device.end_user if device else None
         for key in ("userId", "username", "email", "phone"):
             if user is None and given.get(key):
-                lookup = number if key == "phone" else given[key]
+                lookup = number if key == "phone" else given[key].strip().lower() if key == "email" else given[key]
                 user = users.get(key, {}).get(lookup) if isinstance(lookup, str) else None
         phone = user.phone if user and user.phone else number if isinstance(number, str) else ""
         reason = str(number) if not phone and isinstance(number, InvalidNumber) else ""
@@ -231,10 +234,10 @@ def _app_devices(*, tenant: Tenant, app_id: int | None, platform: str) -> list[R
     devices = Device.objects.filter(tenant=tenant, app_id=app_id, is_active=True).select_related("end_user")
     if platform:
         devices = devices.filter(platform=platform)
-    found = list(devices.order_by("pk")[: DESTINATIONS_MAX + 1])
-    if len(found) > DESTINATIONS_MAX:
+    found = list(devices.order_by("pk")[: APP_DEVICES_MAX + 1])
+    if len(found) > APP_DEVICES_MAX:
         raise DomainError(
-            f"The app has more than {DESTINATIONS_MAX} devices: name the destinations, or use a broadcast.",
+            f"The app has more than {APP_DEVICES_MAX} devices: name the destinations, or use a broadcast.",
             field="destinations",
         )
     if not found:

@@ -50,8 +50,9 @@ NO_DEVICE = "no device: the destination has no active device for this app"
 NO_PHONE = "no phone number"
 TIMED_OUT = "no delivery within the timeout"
 ALL_DEVICES_FAILED = "every device failed"
-STEP = "step"
 DESTINATION = "destination"
+# The SMS send's dialect (its reports and webhooks): every product but SoftAfrik's is Delevera's.
+SMS_DIALECT = {"softafrik": "softafrik"}
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,7 @@ def _sms_start(
             with transaction.atomic():  # a refused send leaves nothing behind
                 accepted = sms_submit(
                     tenant=message.tenant,
-                    dialect=message.product,
+                    dialect=SMS_DIALECT.get(message.product, "delevera"),
                     sender=step.get("sender") or None,
                     numbers=numbers,
                     text=(message.sms_content or {}).get("text", ""),

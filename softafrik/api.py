@@ -48,9 +48,7 @@ def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for key, value in detail.items():
             name = f"{prefix}.{key}" if prefix else str(key)
-            if isinstance(key, int):  # a ListField's errors, by index
-                name = f"{prefix}[{key}]"
-            elif key == "non_field_errors":  # a nested object's own errors name the object
+            if key == "non_field_errors":  # a nested object's own errors name the object
                 name = prefix or "non_field_errors"
             out.update(_flatten(value, name))
         return out

@@ -12,8 +12,8 @@ Commit order: ids are handed out at insert, so on PostgreSQL an event with a low
 can commit after one with a higher id, and a reader that moved past the higher one
 would never see the lower. Events therefore carry their transaction's id (``txid``),
 and a consumer reads in (txid, id) order only events of transactions older than the
-oldest one still running (``pg_snapshot_xmin``): every transaction that could still
-add an event below its cursor has finished. SQLite has one writer and commits in id
+oldest one of this database still running (``events_horizon``): every transaction that
+could still add an event below its cursor has finished. SQLite has one writer and commits in id
 order, so there it reads in id order.
 """
 
@@ -78,11 +78,41 @@ def events_record(
     return len(rows)
 
 
+# The oldest transaction of this database still running (as a 64-bit transaction id), or
+# the next id to be given when none is: every transaction with a lower id has ended, so
+# its events are all visible to the statements that follow. Only this database's
+# transactions count (pg_stat_activity, and prepared ones), so a long transaction in
+# another database of the cluster (a dump, a benchmark) does not hold consumers back as
+# the cluster-wide snapshot xmin would. A 32-bit xid is widened by its signed 32-bit
+# distance to the next id (xids are compared modulo 2^32, as PostgreSQL does).
+_PG_HORIZON = """
+WITH n AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next),
+running AS (
+    SELECT backend_xid::text::bigint AS x FROM pg_stat_activity
+    WHERE datname = current_database() AND backend_xid IS NOT NULL
+    UNION ALL
+    SELECT transaction::text::bigint FROM pg_prepared_xacts WHERE database = current_database()
+)
+SELECT LEAST(n.next, min(n.next - ((((n.next & 4294967295) - running.x + 2147483648) % 4294967296
+    + 4294967296) % 4294967296 - 2147483648)))
+FROM n LEFT JOIN running ON true GROUP BY n.next
+"""
 # Identifiers come from the model; every value is a bound parameter.
 _PG_NEXT_EVENTS = (
     f"SELECT * FROM {StatusEvent._meta.db_table} WHERE (txid, id) > (%s, %s)"  # noqa: S608
-    " AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint ORDER BY txid, id LIMIT %s"
+    " AND txid < %s ORDER BY txid, id LIMIT %s"
 )
+
+
+def events_horizon() -> int | None:
+    """PostgreSQL: the transaction id below which every transaction has ended (see
+    ``_PG_HORIZON``); events with a lower ``txid`` are all visible from the next
+    statement on. None elsewhere (SQLite commits in id order)."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_HORIZON)
+        return cursor.fetchone()[0]
 
 
 def _cursor_ensure(consumer: str) -> None:
@@ -99,7 +129,10 @@ def events_consume(*, consumer: str, handle: Callable[[list[StatusEvent]], None]
     with transaction.atomic():
         cursor = EventCursor.objects.select_for_update().get(consumer=consumer)
         if connection.vendor == "postgresql":
-            events = list(StatusEvent.objects.raw(_PG_NEXT_EVENTS, [cursor.txid, cursor.event_id, limit]))
+            # The horizon first, the events in a later statement: a transaction below it
+            # had ended before that statement's snapshot was taken.
+            horizon = events_horizon()
+            events = list(StatusEvent.objects.raw(_PG_NEXT_EVENTS, [cursor.txid, cursor.event_id, horizon, limit]))
         else:
             events = list(StatusEvent.objects.filter(id__gt=cursor.event_id).order_by("id")[:limit])
         if not events:

@@ -222,7 +222,7 @@ def test_platform_narrows_the_push_to_that_platform(owner, push_app, device):
         ({"text": "t", "appCode": "X"}, "from"),
         ({"text": "t", "from": "B"}, "appCode"),
         ({"text": "t", "appCode": "X", "from": "B", "platform": "BLACKBERRY"}, "platform"),
-        ({"text": "t", "appCode": "X", "from": "B", "destinations": [{}]}, "destinations[0]"),
+        ({"text": "t", "appCode": "X", "from": "B", "destinations": [{}]}, "destinations.0"),
         ({"text": "t", "appCode": "X", "from": "B", "actions": {"Schedule": "tomorrow"}}, "actions.Schedule"),
         ({"text": "t", "appCode": "X", "from": "B", "actions": {"Badge": "many"}}, "actions.Badge"),
     ],

@@ -6,9 +6,12 @@ import uuid
 
 import pytest
 
+from notifications.core.models import StatusEvent
 from notifications.core.status import DeliveryStatus
+from scenarios import engine
+from scenarios.models import OmniDestination, OmniMessage
 from sms.models import BlacklistedNumber, SenderName, SenderStatus, SmsMessage, SmsRecipient
-from sms.services import BLACKLISTED
+from sms.services import BLACKLISTED, sms_submit
 from softafrik.dialects.delevera import sms as delevera
 
 pytestmark = pytest.mark.django_db
@@ -43,8 +46,9 @@ def test_send_answers_pending_for_valid_and_failed_for_invalid_numbers(owner):
     assert response.status_code == 200
     body = response.json()
     message = SmsMessage.objects.get()
-    assert body["messageId"] == str(message.pk)
-    assert body["createDate"] == message.created_at.isoformat().replace("+00:00", "Z")
+    # A one-step SMS flow of the omni engine: the message and its one SMS send share an id.
+    assert body["messageId"] == str(message.pk) == str(OmniMessage.objects.get().pk)
+    assert body["createDate"] == OmniMessage.objects.get().created_at.isoformat().replace("+00:00", "Z")
     assert body["destinations"] == [
         {"phone": TG, "state": 2},
         {"phone": CI, "state": 2},
@@ -75,11 +79,31 @@ def test_blacklisted_destination_is_failed_with_its_reason(owner):
     assert SmsMessage.objects.get().credits == 1
 
 
+def receipts(owner, message_id, changes):
+    """What the "scenarios" consumer does with the SMS core's status events, in-process."""
+    rows = {r.number: r.pk for r in SmsRecipient.objects.filter(message_id=message_id)}
+    engine.omni_events_handle(
+        [
+            StatusEvent(
+                tenant=owner.tenant,
+                channel="sms",
+                send_id=message_id,
+                recipient_id=rows[number],
+                status=status,
+                reason=reason,
+            )
+            for number, status, reason in changes
+        ]
+    )
+
+
 def test_get_shows_each_destinations_current_state(owner):
     message_id = send(owner, destinations=[TG, TG_OTHER, CI]).json()["messageId"]
-    SmsRecipient.objects.filter(number=TG).update(status=DeliveryStatus.SENT)
-    SmsRecipient.objects.filter(number=TG_OTHER).update(status=DeliveryStatus.FAILED, error="absent subscriber")
-    SmsRecipient.objects.filter(number=CI).update(status=DeliveryStatus.DELIVERED)
+    receipts(
+        owner,
+        message_id,
+        [(TG, "sent", ""), (TG_OTHER, "failed", "absent subscriber"), (CI, "sent", ""), (CI, "delivered", "")],
+    )
 
     response = get(owner, message_id)
 
@@ -102,8 +126,20 @@ def test_get_pages_with_after_and_next(owner, monkeypatch):
     second = get(owner, message_id, after=first["next"]).json()
 
     assert [d["phone"] for d in first["destinations"]] == [TG, TG_OTHER]
-    assert first["next"] == SmsRecipient.objects.get(number=TG_OTHER).pk
+    assert first["next"] == OmniDestination.objects.get(phone=TG_OTHER).pk
     assert (second["destinations"], second["next"]) == ([{"phone": CI, "state": 2}], None)
+
+
+def test_get_reads_a_send_accepted_before_the_omni_engine(owner, sender):
+    legacy = sms_submit(tenant=owner.tenant, dialect="delevera", sender=None, numbers=[TG], text="Hi")
+
+    body = get(owner, str(legacy.message.pk)).json()
+
+    assert (body["messageId"], body["destinations"], body["next"]) == (
+        str(legacy.message.pk),
+        [{"phone": TG, "state": 2}],
+        None,
+    )
 
 
 def test_missing_text_is_400_naming_text(owner):
@@ -304,13 +340,12 @@ NO_SUCH_ACTION = {"code": 404, "message": "No such action, please make sure that
         "/SMS/v1/messages/",
         "/SMS/v1/messages/x/y",
         "/SMS/v2/messages",
-        # Delevera's push and omni products, not served yet: their documented paths.
-        "/push/v1/applications",
-        "/push/v1/applications/5c8fa397a2c2fa4d076826b1/devices",
-        "/push/v1/messages",
-        "/omni/v1/scenarios",
-        "/omni/v1/scenarios/5c94f2468577652df37b485c",
-        "/omni/v1/messages",
+        # Under Delevera's push and omni products, paths they do not have.
+        "/push/v1/nope",
+        "/push/v1/messages/x/y",
+        "/push/v2/applications",
+        "/omni/v1/nope",
+        "/omni/v1/messages/x/y",
     ],
 )
 @pytest.mark.parametrize("method", ["get", "post", "patch", "delete"])
@@ -325,7 +360,7 @@ def test_unknown_path_is_delevera_404_no_such_action(owner, path, method):
 def test_unknown_path_needs_no_key(db):
     from rest_framework.test import APIClient
 
-    response = APIClient().get("/omni/v1/scenarios")
+    response = APIClient().get("/omni/v1/nope")
 
     assert (response.status_code, response.json()) == (404, NO_SUCH_ACTION)
 

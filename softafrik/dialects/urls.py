@@ -4,6 +4,7 @@ catch-all for unknown paths is in softafrik/urls.py, after every route)."""
 from django.urls import path
 
 from softafrik.dialects import ion, primotexto
+from softafrik.dialects.delevera import messages as delevera_messages
 from softafrik.dialects.delevera import push as delevera_push
 from softafrik.dialects.delevera import scenarios as delevera_scenarios
 from softafrik.dialects.delevera import sms as delevera
@@ -31,4 +32,9 @@ urlpatterns: list = [
     # Delevera omni: scenarios
     path("omni/v1/scenarios", delevera_scenarios.ScenariosView.as_view()),
     path("omni/v1/scenarios/<str:scenario_key>", delevera_scenarios.ScenarioView.as_view()),
+    # Delevera push and omni messages: one machinery (the omni engine), read alike under both
+    path("push/v1/messages", delevera_messages.PushMessagesView.as_view()),
+    path("push/v1/messages/<str:message_id>", delevera_messages.PushMessageView.as_view()),
+    path("omni/v1/messages", delevera_messages.OmniMessagesView.as_view()),
+    path("omni/v1/messages/<str:message_id>", delevera_messages.OmniMessageView.as_view()),
 ]

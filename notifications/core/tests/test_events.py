@@ -117,3 +117,21 @@ def test_the_hourly_purge_task_honours_the_retention_setting(owner, settings):
     assert purge_task() == 1
     assert list(StatusEvent.objects.values_list("recipient_id", flat=True)) == [2]
     assert "events-purge" in settings.CELERY_BEAT_SCHEDULE
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="transaction ids are PostgreSQL's")
+def test_a_long_transaction_in_another_database_does_not_hold_consumers_back(owner):
+    """The horizon counts this database's transactions only (a dump or a benchmark next
+    door must not stall webhooks and scenarios)."""
+    import psycopg
+
+    settings_dict = connection.settings_dict
+    other = psycopg.connect(
+        host=settings_dict["HOST"], port=settings_dict["PORT"], user=settings_dict["USER"], dbname="postgres"
+    )
+    try:
+        other.execute("SELECT pg_current_xact_id()")  # holds a transaction id, open, elsewhere
+        record(owner, 1, 2)
+        assert consume() == [1, 2]
+    finally:
+        other.close()

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection, transaction
 
 from devices.models import App, Device, EndUser
-from notifications.core.events import events_record
+from notifications.core.events import events_horizon, events_record
 from notifications.core.models import EventCursor, StatusEvent
 from notifications.models import Delivery, Message
 
@@ -96,21 +96,14 @@ def record(channel: str, row, status: str, reason: str = "") -> StatusEvent:
 
 def wait_visible(timeout: float = 30.0) -> None:
     """Until every event written so far is visible to consumers. On PostgreSQL an event is
-    visible once every older transaction has ended, and other test runs on the same
-    server may hold one for a moment; SQLite commits in order."""
+    visible once every older transaction of the database has ended; SQLite commits in order."""
     if connection.vendor != "postgresql":
         return
-    table = StatusEvent._meta.db_table
-    sql = (
-        f"SELECT EXISTS (SELECT 1 FROM {table}"  # noqa: S608
-        " WHERE txid >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
-    )
     deadline = time.monotonic() + timeout
     while True:
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            if not cursor.fetchone()[0]:
-                return
+        horizon = events_horizon()
+        if not StatusEvent.objects.filter(txid__gte=horizon).exists():
+            return
         if time.monotonic() > deadline:
             raise AssertionError(f"events still invisible to consumers after {timeout}s")
         time.sleep(0.05)

@@ -52,3 +52,25 @@ def _sms_details(ids: list[int]) -> dict[int, dict]:
 
 register("push", ChannelPlug(send_key="id", details=_push_details, missing={"device_uid": "", "platform": ""}))
 register("sms", ChannelPlug(send_key="ref", details=_sms_details, missing={"number": ""}))
+
+
+def _omni_details(ids: list[int]) -> dict[int, dict]:
+    from scenarios.models import OmniStep
+
+    rows = OmniStep.objects.filter(pk__in=ids).values_list(
+        "pk", "index", "channel", "destination__given", "destination__phone"
+    )
+    return {
+        pk: {"step": index, "channel": channel, "destination": given or {}, "phone": phone}
+        for pk, index, channel, given, phone in rows
+    }
+
+
+register(
+    "omni",
+    ChannelPlug(
+        send_key="messageId",
+        details=_omni_details,
+        missing={"step": None, "channel": "", "destination": {}, "phone": ""},
+    ),
+)

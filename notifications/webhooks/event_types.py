@@ -14,6 +14,12 @@ EVENT_TYPES: dict[str, str] = {
     "sms.recipient.failed": "the message to one number failed (rejected, undelivered, blacklisted, cancelled, "
     "not released before a campaign window closed)",
     "sms.recipient.delivered": "a delivery receipt says the handset received the message",
+    "omni.step.delivered": "a scenario step delivered its destination (a device's receipt, an SMS receipt)",
+    "omni.step.failed": "a scenario step failed for its destination (no device, every device failed, no phone, "
+    "the number refused); the next step starts",
+    "omni.step.timed_out": "nothing was delivered within the step's timeout; the next step starts",
+    "omni.destination.delivered": "the destination of an omni message was delivered (by the step named)",
+    "omni.destination.failed": "every step of the flow failed or timed out for the destination",
 }
 
 # What the tenant's legacy status_callback_url receives: SMS status changes only, as before.

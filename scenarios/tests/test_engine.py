@@ -158,3 +158,22 @@ def test_the_softafrik_fallback_sends_an_sms_when_no_device_confirmed(owner, pus
     engine.omni_tick()
     recipient = SmsRecipient.objects.get()
     assert (recipient.number, SmsMessage.objects.get().text) == ("+22890112233", "Your code: 1234")
+
+
+def test_scenario_steps_reach_webhooks_as_omni_events(owner, push_app, sender, log_route, settings):
+    import json
+
+    from notifications.webhooks import consumer, services
+    from notifications.webhooks.models import WebhookDelivery
+
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    services.endpoint_create(
+        tenant=owner.tenant, url="http://127.0.0.1:9/hook", event_types=["omni.step.failed", "omni.destination.failed"]
+    )
+    push_then_sms(owner, push_app, [{"username": "nobody"}])
+    consumer.webhooks_consume()
+
+    payloads = [json.loads(d.payload) for d in WebhookDelivery.objects.order_by("event_id")]
+    assert [p["type"] for p in payloads] == ["omni.step.failed", "omni.step.failed", "omni.destination.failed"]
+    assert [(p["data"]["step"], p["data"]["channel"]) for p in payloads] == [(0, "push"), (1, "sms"), (1, "sms")]
+    assert payloads[0]["data"]["destination"] == {"username": "nobody"}

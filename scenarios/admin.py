@@ -66,7 +66,7 @@ class ScenarioAdmin(OutcomeColumns, TenantScopedAdmin):
     readonly_fields = ("key", "created_at", "updated_at")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(**destination_outcomes(path="messages__destinations"))
+        return super().get_queryset(request).annotate(**destination_outcomes(to="message__scenario"))
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
@@ -124,7 +124,7 @@ class OmniMessageAdmin(OutcomeColumns, ReadOnlyAdmin):
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(**destination_outcomes(path="destinations"))
+        return super().get_queryset(request).annotate(**destination_outcomes(to="message"))
 
     @admin.display(description="destinations")
     def destination_rows(self, obj):

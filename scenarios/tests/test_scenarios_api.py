@@ -13,6 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.scopes import DELIVERIES_CONFIRM
+from accounts.services import api_key_create
 from devices.services import app_create
 from notifications.core.status import DeliveryStatus
 from scenarios.models import OmniDestination, OmniMessage, OmniStep, Scenario
@@ -467,6 +469,18 @@ def test_a_scenario_key_with_a_nul_is_404(owner, method):
     assert response.status_code == 404
     assert response.json()["code"] == 404
     assert Scenario.objects.get().name == "PUSH && SMS"
+
+
+def test_a_confirm_only_key_is_403_and_creates_nothing(owner):
+    issued = api_key_create(tenant=owner.tenant, name="app-receipts", scopes=[DELIVERIES_CONFIRM])
+
+    response = owner.client.post(
+        SCENARIOS, {"name": "x", "flow": [SMS]}, format="json", headers={"Authorization": f"Bearer {issued.plaintext}"}
+    )
+
+    assert response.status_code == 403
+    assert response.json()["code"] == 403
+    assert Scenario.objects.count() == 0
 
 
 def test_unknown_scenario_key_is_404_naming_scenario_key(owner):

@@ -10,6 +10,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.scopes import DELIVERIES_CONFIRM
+from accounts.services import api_key_create
 from devices.models import App, Device, EndUser
 from devices.selectors import apps_overview
 from devices.services import app_create
@@ -388,6 +390,17 @@ def test_a_bad_key_is_401(owner):
 
     assert response.status_code == 401
     assert response.json() == {"code": 401, "message": "Invalid, revoked or expired API key."}
+
+
+def test_a_confirm_only_key_is_403(owner):
+    issued = api_key_create(tenant=owner.tenant, name="app-receipts", scopes=[DELIVERIES_CONFIRM])
+    app = make_app(owner.tenant, "Shop")
+
+    response = owner.client.get(f"{APPLICATIONS}/{app.code}", headers={"Authorization": f"Bearer {issued.plaintext}"})
+
+    assert response.status_code == 403
+    assert response.json()["code"] == 403
+    assert "deliveries:confirm" in response.json()["message"]
 
 
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])

@@ -268,6 +268,8 @@ def _failed_at_once(message: OmniMessage, steps: list[OmniStep], failed: list[Ta
 
 
 def _destinations_move(*, message, index: int, channel: str, targets: list[Target], now) -> None:
+    if index == 0:  # a destination is written on its first step, pending
+        return
     ids = [t.id for t in targets]
     for start in range(0, len(ids), END_CHUNK):
         OmniDestination.objects.filter(pk__in=ids[start : start + END_CHUNK]).update(

@@ -261,6 +261,8 @@ CELERY_BEAT_SCHEDULE["webhooks-purge"] = {"task": "notifications.webhooks.tasks.
 # The fallback engine's tick: status events move the steps, then due timers fire (a step
 # times out within its timeout + this period + one tick's work).
 CELERY_BEAT_SCHEDULE["omni-tick"] = {"task": "scenarios.tasks.omni_tick", "schedule": BEAT_SWEEP_SECONDS}
+# How long a tick's lock outlives a tick killed mid-way (one tick runs at a time).
+OMNI_TICK_LOCK_SECONDS = env_int("OMNI_TICK_LOCK_SECONDS", 30)
 
 # --- The rest -------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -177,3 +177,23 @@ def test_scenario_steps_reach_webhooks_as_omni_events(owner, push_app, sender, l
     assert [p["type"] for p in payloads] == ["omni.step.failed", "omni.step.failed", "omni.destination.failed"]
     assert [(p["data"]["step"], p["data"]["channel"]) for p in payloads] == [(0, "push"), (1, "sms"), (1, "sms")]
     assert payloads[0]["data"]["destination"] == {"username": "nobody"}
+
+
+def test_one_tick_runs_at_a_time(owner, push_app, person, sender, log_route):
+    from django.core.cache import cache
+
+    from scenarios import tasks
+
+    android(owner, push_app, person)
+    push_then_sms(owner, push_app, [{"userId": "cust-1"}])
+    fan_out_and_send()
+    expire_timers()
+    cache.set(tasks.TICK_LOCK, "another tick", timeout=30)
+    try:
+        assert tasks.omni_tick() == {"skipped": 1}
+        assert SmsRecipient.objects.count() == 0
+    finally:
+        cache.delete(tasks.TICK_LOCK)
+    assert tasks.omni_tick()["timed_out"] == 1
+    assert cache.get(tasks.TICK_LOCK) is None
+    assert SmsRecipient.objects.count() == 1

@@ -3,6 +3,7 @@ codes and device uids in place of the document's), and the SoftAfrik to-user fal
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from notifications.tests.test_delivery import fcm_token
 from scenarios import engine
 from scenarios.models import OmniDestination, OmniMessage, OmniStep
 from scenarios.services import scenario_create
+from softafrik.dialects.delevera.errors import delevera_date
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +37,7 @@ def get(tenant_client, path, **params):
 
 
 def iso(at) -> str:
-    return at.isoformat().replace("+00:00", "Z")
+    return delevera_date(at)
 
 
 @pytest.fixture
@@ -360,3 +362,30 @@ def test_bad_fallback_is_400_naming_the_field(owner, person, sender, fallback, f
     assert (response.status_code, response.json()["field"]) == (400, field)
     assert Message.objects.count() == 0
     assert Device.objects.count() == 0
+
+
+def test_the_documents_content_type_list_is_understood(owner, push_app, device):
+    response = owner.client.post(
+        "/omni/v1/messages",
+        json.dumps(
+            {
+                "appCode": push_app.code,
+                "pushContent": {"text": "test text"},
+                "from": "Notification",
+                "channel": "push",
+                "destinations": [{"uid": UID}],
+            }
+        ),
+        content_type="application/json,application/json",
+        headers=bearer(owner),
+    )
+
+    assert response.status_code == 200
+    assert response.json()["destinations"] == [{"uid": UID, "state": 2}]
+
+
+def test_an_unknown_scenario_key_is_404_naming_scenario_key(owner):
+    response = post(owner, "/omni/v1/messages", {"scenarioKey": "0" * 24, "from": "B", "destinations": [{"uid": UID}]})
+
+    assert response.status_code == 404
+    assert response.json()["field"] == "scenarioKey"

@@ -15,7 +15,7 @@ from accounts.services import api_key_create
 from devices.models import App, Device, EndUser
 from devices.selectors import apps_overview
 from devices.services import app_create
-from softafrik.dialects.delevera.push import delevera_date
+from softafrik.dialects.delevera.errors import delevera_date
 
 pytestmark = pytest.mark.django_db
 

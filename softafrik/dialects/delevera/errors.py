@@ -5,8 +5,11 @@ the core's field names renamed to the product's own."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import ClassVar
 
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.utils.mediatypes import media_type_matches
 from rest_framework.views import APIView
 
 from softafrik.api import UnknownPathView
@@ -31,10 +34,34 @@ def delevera_errors(fields: Mapping[str, str] | None = None) -> Callable:
     return handler
 
 
+def delevera_date(value: datetime) -> str:
+    """A date as Delevera writes it: UTC, milliseconds, ``Z`` ("2019-03-18T14:05:01.451Z")."""
+    value = value.astimezone(UTC)
+    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+
+
+class DeleveraNegotiation(DefaultContentNegotiation):
+    """Delevera's own examples send ``Content-Type: application/json,application/json``
+    (a list, which no parser matches: a 415). A list is read as its first type a parser
+    takes, so that a client copying the document's example is understood."""
+
+    def select_parser(self, request, parsers):
+        parser = super().select_parser(request, parsers)
+        content_type = request.content_type or ""
+        if parser is not None or "," not in content_type or len(content_type) > self.max_media_type_length:
+            return parser
+        for media_type in content_type.split(","):
+            for candidate in parsers:
+                if media_type.strip() and media_type_matches(candidate.media_type, media_type.strip()):
+                    return candidate
+        return None
+
+
 class DeleveraView(APIView):
     """A view of a Delevera product; ``field_names`` maps the core's names to the product's."""
 
     field_names: ClassVar[dict[str, str]] = {}
+    content_negotiation_class = DeleveraNegotiation
     _handler: ClassVar[Callable] = delevera_errors()
 
     def __init_subclass__(cls, **kwargs):

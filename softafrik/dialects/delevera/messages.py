@@ -24,7 +24,7 @@ from scenarios.accept import OmniAccepted, omni_send
 from scenarios.models import OmniDestination, Product
 from scenarios.selectors import scenario_get
 from softafrik.dialects.common import valid_input
-from softafrik.dialects.delevera.errors import DeleveraView
+from softafrik.dialects.delevera.errors import DeleveraView, delevera_date
 from softafrik.dialects.delevera.sms import DeleveraError, international
 from softafrik.dialects.delevera.states import PENDING, STATE, STATE_HELP
 from softafrik.errors import NotFound
@@ -222,7 +222,7 @@ def contact(row: OmniDestination, resolved) -> dict:
 
 
 def iso(at: datetime | None) -> str | None:
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z") if at else None
+    return delevera_date(at) if at else None
 
 
 def destination_out(row: dict) -> dict:
@@ -260,7 +260,7 @@ def message_status(request, message_id: str) -> Response:
         {
             "messageId": str(message.pk),
             "devicesCount": message.devices_count,
-            "createDate": message.created_at,
+            "createDate": delevera_date(message.created_at),
             "destinations": [destination_out(row) for row in rows],
             "next": rows[-1]["pk"] if more else None,
         }
@@ -278,7 +278,7 @@ def _push_content(data: dict) -> dict:
 
 
 class PushMessagesView(DeleveraView):
-    field_names = {"pushContent.text": "text", "push.text": "text"}
+    field_names = {"pushContent.text": "text"}
 
     @extend_schema(
         request=PushSendIn,
@@ -311,7 +311,7 @@ class PushMessagesView(DeleveraView):
             {
                 "messageId": str(message.pk),
                 "devicesCount": accepted.devices_count,
-                "createDate": message.created_at,
+                "createDate": delevera_date(message.created_at),
                 "destinations": destinations,
             }
         )
@@ -332,6 +332,8 @@ class PushMessageView(DeleveraView):
 
 
 class OmniMessagesView(DeleveraView):
+    field_names = {"scenario_key": "scenarioKey", "number": "destinations"}
+
     @extend_schema(
         request=OmniSendIn,
         responses={200: AcceptedOut, 400: DeleveraError, 401: DeleveraError, 404: DeleveraError, 405: DeleveraError},
@@ -372,7 +374,7 @@ class OmniMessagesView(DeleveraView):
             {
                 "messageId": str(message.pk),
                 "devicesCount": accepted.devices_count,
-                "createDate": message.created_at,
+                "createDate": delevera_date(message.created_at),
                 "destinations": [
                     {**resolved.given, "state": states[row.pk]} for row, resolved in accepted.destinations
                 ],

@@ -12,19 +12,16 @@ path names an object (``DeleveraPathView``).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
-from rest_framework.utils.mediatypes import media_type_matches
 
 from devices import selectors
 from devices.models import Device, Platform
 from softafrik.dialects.common import valid_input
-from softafrik.dialects.delevera.errors import DeleveraView
+from softafrik.dialects.delevera.errors import DeleveraView, delevera_date
 from softafrik.dialects.delevera.sms import DeleveraError  # the error body's one schema component
 from softafrik.errors import NotFound
 
@@ -40,34 +37,9 @@ NO_SUCH_PATH = "No such action, please make sure that there is no typo in URL pa
 DEVICE_TYPE = {Platform.ANDROID: "ANDROID", Platform.IOS: "IOS", Platform.WEB: "WEB"}
 
 
-def delevera_date(value: datetime) -> str:
-    """A date as Delevera writes it: UTC, milliseconds, ``Z`` ("2019-03-18T14:05:01.451Z")."""
-    value = value.astimezone(UTC)
-    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
-
-
-class DeleveraNegotiation(DefaultContentNegotiation):
-    """Delevera's own examples send ``Content-Type: application/json,application/json``
-    (a list, which no parser matches: a 415). A list is read as its first type a parser
-    takes, so that a client copying the document's example is understood."""
-
-    def select_parser(self, request, parsers):
-        parser = super().select_parser(request, parsers)
-        content_type = request.content_type or ""
-        if parser is not None or "," not in content_type or len(content_type) > self.max_media_type_length:
-            return parser
-        for media_type in content_type.split(","):
-            for candidate in parsers:
-                if media_type.strip() and media_type_matches(candidate.media_type, media_type.strip()):
-                    return candidate
-        return None
-
-
 class DeleveraPathView(DeleveraView):
     """A Delevera view whose path names an object (an appCode, a scenarioKey...): a path
     value with a NUL character names nothing (and PostgreSQL cannot even compare it)."""
-
-    content_negotiation_class = DeleveraNegotiation
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authenticated first: a 401 before a 404

@@ -18,7 +18,8 @@ from scenarios.flows import FROM_MAX, STEPS_MAX, TIMEOUT_MAX, flow_ordered
 from scenarios.models import FlowChannel, Scenario
 from scenarios.services import NAME_MAX
 from softafrik.dialects.common import valid_input
-from softafrik.dialects.delevera.push import DeleveraPathView, delevera_date
+from softafrik.dialects.delevera.errors import delevera_date
+from softafrik.dialects.delevera.push import DeleveraPathView
 from softafrik.dialects.delevera.sms import DeleveraError
 
 TAGS = ["Delevera omni"]

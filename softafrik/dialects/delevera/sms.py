@@ -21,7 +21,7 @@ from scenarios.accept import omni_send
 from scenarios.models import OmniDestination, OmniStep, Product
 from sms import selectors
 from softafrik.dialects.common import valid_input
-from softafrik.dialects.delevera.errors import DeleveraView
+from softafrik.dialects.delevera.errors import DeleveraView, delevera_date
 from softafrik.dialects.delevera.states import FAILED, PENDING, STATE, STATE_HELP
 from softafrik.errors import NotFound
 
@@ -186,7 +186,13 @@ class DeleveraMessagesView(DeleveraSmsView):
             for row, resolved in accepted.destinations
         ]
         message = accepted.message
-        return Response({"messageId": str(message.pk), "createDate": message.created_at, "destinations": destinations})
+        return Response(
+            {
+                "messageId": str(message.pk),
+                "createDate": delevera_date(message.created_at),
+                "destinations": destinations,
+            }
+        )
 
 
 class DeleveraMessageView(DeleveraSmsView):
@@ -217,7 +223,7 @@ class DeleveraMessageView(DeleveraSmsView):
         return Response(
             {
                 "messageId": str(message.pk),
-                "createDate": message.created_at,
+                "createDate": delevera_date(message.created_at),
                 "destinations": destinations,
                 "next": rows[-1]["pk"] if more else None,
             }
@@ -231,7 +237,7 @@ class DeleveraMessageView(DeleveraSmsView):
         return Response(
             {
                 "messageId": str(message.pk),
-                "createDate": message.created_at,
+                "createDate": delevera_date(message.created_at),
                 "destinations": [_destination(row) for row in rows],
                 "next": rows[-1]["id"] if more else None,
             }

@@ -2,9 +2,10 @@
 
 from django.urls import path
 
+import softafrik.converters  # noqa: F401  (the key and keypath converters)
 from sms import api
 
 urlpatterns: list = [
-    path("sms/callbacks/<str:token>/africastalking", api.africastalking_callback),
-    path("sms/callbacks/<str:token>/twilio", api.twilio_callback),
+    path("sms/callbacks/<key:token>/africastalking", api.africastalking_callback),
+    path("sms/callbacks/<key:token>/twilio", api.twilio_callback),
 ]

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+import softafrik.converters  # noqa: F401  (the key and keypath converters)
 from notifications.webhooks import api as webhooks_api
 from softafrik.api import UnknownPathView, json_errors
 from softafrik.dialects import ion, primotexto
@@ -13,7 +14,7 @@ api_patterns = [
     path("users/register", devices_api.UserRegisterView.as_view()),
     path("devices/register", devices_api.DeviceRegisterView.as_view()),
     path("devices/unregister", devices_api.DeviceUnregisterView.as_view()),
-    path("apps/<str:app_name>", devices_api.AppDetailView.as_view()),
+    path("apps/<key:app_name>", devices_api.AppDetailView.as_view()),
     path("push/to-user", push_api.PushToUserView.as_view()),
     path("push/to-device", push_api.PushToDeviceView.as_view()),
     path("push/broadcast", push_api.PushBroadcastView.as_view()),
@@ -21,9 +22,9 @@ api_patterns = [
     path("push/read", push_api.ReadView.as_view()),
     path("push/read-all", push_api.ReadAllView.as_view()),
     path("push/delivered", push_api.DeliveredView.as_view()),
-    path("push/messages/<str:message_id>", push_api.MessageDetailView.as_view()),
+    path("push/messages/<key:message_id>", push_api.MessageDetailView.as_view()),
     path("webhooks", webhooks_api.WebhooksView.as_view()),
-    path("webhooks/<str:endpoint_id>", webhooks_api.WebhookDetailView.as_view()),
+    path("webhooks/<key:endpoint_id>", webhooks_api.WebhookDetailView.as_view()),
     # Their errors (a wrong method) answer JSON too, not YAML or HTML.
     path("schema/", json_errors(SpectacularAPIView).as_view(), name="schema"),
     path("docs/", json_errors(SpectacularSwaggerView).as_view(url_name="schema"), name="swagger-ui"),

@@ -1,5 +1,6 @@
 """Create (once) the demo tenant, its app, an admin login, and print a key and a curl line."""
 
+import json
 import os
 import secrets
 
@@ -8,7 +9,10 @@ from django.db import transaction
 
 from accounts.models import Tenant, User
 from accounts.services import api_key_create, tenant_create
+from devices.models import App
 from devices.services import app_create
+from scenarios.models import Scenario
+from scenarios.services import scenario_create
 from sms.models import RouteKind, SenderName, SenderStatus, SmsRoute
 from sms.services import sender_request
 
@@ -42,14 +46,40 @@ class Command(BaseCommand):
                 )
             else:
                 issued = api_key_create(tenant=tenant, name="make run")
+            scenario = Scenario.objects.filter(tenant=tenant).order_by("pk").first() or scenario_create(
+                tenant=tenant,
+                name="Push, then SMS after 30 s",
+                flow=[
+                    {
+                        "from": DEMO_SENDER,
+                        "appCode": App.objects.get(tenant=tenant, name=DEMO_APP).code,
+                        "timeout": 30,
+                        "channel": "push",
+                    },
+                    {"from": DEMO_SENDER, "channel": "sms"},
+                ],
+            )
         base = f"http://127.0.0.1:{port}"
         key = issued.plaintext
+        # The scenario's push step finds no device (the demo app has no FCM/APNs credentials):
+        # the SMS goes at once, to the worker's log.
+        omni_body = json.dumps(
+            {
+                "scenarioKey": scenario.key,
+                "from": DEMO_SENDER,
+                "pushContent": {"text": "Votre code: 1234"},
+                "smsContent": {"text": "Votre code: 1234"},
+                "destinations": [{"userId": "cust-42"}],
+            }
+        )
         self.stdout.write(
             "\nTry it:\n"
             f"  curl -s -X POST {base}/api/users/register -H 'X-API-KEY: {key}' "
-            '-H \'Content-Type: application/json\' -d \'{"external_user_ref": "cust-42", "meta": {"name": "Ama"}}\'\n'
+            '-H \'Content-Type: application/json\' -d \'{"external_user_ref": "cust-42", "phone": "+22890123456", "meta": {"name": "Ama"}}\'\n'
             f"  curl -s -X POST {base}/api/V1/sms/unides -H 'X-API-KEY: {key}' "
             '-H \'Content-Type: application/json\' -d \'{"emetteur": "SoftAfrik", "destinataire": "+22890123456", "corps": "Bonjour"}\'\n'
+            f"  curl -s -X POST {base}/omni/v1/messages -H 'Authorization: Bearer {key}' "
+            f"-H 'Content-Type: application/json' -d '{omni_body}'\n"
             f"  API docs: {base}/api/docs/\n"
             f"Demo API key (tenant {tenant.name}, app {DEMO_APP}):\n{key}"
         )

@@ -28,7 +28,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from devices.models import Device
-from notifications.core.events import events_consume, events_record
+from notifications.core.events import CONSUME_BATCH, events_consume, events_horizon, events_record
 from notifications.core.status import DeliveryStatus
 from notifications.models import Delivery, InboxEntry, Message, MessageKind, MessageState
 from notifications.push.kick import fan_out_kick
@@ -40,7 +40,7 @@ from softafrik.errors import DomainError
 logger = logging.getLogger(__name__)
 
 CONSUMER = "scenarios"
-CONSUME_MAX_BATCHES = 20  # event batches one tick handles before it sweeps the timers
+CONSUME_MAX_BATCHES = 50  # event batches one tick handles before it sweeps the timers
 TIMEOUT_BATCH = 1000  # steps one transaction times out (and starts the next step of)
 TIMEOUT_MAX_BATCHES = 20
 SCHEDULED_BATCH = 10  # scheduled messages one transaction starts
@@ -461,31 +461,35 @@ def _push_all_failed(message_ids: set) -> list[uuid.UUID]:
     return [_uuid(pk) for pk in dispatched if pk not in alive]
 
 
-def omni_consume(*, max_batches: int = CONSUME_MAX_BATCHES) -> int:
-    """Handle waiting status events, up to ``max_batches`` batches; returns how many."""
+def omni_consume(*, max_batches: int = CONSUME_MAX_BATCHES) -> tuple[int, bool]:
+    """Handle waiting status events, up to ``max_batches`` batches; returns how many, and
+    whether none is left (below the horizon)."""
     total = 0
     for _ in range(max_batches):
-        handled = events_consume(consumer=CONSUMER, handle=omni_events_handle)
+        handled = events_consume(consumer=CONSUMER, handle=omni_events_handle, limit=CONSUME_BATCH)
         total += handled
-        if not handled:
-            break
-    return total
+        if handled < CONSUME_BATCH:
+            return total, True
+    return total, False
 
 
 # --- Timers ------------------------------------------------------------------------------
 
 
-def steps_time_out(*, limit: int = TIMEOUT_BATCH, max_batches: int = TIMEOUT_MAX_BATCHES) -> int:
-    """Time out the started steps whose ``due_at`` has passed and start their next step,
-    ``limit`` per transaction. Rows are locked and skipped when another worker holds
-    them (a receipt being applied, a second sweeper): a timer fires once."""
+def steps_time_out(
+    *, before: datetime | None = None, limit: int = TIMEOUT_BATCH, max_batches: int = TIMEOUT_MAX_BATCHES
+) -> int:
+    """Time out the started steps due at or before ``before`` (default: now) and start
+    their next step, ``limit`` per transaction. Rows are locked and skipped when another
+    worker holds them (a receipt being applied, a second sweeper): a timer fires once."""
     total = 0
     for _ in range(max_batches):
         now = timezone.now()
+        cutoff = min(before, now) if before else now
         with transaction.atomic():
             due = (
                 OmniStep.objects.select_for_update(skip_locked=True)
-                .filter(state=StepState.STARTED, due_at__lte=now)
+                .filter(state=StepState.STARTED, due_at__lte=cutoff)
                 .order_by("due_at")
                 .values_list("pk", flat=True)[:limit]
             )
@@ -524,10 +528,16 @@ def messages_start_scheduled(*, limit: int = SCHEDULED_BATCH) -> int:
 
 
 def omni_tick() -> dict[str, int]:
-    """Beat's tick: events first (a receipt that came in time wins over its timer), then
-    the timers, then the scheduled messages."""
+    """Beat's tick: events first, then the timers, then the scheduled messages.
+
+    A receipt that came in time wins over its timer: a timer fires only once every event
+    committed before its due time has been handled. The horizon's ``safe_at`` is read
+    before the events; once they are drained, every event committed before it has been
+    handled, and only timers due by then fire (a backlog not drained this tick: none)."""
+    safe_at = events_horizon().safe_at
+    events, drained = omni_consume()
     return {
-        "events": omni_consume(),
-        "timed_out": steps_time_out(),
+        "events": events,
+        "timed_out": steps_time_out(before=safe_at) if drained else 0,
         "scheduled": messages_start_scheduled(),
     }

@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from kombu import Exchange, Queue
 
 from softafrik.env import env_bool, env_float, env_int, env_list, env_str
 
@@ -154,6 +155,18 @@ else:
     }
 
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "softafrik")
+# Beat's omni tick (the scenarios' timers) has a queue of its own, which every worker
+# consumes too (no -Q: workers take all of CELERY_TASK_QUEUES): a fallback SMS is not
+# held up behind thousands of queued send tasks.
+CELERY_TIMERS_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-timers"
+# One direct exchange, each queue bound by its own name: a task goes to one queue only.
+_exchange = Exchange(CELERY_TASK_DEFAULT_QUEUE, type="direct")
+CELERY_TASK_QUEUES = [
+    Queue(name, _exchange, routing_key=name) for name in (CELERY_TASK_DEFAULT_QUEUE, CELERY_TIMERS_QUEUE)
+]
+CELERY_TASK_DEFAULT_EXCHANGE = CELERY_TASK_DEFAULT_QUEUE
+CELERY_TASK_DEFAULT_ROUTING_KEY = CELERY_TASK_DEFAULT_QUEUE
+CELERY_TASK_ROUTES = {"scenarios.tasks.omni_tick": {"queue": CELERY_TIMERS_QUEUE}}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True  # a killed worker's task is delivered again ...
 CELERY_TASK_REJECT_ON_WORKER_LOST = True  # ... and tasks claim rows, so a repeat is harmless

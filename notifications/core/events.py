@@ -22,6 +22,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -85,16 +86,19 @@ def events_record(
 # another database of the cluster (a dump, a benchmark) does not hold consumers back as
 # the cluster-wide snapshot xmin would. A 32-bit xid is widened by its signed 32-bit
 # distance to the next id (xids are compared modulo 2^32, as PostgreSQL does).
+# With it, the time before which every committed event is below the horizon: the start
+# of the oldest transaction holding it (an id is taken after its transaction starts, and
+# a transaction that committed before that start took its id earlier still).
 _PG_HORIZON = """
 WITH n AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next),
 running AS (
-    SELECT backend_xid::text::bigint AS x FROM pg_stat_activity
+    SELECT backend_xid::text::bigint AS x, xact_start AS since FROM pg_stat_activity
     WHERE datname = current_database() AND backend_xid IS NOT NULL
     UNION ALL
-    SELECT transaction::text::bigint FROM pg_prepared_xacts WHERE database = current_database()
+    SELECT transaction::text::bigint, prepared FROM pg_prepared_xacts WHERE database = current_database()
 )
 SELECT LEAST(n.next, min(n.next - ((((n.next & 4294967295) - running.x + 2147483648) % 4294967296
-    + 4294967296) % 4294967296 - 2147483648)))
+    + 4294967296) % 4294967296 - 2147483648))), LEAST(clock_timestamp(), min(running.since))
 FROM n LEFT JOIN running ON true GROUP BY n.next
 """
 # Identifiers come from the model; every value is a bound parameter.
@@ -104,15 +108,24 @@ _PG_NEXT_EVENTS = (
 )
 
 
-def events_horizon() -> int | None:
-    """PostgreSQL: the transaction id below which every transaction has ended (see
-    ``_PG_HORIZON``); events with a lower ``txid`` are all visible from the next
-    statement on. None elsewhere (SQLite commits in id order)."""
+class Horizon(NamedTuple):
+    txid: int | None  # PostgreSQL: events below it are all visible; None elsewhere
+    safe_at: datetime  # every event committed before this time is below ``txid``
+
+
+def events_horizon() -> Horizon:
+    """Where consumers may read up to (see ``_PG_HORIZON``): events with a lower ``txid``
+    are all visible from the next statement on, and every event committed before
+    ``safe_at`` is among them. A consumer that has handled everything below a horizon
+    has seen every event committed before its ``safe_at`` (the omni engine fires a timer
+    only then: a receipt that came in time always wins). SQLite commits in id order: no
+    txid, and now."""
     if connection.vendor != "postgresql":
-        return None
+        return Horizon(None, timezone.now())
     with connection.cursor() as cursor:
         cursor.execute(_PG_HORIZON)
-        return cursor.fetchone()[0]
+        txid, safe_at = cursor.fetchone()
+    return Horizon(txid, safe_at)
 
 
 def _cursor_ensure(consumer: str) -> None:
@@ -131,7 +144,7 @@ def events_consume(*, consumer: str, handle: Callable[[list[StatusEvent]], None]
         if connection.vendor == "postgresql":
             # The horizon first, the events in a later statement: a transaction below it
             # had ended before that statement's snapshot was taken.
-            horizon = events_horizon()
+            horizon = events_horizon().txid
             events = list(StatusEvent.objects.raw(_PG_NEXT_EVENTS, [cursor.txid, cursor.event_id, horizon, limit]))
         else:
             events = list(StatusEvent.objects.filter(id__gt=cursor.event_id).order_by("id")[:limit])

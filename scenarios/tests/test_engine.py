@@ -197,3 +197,47 @@ def test_one_tick_runs_at_a_time(owner, push_app, person, sender, log_route):
     assert tasks.omni_tick()["timed_out"] == 1
     assert cache.get(tasks.TICK_LOCK) is None
     assert SmsRecipient.objects.count() == 1
+
+
+@pytest.mark.skipif(
+    __import__("django.db").db.connection.vendor != "postgresql", reason="commit order differs from id order only there"
+)
+def test_a_receipt_hidden_behind_an_older_transaction_still_wins_over_its_timer(
+    owner, push_app, person, sender, log_route
+):
+    """The receipt commits before the due time, but a transaction that started earlier is
+    still running, so the consumer cannot see it yet: the timer must wait for it."""
+    import threading
+
+    from django.db import close_old_connections, connection, transaction
+
+    phone = android(owner, push_app, person)
+    push_then_sms(owner, push_app, [{"userId": "cust-1"}], timeout=3600)
+    fan_out_and_send()
+    engine.omni_tick()
+    holding, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def older_transaction():
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_current_xact_id()")  # holds a transaction id
+                holding.set()
+                release.wait(20)
+        finally:
+            close_old_connections()
+            connection.close()
+            done.set()
+
+    threading.Thread(target=older_transaction).start()
+    assert holding.wait(10)
+    try:
+        confirm.delivery_confirm(tenant=owner.tenant, message_id=str(Message.objects.get().pk), device=phone)
+        OmniStep.objects.filter(index=0).update(due_at=timezone.now())  # due after the receipt committed
+        assert engine.omni_tick()["timed_out"] == 0
+        assert OmniStep.objects.get().state == "started"
+    finally:
+        release.set()
+        assert done.wait(20)
+    engine.omni_tick()
+    assert list(OmniStep.objects.values_list("state", flat=True)) == ["delivered"]
+    assert SmsRecipient.objects.count() == 0

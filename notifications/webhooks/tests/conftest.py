@@ -101,7 +101,7 @@ def wait_visible(timeout: float = 30.0) -> None:
         return
     deadline = time.monotonic() + timeout
     while True:
-        horizon = events_horizon()
+        horizon = events_horizon().txid
         if not StatusEvent.objects.filter(txid__gte=horizon).exists():
             return
         if time.monotonic() > deadline:

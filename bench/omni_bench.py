@@ -368,12 +368,10 @@ class HorizonSampler:
         from notifications.core.models import EventCursor, StatusEvent
 
         table, cursors = StatusEvent._meta.db_table, EventCursor._meta.db_table
-        horizon = getattr(events, "_PG_HORIZON", "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
         try:
             with connection.cursor() as cursor:
                 while not self.stopping.wait(POLL_SECONDS):
-                    cursor.execute(horizon)
-                    (edge,) = cursor.fetchone()
+                    edge = events.events_horizon().txid
                     cursor.execute(
                         "SELECT c.txid, c.event_id, (SELECT count(*) FROM"  # noqa: S608
                         f" {table} e WHERE (e.txid, e.id) > (c.txid, c.event_id)), (SELECT count(*) FROM {table} e"

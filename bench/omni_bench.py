@@ -99,6 +99,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=2, help="client connections for the accepts")
     parser.add_argument("--confirm-connections", type=int, default=8, help="confirmations in flight at once")
     parser.add_argument("--pools", default="prefork:2", help="worker processes, pool:concurrency,... (all at once)")
+    parser.add_argument(
+        "--timers-worker",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a worker of its own for the timers queue (omni ticks, fallback SMS), as docker-compose runs it",
+    )
     parser.add_argument("--beat-seconds", type=float, default=1.0, help="BEAT_SWEEP_SECONDS of every process")
     parser.add_argument("--gunicorn-workers", type=int, default=2)
     parser.add_argument("--gunicorn-threads", type=int, default=4)
@@ -866,12 +872,16 @@ def main() -> None:
         seed_platform(ctx)
         log(f"{args.destinations:,} people with a phone and an Android device inserted in {ctx['seed_seconds']} s;"
             f" fake FCM on {env['FCM_API_URL']}, fake SMSC on port {ctx['smsc'].hello['port']}")  # fmt: skip
-        redis.Redis.from_url(args.redis_url).delete(QUEUE)  # nothing left from a previous run
+        redis.Redis.from_url(args.redis_url).delete(QUEUE, f"{QUEUE}-timers")  # nothing left from a previous run
         gunicorn = gunicorn_start(ctx)
         for n, (pool, concurrency) in enumerate(args.pools):
             worker_args = ["-P", pool, "-c", str(concurrency), "-n", f"omnibench{n}-{pool}@%h",
                            "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
             celery_start(ctx, "worker", worker_args, f"worker-{n}-{pool}-{concurrency}")
+        if args.timers_worker:  # as docker-compose runs it: the timers queue has a worker of its own
+            timers_args = ["-Q", f"{QUEUE}-timers", "-P", "prefork", "-c", "1", "-n", "omnibench-timers@%h",
+                           "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
+            celery_start(ctx, "worker", timers_args, "worker-timers")
         celery_start(ctx, "beat", [], "beat")
         log(f"{gunicorn} on 127.0.0.1:{ctx['port']}; workers {args.pools}; beat every {args.beat_seconds:g} s")
         quiet = wait_quiet(ctx, "run")
@@ -895,7 +905,8 @@ def main() -> None:
             "setup": {
                 "command": " ".join([".venv/bin/python", "bench/omni_bench.py", *sys.argv[1:]]),
                 "gunicorn": gunicorn,
-                "pools": ",".join(f"{pool}:{n}" for pool, n in args.pools),
+                "pools": ",".join(f"{pool}:{n}" for pool, n in args.pools)
+                + (" + a timers worker prefork:1" if args.timers_worker else ""),
                 "beat_seconds": args.beat_seconds,
                 "timeout": args.timeout,
                 "confirm_connections": args.confirm_connections,

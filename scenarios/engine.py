@@ -23,6 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
@@ -211,6 +212,8 @@ def _sms_start(
                     text=(message.sms_content or {}).get("text", ""),
                     # The first step of an SMS-only message is the message: one id for both.
                     message_id=message.pk if index == 0 else None,
+                    # A fallback is urgent (the push did not arrive): not behind queued sends.
+                    dispatch_queue=settings.CELERY_TIMERS_QUEUE if index > 0 else None,
                 )
         except DomainError as exc:
             if raise_errors:

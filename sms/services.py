@@ -123,6 +123,7 @@ def sms_submit(
     scheduled_at: datetime | None = None,
     campaign: CampaignSpec | None = None,
     message_id: uuid.UUID | None = None,
+    dispatch_queue: str | None = None,
 ) -> SmsAccepted:
     """Accept an SMS send. Raises DomainError (field sender/number/text) and sends nothing
     when the sender is refused, the text is empty or too long, a single send's number is
@@ -186,7 +187,8 @@ def sms_submit(
         if not campaign and not scheduled_at and accepted:
             from sms.tasks import sms_dispatch
 
-            transaction.on_commit(lambda: sms_dispatch.delay(str(message.pk)))
+            args = (str(message.pk), dispatch_queue) if dispatch_queue else (str(message.pk),)
+            transaction.on_commit(lambda: sms_dispatch.apply_async(args, queue=dispatch_queue))
     return SmsAccepted(message=message, accepted=accepted, blacklisted=sorted(blocked), rejected=invalid)
 
 

@@ -8,14 +8,15 @@ from sms import campaigns, delivery, receipts
 
 
 @shared_task(name="sms.tasks.sms_dispatch")
-def sms_dispatch(message_id: str) -> int:
-    """Hand a send's due numbers to send tasks; a single chunk is sent right here."""
+def sms_dispatch(message_id: str, queue: str | None = None) -> int:
+    """Hand a send's due numbers to send tasks; a single chunk is sent right here. A send
+    dispatched on ``queue`` (an omni fallback, on the timers queue) keeps its chunks there."""
     chunks = delivery.sms_dispatch(message_id=message_id)
     if len(chunks) == 1:
         delivery.sms_send_chunk(recipient_ids=chunks[0])
         return 1
     for chunk in chunks:
-        sms_send_chunk.delay(chunk)
+        sms_send_chunk.apply_async((chunk,), queue=queue) if queue else sms_send_chunk.delay(chunk)
     return len(chunks)
 
 

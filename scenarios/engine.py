@@ -273,19 +273,16 @@ def _failed_at_once(message: OmniMessage, steps: list[OmniStep], failed: list[Ta
 def _destinations_move(*, message, index: int, channel: str, targets: list[Target], now) -> None:
     if index == 0:  # a destination is written on its first step, pending
         return
-    ids = [t.id for t in targets]
+    _destinations_set([t.id for t in targets], now=now, step=index, channel=channel, status=DeliveryStatus.PENDING)
+
+
+def _destinations_set(ids: list[int], *, now, **fields) -> None:
     for start in range(0, len(ids), END_CHUNK):
-        OmniDestination.objects.filter(pk__in=ids[start : start + END_CHUNK]).update(
-            step=index, channel=channel, status=DeliveryStatus.PENDING, updated_at=now
-        )
+        OmniDestination.objects.filter(pk__in=ids[start : start + END_CHUNK]).update(updated_at=now, **fields)
 
 
 def _destinations_fail(*, message: OmniMessage, targets: list[Target], now) -> None:
-    ids = [t.id for t in targets]
-    for start in range(0, len(ids), END_CHUNK):
-        OmniDestination.objects.filter(pk__in=ids[start : start + END_CHUNK]).update(
-            status=DeliveryStatus.FAILED, updated_at=now
-        )
+    _destinations_set([t.id for t in targets], now=now, status=DeliveryStatus.FAILED)
     events_record(
         channel="omni",
         subject=DESTINATION,
@@ -336,11 +333,7 @@ def steps_finish(*, ended: list[Ended], state: str, now: datetime) -> None:
         occurred_at=now,
     )
     if state == StepState.DELIVERED:
-        ids = [e.destination_id for e in ended]
-        for start in range(0, len(ids), END_CHUNK):
-            OmniDestination.objects.filter(pk__in=ids[start : start + END_CHUNK]).update(
-                status=DeliveryStatus.DELIVERED, updated_at=now
-            )
+        _destinations_set([e.destination_id for e in ended], now=now, status=DeliveryStatus.DELIVERED)
         events_record(
             channel="omni",
             subject=DESTINATION,

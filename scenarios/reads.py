@@ -55,3 +55,13 @@ def omni_destinations(*, message: OmniMessage, after: int | None = None, limit: 
     for row in page:
         row["steps"] = steps[row["pk"]]
     return page
+
+
+def omni_destinations_page(
+    *, message: OmniMessage, after: int | None = None, size: int = DESTINATIONS_PAGE
+) -> tuple[list[dict], int | None]:
+    """A page of ``omni_destinations`` and the ``after`` of the next one (None: the last)."""
+    rows = omni_destinations(message=message, after=after, limit=size + 1)
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, rows[-1]["pk"] if more else None

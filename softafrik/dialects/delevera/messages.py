@@ -253,16 +253,14 @@ def message_status(request, message_id: str) -> Response:
     """GET of any omni message of the tenant, under /push/v1 or /omni/v1."""
     query = valid_input(MessageQuery, request, data=request.query_params)
     message = reads.omni_message_get(tenant=request.user.tenant, message_id=message_id)
-    rows = reads.omni_destinations(message=message, after=query.get("after"), limit=reads.DESTINATIONS_PAGE + 1)
-    more = len(rows) > reads.DESTINATIONS_PAGE
-    rows = rows[: reads.DESTINATIONS_PAGE]
+    rows, after = reads.omni_destinations_page(message=message, after=query.get("after"))
     return Response(
         {
             "messageId": str(message.pk),
             "devicesCount": message.devices_count,
             "createDate": delevera_date(message.created_at),
             "destinations": [destination_out(row) for row in rows],
-            "next": rows[-1]["pk"] if more else None,
+            "next": after,
         }
     )
 

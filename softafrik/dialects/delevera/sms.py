@@ -209,9 +209,7 @@ class DeleveraMessageView(DeleveraSmsView):
             message = reads.omni_message_get(tenant=tenant, message_id=message_id)
         except NotFound:  # a send accepted before SMS went through the omni engine
             return self._legacy(tenant, message_id, query.get("after"))
-        rows = reads.omni_destinations(message=message, after=query.get("after"), limit=DESTINATIONS_PAGE + 1)
-        more = len(rows) > DESTINATIONS_PAGE
-        rows = rows[:DESTINATIONS_PAGE]
+        rows, after = reads.omni_destinations_page(message=message, after=query.get("after"), size=DESTINATIONS_PAGE)
         destinations = [
             _omni_destination(
                 row["phone"] or row["given"].get("phone", ""),
@@ -225,7 +223,7 @@ class DeleveraMessageView(DeleveraSmsView):
                 "messageId": str(message.pk),
                 "createDate": delevera_date(message.created_at),
                 "destinations": destinations,
-                "next": rows[-1]["pk"] if more else None,
+                "next": after,
             }
         )
 

@@ -75,7 +75,9 @@ class EndUser(models.Model):
             models.UniqueConstraint(fields=["tenant", "external_user_ref"], name="enduser_unique_ref_per_tenant"),
             *(
                 models.UniqueConstraint(
-                    fields=["tenant", contact], name=f"enduser_unique_{contact}_per_tenant", condition=~models.Q(**{contact: ""})
+                    fields=["tenant", contact],
+                    name=f"enduser_unique_{contact}_per_tenant",
+                    condition=~models.Q(**{contact: ""}),
                 )
                 for contact in ("phone", "email", "username")
             ),

@@ -113,9 +113,10 @@ def _config() -> Config:
 @pytest.fixture
 def sweep_world(owner):
     """The owner tenant with its key, an approved sender, a route, an app, a user with a device, a
-    push message and an SMS send: the objects path parameters can name."""
+    push message, an SMS send and a scenario: the objects path parameters can name."""
     from devices.services import app_create, device_register, end_user_register
     from notifications.push.accept import push_send_to_user
+    from scenarios.services import scenario_create
     from sms.models import RouteKind, SenderName, SenderStatus, SmsRoute
     from sms.services import sms_submit
 
@@ -131,7 +132,23 @@ def sweep_world(owner):
     sms = sms_submit(
         tenant=tenant, dialect="ion", sender=None, numbers=["+22890123456", "+22891234567"], text="Bonjour"
     ).message
-    real = {"app_name": app.name, "message_id": str(push.pk), "ref": str(sms.pk), "snapshot_id": str(sms.pk)}
+    scenario = scenario_create(
+        tenant=tenant,
+        name="sweep",
+        flow=[
+            {"from": "Sweep", "appCode": app.code, "timeout": 30, "channel": "push"},
+            {"from": "x", "channel": "sms"},
+        ],
+    )
+    real = {
+        "app_name": app.name,
+        "message_id": str(push.pk),
+        "ref": str(sms.pk),
+        "snapshot_id": str(sms.pk),
+        "app_code": app.code,  # Delevera push: applications and their devices
+        "device_uid": "sweep-device",
+        "scenario_key": scenario.key,
+    }
     return owner.key, real
 
 

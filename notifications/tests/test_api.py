@@ -154,6 +154,44 @@ def test_delivered_receipt_marks_delivery_delivered(owner, device, user):
     assert Delivery.objects.get().status == DeliveryStatus.DELIVERED
 
 
+def test_the_receipt_answers_a_browsers_preflight_without_a_key(owner, db):
+    response = owner.client.options(
+        "/api/push/delivered",
+        headers={
+            "Origin": "https://bank.example.tg",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type, x-api-key",
+        },
+    )
+
+    assert response.status_code == 204
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert response["Access-Control-Allow-Methods"] == "POST, OPTIONS"
+    assert response["Access-Control-Allow-Headers"] == "Content-Type, X-API-KEY, Authorization"
+
+
+def test_a_receipt_from_a_web_page_carries_cors_headers_even_when_refused(owner, device, user):
+    message = push_send_to_user(tenant=owner.tenant, puid=user.puid, title="t", body="b", data={})
+    Delivery.objects.create(message=message, device=device, status=DeliveryStatus.SENT)
+    body = {"id": str(message.pk), "device_token": TOKEN}
+
+    confirmed = owner.post("/api/push/delivered", body, Origin="https://bank.example.tg")
+    refused = owner.client.post("/api/push/delivered", body, format="json", headers={"Origin": "https://x.example"})
+
+    assert (confirmed.status_code, confirmed["Access-Control-Allow-Origin"]) == (200, "*")
+    assert (refused.status_code, refused["Access-Control-Allow-Origin"]) == (401, "*")
+    assert Delivery.objects.get().status == DeliveryStatus.DELIVERED
+
+
+def test_other_endpoints_answer_no_cors(owner, user):
+    response = owner.post(
+        "/api/push/to-user", {"puid": user.puid, "title": "t", "body": "b"}, Origin="https://x.example"
+    )
+
+    assert response.status_code == 202
+    assert "Access-Control-Allow-Origin" not in response
+
+
 def test_outsider_gets_404_on_every_push_endpoint_and_changes_nothing(owner, outsider, device, user):
     message = push_send_to_user(tenant=owner.tenant, puid=user.puid, title="t", body="b", data={})
     Delivery.objects.create(message=message, device=device, status=DeliveryStatus.SENT)

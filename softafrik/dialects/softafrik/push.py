@@ -256,8 +256,34 @@ class DeliveredIn(serializers.Serializer):
     device_token = DeviceTokenField()
 
 
+# A web app's service worker confirms from the app's own origin: the receipt endpoint
+# answers browsers' CORS preflights, for any origin (its key may only confirm deliveries,
+# and it carries no cookie).
+RECEIPT_CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, X-API-KEY, Authorization",
+    "Access-Control-Max-Age": "86400",
+}
+
+
 class DeliveredView(APIView):
     required_scope = "deliveries:confirm"  # the one call a key shipped in an app may make
+
+    def initial(self, request, *args, **kwargs):
+        if request.method == "OPTIONS":  # a preflight carries no key: nothing to check
+            return
+        super().initial(request, *args, **kwargs)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        for header, value in RECEIPT_CORS.items():
+            response[header] = value
+        return response
+
+    @extend_schema(exclude=True)
+    def options(self, request, *args, **kwargs):
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
         request=DeliveredIn,

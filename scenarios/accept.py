@@ -11,6 +11,7 @@ errors are the omni product's (``appCode``, ``pushContent.text``, ``smsContent.f
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -19,6 +20,7 @@ from django.utils import timezone
 
 from accounts.models import Tenant
 from devices.models import App, Device, EndUser
+from devices.selectors import end_users_by_contact
 from notifications.models import Message
 from notifications.push.accept import push_send_to_user
 from scenarios import engine
@@ -121,6 +123,15 @@ def omni_send(
     return OmniAccepted(message=message, destinations=list(zip(rows, resolved, strict=True)), devices_count=devices)
 
 
+@contextmanager
+def _named(field: str):
+    """A DomainError raised inside names ``field``: the input that gave the refused value."""
+    try:
+        yield
+    except DomainError as exc:
+        raise DomainError(exc.message, field=field, code=exc.code) from exc
+
+
 def _flow_resolve(*, tenant: Tenant, flow: list[dict], app: App | None, push, sms, sender: str) -> list[dict]:
     """Each step with what it needs to run: a push step its app, an SMS step its approved
     sender (the SMS content's ``from``, else the step's, else the message's)."""
@@ -145,10 +156,8 @@ def _flow_resolve(*, tenant: Tenant, flow: list[dict], app: App | None, push, sm
             content = sms or {}
             if not content.get("text"):
                 raise DomainError("An SMS step needs the SMS text.", field="smsContent.text")
-            try:
+            with _named("smsContent.text"):  # too long
                 text_segment(text=content["text"])
-            except DomainError as exc:  # too long
-                raise DomainError(exc.message, field="smsContent.text") from exc
             given, where = (
                 (content["from"], "smsContent.from")
                 if content.get("from")
@@ -156,10 +165,8 @@ def _flow_resolve(*, tenant: Tenant, flow: list[dict], app: App | None, push, sm
                 if step.get("from")
                 else (sender, "from")
             )
-            try:
+            with _named(where):
                 resolved["sender"] = sender_resolve(tenant=tenant, sender=given or None)
-            except DomainError as exc:
-                raise DomainError(exc.message, field=where, code=exc.code) from exc
         steps.append(resolved)
     return steps
 
@@ -196,14 +203,12 @@ def destinations_resolve(
             numbers[raw] = exc
     users: dict[str, dict[str, EndUser]] = {}
     for key, column in _USER_FIELDS.items():
-        values = {str(e[key]) for e in entries if e.get(key)}
-        if key == "email":  # stored lower-cased (devices.services)
-            values = {value.strip().lower() for value in values}
         if key == "phone":
-            values = {n for n in numbers.values() if isinstance(n, str)}
-        if values:
-            found = EndUser.objects.filter(tenant=tenant, **{f"{column}__in": values})
-            users[key] = {getattr(u, column): u for u in found}
+            values = [n for n in numbers.values() if isinstance(n, str)]
+        else:
+            values = list({str(e[key]) for e in entries if e.get(key)})
+        if values:  # by the value as given (an email matched lower-cased, as stored)
+            users[key] = end_users_by_contact(tenant=tenant, field=column, values=values)
     resolved: list[Resolved] = []
     seen: set[tuple] = set()
     for position, entry in enumerate(entries):
@@ -213,7 +218,7 @@ def destinations_resolve(
         user = device.end_user if device else None
         for key in ("userId", "username", "email", "phone"):
             if user is None and given.get(key):
-                lookup = number if key == "phone" else given[key].strip().lower() if key == "email" else given[key]
+                lookup = number if key == "phone" else given[key]
                 user = users.get(key, {}).get(lookup) if isinstance(lookup, str) else None
         phone = user.phone if user and user.phone else number if isinstance(number, str) else ""
         reason = str(number) if not phone and isinstance(number, InvalidNumber) else ""
@@ -268,14 +273,10 @@ def push_send_to_user_with_fallback(
         raise NotFound(f"Unknown puid {puid!r}.", field="puid")
     if not user["phone"]:
         raise DomainError("The user has no phone number to send the SMS fallback to.", field="fallback.sms")
-    try:
+    with _named("fallback.sms.text"):
         text_segment(text=sms_text)
-    except DomainError as exc:
-        raise DomainError(exc.message, field="fallback.sms.text") from exc
-    try:
+    with _named("fallback.sms.from"):
         sender = sender_resolve(tenant=tenant, sender=sms_from or None)
-    except DomainError as exc:
-        raise DomainError(exc.message, field="fallback.sms.from", code=exc.code) from exc
     flow = [
         {"channel": FlowChannel.PUSH.value, "timeout": after_seconds},
         {"channel": FlowChannel.SMS.value, "from": sms_from, "sender": sender},

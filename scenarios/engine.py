@@ -167,7 +167,14 @@ def _push_start(
         elif not target.device_id and per_user.get(target.end_user_id):
             push = Message(kind=MessageKind.TO_USER, end_user_id=target.end_user_id, **common)
             inbox.append(
-                InboxEntry(tenant_id=message.tenant_id, end_user_id=target.end_user_id, message=push, title=title)
+                InboxEntry(
+                    tenant_id=message.tenant_id,
+                    end_user_id=target.end_user_id,
+                    message=push,
+                    title=title,
+                    body=body,
+                    data=data,
+                )
             )
             reached += per_user[target.end_user_id]
         else:
@@ -178,12 +185,10 @@ def _push_start(
         push.state, push.created_at = MessageState.QUEUED, now
         messages.append(push)
         steps.append(_step(message, target, index, FlowChannel.PUSH, now, send_id=push.id, due_at=due))
-    for entry in inbox:
-        entry.body, entry.data = body, data
     Message.objects.bulk_create(messages)
     InboxEntry.objects.bulk_create(inbox)
     OmniStep.objects.bulk_create(steps)
-    _destinations_move(message=message, index=index, channel=FlowChannel.PUSH, targets=targets, now=now)
+    _destinations_move(index=index, channel=FlowChannel.PUSH, targets=targets, now=now)
     if messages:
         transaction.on_commit(fan_out_kick)
     return _failed_at_once(message, steps, failed, now), reached
@@ -240,7 +245,7 @@ def _sms_start(
                 _step(message, target, index, FlowChannel.SMS, now, send_id=send_id, recipient_id=row[0], due_at=due)
             )
     OmniStep.objects.bulk_create(steps)
-    _destinations_move(message=message, index=index, channel=FlowChannel.SMS, targets=targets, now=now)
+    _destinations_move(index=index, channel=FlowChannel.SMS, targets=targets, now=now)
     return _failed_at_once(message, steps, failed, now)
 
 
@@ -270,7 +275,7 @@ def _failed_at_once(message: OmniMessage, steps: list[OmniStep], failed: list[Ta
     return [replace(t, last_step_id=ended[t.id].pk) for t in failed]
 
 
-def _destinations_move(*, message, index: int, channel: str, targets: list[Target], now) -> None:
+def _destinations_move(*, index: int, channel: str, targets: list[Target], now) -> None:
     if index == 0:  # a destination is written on its first step, pending
         return
     _destinations_set([t.id for t in targets], now=now, step=index, channel=channel, status=DeliveryStatus.PENDING)

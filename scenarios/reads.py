@@ -24,6 +24,11 @@ def omni_message_get(*, tenant: Tenant, message_id: str, field: str = "messageId
     return message
 
 
+def omni_destination_statuses(*, ids: list[int]) -> dict[int, str]:
+    """The status of each of these destinations, by id. One query."""
+    return dict(OmniDestination.objects.filter(pk__in=ids).values_list("pk", "status"))
+
+
 def omni_destinations(*, message: OmniMessage, after: int | None = None, limit: int = DESTINATIONS_PAGE) -> list[dict]:
     """The message's destinations after the id ``after``, in order: each with its person's
     and device's contact points, its state and channel, and its steps (oldest first)."""

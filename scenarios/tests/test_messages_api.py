@@ -389,3 +389,14 @@ def test_an_unknown_scenario_key_is_404_naming_scenario_key(owner):
 
     assert response.status_code == 404
     assert response.json()["field"] == "scenarioKey"
+
+
+def test_an_email_destination_is_matched_whatever_its_case(owner, push_app, device):
+    response = post(
+        owner,
+        "/push/v1/messages",
+        {"text": "t", "appCode": push_app.code, "from": "B", "destinations": [{"email": " Kofi@Example.TG"}]},
+    )
+
+    assert response.json()["devicesCount"] == 1
+    assert OmniDestination.objects.get().end_user.external_user_ref == "cust-1"

@@ -18,21 +18,20 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from devices.models import App, Platform
+from devices.models import Platform
+from devices.selectors import app_get_by_code
 from scenarios import reads
-from scenarios.accept import OmniAccepted, omni_send
+from scenarios.accept import CONTACT_KEYS, OmniAccepted, omni_send
 from scenarios.models import OmniDestination, Product
 from scenarios.selectors import scenario_get
 from softafrik.dialects.common import valid_input
 from softafrik.dialects.delevera.errors import DeleveraView, delevera_date
 from softafrik.dialects.delevera.sms import DeleveraError, international
 from softafrik.dialects.delevera.states import PENDING, STATE, STATE_HELP
-from softafrik.errors import NotFound
 
 PUSH_TAGS = ["Delevera push"]
 OMNI_TAGS = ["Delevera omni"]
 PLATFORMS = {"IOS": Platform.IOS.value, "ANDROID": Platform.ANDROID.value, "WEB": Platform.WEB.value}
-ACTIONS = ("callToAction", "deepLink", "issilent", "soundname", "Schedule", "Badge", "Image")
 
 
 # --- Input -------------------------------------------------------------------------------
@@ -46,7 +45,7 @@ class DestinationIn(serializers.Serializer):
     userId = serializers.CharField(required=False, max_length=200, help_text="The user's external_user_ref")
 
     def validate(self, attrs):
-        if not any(attrs.get(key) for key in ("uid", "username", "email", "phone", "userId")):
+        if not any(attrs.get(key) for key in CONTACT_KEYS):
             raise serializers.ValidationError("Name the destination by uid, userId, username, email or phone.")
         return attrs
 
@@ -183,15 +182,6 @@ class AcceptedOut(serializers.Serializer):
 # --- Shared ------------------------------------------------------------------------------
 
 
-def _app(tenant, code: str | None) -> App | None:
-    if not code:
-        return None
-    app = App.objects.filter(tenant=tenant, code=code).first()
-    if app is None:
-        raise NotFound("Unknown application.", field="appCode")
-    return app
-
-
 def _schedule(tenant, actions: dict | None) -> datetime | None:
     raw = (actions or {}).get("Schedule")
     if not raw:
@@ -204,9 +194,8 @@ def _schedule(tenant, actions: dict | None) -> datetime | None:
 
 def accepted_states(accepted: OmniAccepted) -> dict[int, int]:
     """Each destination's Delevera state right after accept."""
-    ids = [row.pk for row, _ in accepted.destinations]
-    statuses = dict(OmniDestination.objects.filter(pk__in=ids).values_list("pk", "status"))
-    return {pk: STATE.get(statuses.get(pk), PENDING) for pk in ids}
+    statuses = reads.omni_destination_statuses(ids=[row.pk for row, _ in accepted.destinations])
+    return {pk: STATE.get(status, PENDING) for pk, status in statuses.items()}
 
 
 def contact(row: OmniDestination, resolved) -> dict:
@@ -276,7 +265,7 @@ def _push_content(data: dict) -> dict:
 
 
 class PushMessagesView(DeleveraView):
-    field_names = {"pushContent.text": "text"}
+    field_names = {"pushContent.text": "text", "app_code": "appCode"}
 
     @extend_schema(
         request=PushSendIn,
@@ -287,7 +276,7 @@ class PushMessagesView(DeleveraView):
     def post(self, request):
         data = valid_input(PushSendIn, request)
         tenant = request.user.tenant
-        app = _app(tenant, data["appCode"])
+        app = app_get_by_code(tenant=tenant, code=data["appCode"])
         accepted = omni_send(
             tenant=tenant,
             product=Product.PUSH,
@@ -330,7 +319,7 @@ class PushMessageView(DeleveraView):
 
 
 class OmniMessagesView(DeleveraView):
-    field_names = {"scenario_key": "scenarioKey", "number": "destinations"}
+    field_names = {"scenario_key": "scenarioKey", "app_code": "appCode", "number": "destinations"}
 
     @extend_schema(
         request=OmniSendIn,
@@ -342,7 +331,7 @@ class OmniMessagesView(DeleveraView):
         data = valid_input(OmniSendIn, request)
         tenant = request.user.tenant
         scenario = scenario_get(tenant=tenant, key=data["scenarioKey"]) if data.get("scenarioKey") else None
-        app = _app(tenant, data.get("appCode"))
+        app = app_get_by_code(tenant=tenant, code=data["appCode"]) if data.get("appCode") else None
         if scenario is not None:
             flow = scenario.flow
         else:

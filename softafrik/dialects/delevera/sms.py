@@ -18,7 +18,7 @@ from rest_framework.response import Response
 
 from scenarios import reads
 from scenarios.accept import omni_send
-from scenarios.models import OmniDestination, OmniStep, Product
+from scenarios.models import OmniStep, Product
 from sms import selectors
 from softafrik.dialects.common import valid_input
 from softafrik.dialects.delevera.errors import DeleveraView, delevera_date
@@ -179,7 +179,7 @@ class DeleveraMessagesView(DeleveraSmsView):
         )
         ids = [row.pk for row, _ in accepted.destinations]
         reasons = dict(OmniStep.objects.filter(destination_id__in=ids).values_list("destination_id", "reason"))
-        statuses = dict(OmniDestination.objects.filter(pk__in=ids).values_list("pk", "status"))
+        statuses = reads.omni_destination_statuses(ids=ids)
         destinations = [
             # A valid number in E.164; an invalid one as the client wrote it.
             _omni_destination(row.phone or given[resolved.entry], statuses[row.pk], reasons.get(row.pk, ""))

@@ -3,11 +3,9 @@ tenant's apps with their providers and device counts, and each app's active devi
 
 A translation layer over ``devices.selectors``: Delevera's ``appCode`` is ``App.code``,
 a device's ``deviceUid`` is ``Device.device_uid``, its ``userId`` the end user's
-``external_user_ref``. Errors are Delevera's body (``errors``).
-
-Also here, for any Delevera view: its dates (``delevera_date``), its reading of the
-``Content-Type`` its own examples send (``DeleveraNegotiation``) and the views whose
-path names an object (``DeleveraPathView``).
+``external_user_ref``. Errors, dates and the ``Content-Type`` Delevera's own examples
+send are every Delevera view's (``errors``). A NUL in a path value matches no route
+(``softafrik.converters``): the catch-all's 404.
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ from devices.models import Device, Platform
 from softafrik.dialects.common import valid_input
 from softafrik.dialects.delevera.errors import DeleveraView, delevera_date
 from softafrik.dialects.delevera.sms import DeleveraError  # the error body's one schema component
-from softafrik.errors import NotFound
 
 TAGS = ["Delevera push"]
 FIELDS = {"app_code": "appCode", "device_uid": "deviceUid"}
@@ -33,21 +30,10 @@ DEVICES_PAGE = 100  # devices per page unless `limit` says otherwise
 DEVICES_PAGE_MAX = 1000
 CURSOR_MAX = 2**63 - 1  # device ids are 64-bit: a larger cursor is refused, never sent to the database
 
-NO_SUCH_PATH = "No such action, please make sure that there is no typo in URL path."
 DEVICE_TYPE = {Platform.ANDROID: "ANDROID", Platform.IOS: "IOS", Platform.WEB: "WEB"}
 
 
-class DeleveraPathView(DeleveraView):
-    """A Delevera view whose path names an object (an appCode, a scenarioKey...): a path
-    value with a NUL character names nothing (and PostgreSQL cannot even compare it)."""
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)  # authenticated first: a 401 before a 404
-        if any("\x00" in str(value) for value in kwargs.values()):
-            raise NotFound(NO_SUCH_PATH)
-
-
-class DeleveraPushView(DeleveraPathView):
+class DeleveraPushView(DeleveraView):
     field_names = FIELDS
 
 

@@ -18,8 +18,7 @@ from scenarios.flows import FROM_MAX, STEPS_MAX, TIMEOUT_MAX, flow_ordered
 from scenarios.models import FlowChannel, Scenario
 from scenarios.services import NAME_MAX
 from softafrik.dialects.common import valid_input
-from softafrik.dialects.delevera.errors import delevera_date
-from softafrik.dialects.delevera.push import DeleveraPathView
+from softafrik.dialects.delevera.errors import DeleveraView, delevera_date
 from softafrik.dialects.delevera.sms import DeleveraError
 
 TAGS = ["Delevera omni"]
@@ -49,7 +48,7 @@ FLOW_STEP_SCHEMA = {
 FLOW_SCHEMA = {"type": "array", "items": FLOW_STEP_SCHEMA, "minItems": 1, "maxItems": STEPS_MAX}
 
 
-class DeleveraScenarioView(DeleveraPathView):
+class DeleveraScenarioView(DeleveraView):
     field_names = FIELDS
 
 

@@ -37,6 +37,22 @@ def _fresh_key_cache():
     api_key_cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def _billing_defaults(settings):
+    """Tests that are not about money send freely: a new account's trial credit covers
+    anything they send. Billing's own tests set their balances; caches start empty
+    (SQLite reuses ids after a rollback)."""
+    from billing.pricing import tariffs_cache_clear
+    from billing.services import account_cache_clear
+
+    settings.BILLING_TRIAL_CREDIT = "100000000"
+    tariffs_cache_clear()
+    account_cache_clear()
+    yield
+    tariffs_cache_clear()
+    account_cache_clear()
+
+
 @pytest.fixture
 def owner(db) -> TenantClient:
     return make_tenant_client("Owner Bank")

@@ -84,3 +84,25 @@ class ApiKey(models.Model):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > timezone.now()
+
+
+class IdempotentRequest(models.Model):
+    """A sending POST made with an ``Idempotency-Key`` header, and the answer it got
+    (``softafrik.idempotency``): the same key and body within the retention answer it
+    again, sending nothing."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    key = models.CharField(max_length=255)
+    # SHA-256 of the method, the path and the body: the same key with another request is a 422.
+    fingerprint = models.CharField(max_length=64)
+    # NULL while the first request with this key is still being processed (another one: 409).
+    status_code = models.SmallIntegerField(null=True, blank=True)
+    content_type = models.CharField(max_length=100, blank=True, default="")
+    body = models.BinaryField(default=b"")
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "key"], name="idempotency_key_per_tenant")]
+
+    def __str__(self) -> str:
+        return self.key

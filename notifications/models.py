@@ -49,6 +49,10 @@ class Message(models.Model):
     claim = models.UUIDField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     total_deliveries = models.IntegerField(default=0)
+    # Billing: the price of one delivery, and how many deliveries the accepted send paid
+    # for (NULL: unpriced, no cap). The fan-out writes at most that many.
+    unit_price = models.BigIntegerField(default=0)
+    paid_deliveries = models.IntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

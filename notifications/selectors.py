@@ -70,3 +70,12 @@ def message_status(*, message: Message, after: int | None = None) -> dict:
         "deliveries": page,
         "next_cursor": page[-1]["id"] if more else None,
     }
+
+
+def deliveries_billing(*, ids: list[int]) -> dict[int, tuple]:
+    """What billing needs of deliveries that ended: {id: (tenant id, message id, unit
+    price, app name, device country)}."""
+    rows = Delivery.objects.filter(pk__in=ids, message__unit_price__gt=0).values_list(
+        "pk", "message__tenant_id", "message_id", "message__unit_price", "device__app__name", "device__country"
+    )
+    return {row[0]: row[1:] for row in rows}

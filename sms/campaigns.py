@@ -14,16 +14,20 @@ import math
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from billing.services import INSUFFICIENT, InsufficientBalance, account_unit, charge_reserve
 from notifications.core.status import DeliveryStatus
 from sms.models import SmsKind, SmsMessage, SmsRecipient, SmsState
+from sms.pricing import sms_prices
 from sms.services import recipients_fail_waiting
+from softafrik.bulk import values_update
 
 MINUTES_PER_DAY = 24 * 60
 WINDOW_CLOSED = "campaign window closed before this number's turn"
+SUSPENDED_RETRY = timedelta(seconds=30)  # a suspended campaign tries its batch again this often
 
 
 def campaign_batch_size(*, per_day: int, interval_minutes: int) -> int:
@@ -57,7 +61,9 @@ def campaign_release(*, message_id: str) -> list[int]:
             message=campaign, status=DeliveryStatus.PENDING, next_attempt_at__isnull=True
         )
         if now >= campaign.window_end:
-            recipients_fail_waiting(message=campaign, error=WINDOW_CLOSED, unreleased_only=True)
+            # Numbers a suspended campaign could not pay end "solde insuffisant", uncharged.
+            error = INSUFFICIENT if campaign.suspended_at else WINDOW_CLOSED
+            recipients_fail_waiting(message=campaign, error=error, unreleased_only=True)
             SmsMessage.objects.filter(pk=campaign.pk).update(state=SmsState.DONE, next_batch_at=None)
             return []
         zone = ZoneInfo(campaign.tenant.timezone or "UTC")
@@ -67,9 +73,10 @@ def campaign_release(*, message_id: str) -> list[int]:
             campaign_batch_size(per_day=campaign.per_day, interval_minutes=campaign.interval_minutes),
             campaign.per_day - released_today,
         )
-        ids = list(waiting.order_by("pk").values_list("pk", flat=True)[: max(0, size)])
-        if ids:
-            SmsRecipient.objects.filter(pk__in=ids).update(next_attempt_at=now)
+        batch = list(waiting.order_by("pk").values_list("pk", "number")[: max(0, size)])
+        ids = [pk for pk, _ in batch]
+        if batch and not _batch_pay(campaign=campaign, batch=batch, now=now):
+            return []
         remaining = waiting.exclude(pk__in=ids).exists() if ids else waiting.exists()
         if not remaining:
             next_at, state = None, SmsState.DONE
@@ -83,6 +90,38 @@ def campaign_release(*, message_id: str) -> list[int]:
             next_batch_at=next_at, state=state, released_day=today, released_today=released_today + len(ids)
         )
     return ids
+
+
+def _batch_pay(*, campaign: SmsMessage, batch: list[tuple[int, str]], now: datetime) -> bool:
+    """Reserve the batch's price and release its numbers (due now, each with its price).
+    The balance cannot pay it all: the campaign is suspended ("les envois sont
+    suspendus") and tries again every SUSPENDED_RETRY, so it resumes by itself once the
+    account is topped up. Returns whether the batch went."""
+    prices = sms_prices(tenant=campaign.tenant, numbers=[number for _, number in batch], parts=campaign.parts)
+    amount = sum(prices.values())
+    try:
+        with transaction.atomic():
+            charge_reserve(
+                tenant_id=campaign.tenant_id,
+                unit=account_unit(tenant_id=campaign.tenant_id),
+                amount=amount,
+                reference=f"sms:{campaign.pk}:batch:{batch[0][0]}",
+                quantity=campaign.parts * len(batch),
+                at=now,
+            )
+    except InsufficientBalance:
+        SmsMessage.objects.filter(pk=campaign.pk).update(
+            suspended_at=campaign.suspended_at or now, next_batch_at=now + SUSPENDED_RETRY
+        )
+        return False
+    values_update(
+        table=SmsRecipient._meta.db_table,
+        key="id",
+        columns=[("id", "bigint"), ("next_attempt_at", "timestamptz"), ("price", "bigint")],
+        rows=[(pk, now, prices[number]) for pk, number in batch],
+    )
+    SmsMessage.objects.filter(pk=campaign.pk).update(suspended_at=None, amount=models.F("amount") + amount)
+    return True
 
 
 def campaign_progress(*, message: SmsMessage) -> dict[str, int]:

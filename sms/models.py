@@ -116,6 +116,10 @@ class SmsMessage(models.Model):
     released_today = models.IntegerField(default=0)
     total_recipients = models.IntegerField(default=0)
     credits = models.IntegerField(default=0, help_text="Parts charged: parts x accepted recipients")
+    # What the send reserved, in minor units of the tenant's account unit (billing).
+    amount = models.BigIntegerField(default=0)
+    # A spread campaign whose next batch the balance could not pay: beat tries again.
+    suspended_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -142,6 +146,9 @@ class SmsRecipient(OutboxRow):
     number = models.CharField(max_length=32)
     parts = models.SmallIntegerField(default=1)
     parts_delivered = models.SmallIntegerField(default=0)
+    # The amount reserved for this number (billing): settled when the network takes it,
+    # released if it never leaves. 0 until a spread campaign releases (and pays) its batch.
+    price = models.BigIntegerField(default=0)
     route = models.ForeignKey(SmsRoute, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     sent_at = models.DateTimeField(null=True, blank=True)
 

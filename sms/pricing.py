@@ -1,22 +1,35 @@
-"""The one place an SMS send is priced and charged.
+"""Pricing and charging an SMS send: the SMS side of ``billing``.
 
-Today a credit is one part to one recipient (what Primotexto's ``creditsUsed`` counts),
-recorded on the send. Prepaid/postpaid billing plugs in here: ``sms_charge`` runs inside
-the transaction that accepts the send, so debiting a balance (and raising
-InsufficientBalance to refuse the send) needs no change anywhere else.
+A number's price is its parts times the part price of its destination (the tariff's
+longest matching prefix, ``billing.pricing``); the whole send is reserved in the
+transaction that accepts it (``sms_charge``), and each number's price is kept on its row,
+so the billing consumer settles it when the SMSC takes it or releases it when it never
+leaves. A spread campaign reserves batch by batch (``sms.campaigns``).
 """
 
 from __future__ import annotations
 
 from accounts.models import Tenant
+from billing.pricing import SmsPricer
+from billing.services import account_unit, charge_reserve
 from sms.models import SmsMessage
 
 
-def sms_price(*, tenant: Tenant, parts: int, recipients: int) -> int:
-    """Credits for ``recipients`` numbers of ``parts`` parts each."""
-    return parts * recipients
+def sms_prices(*, tenant: Tenant, numbers: list[str], parts: int) -> dict[str, int]:
+    """{E.164 number: its price for ``parts`` parts} in the tenant's account unit."""
+    pricer = SmsPricer(tenant_id=tenant.pk, unit=account_unit(tenant_id=tenant.pk))
+    return {number: pricer.part_price(number) * parts for number in numbers}
 
 
-def sms_charge(*, tenant: Tenant, message: SmsMessage, credits: int) -> None:
-    """Charge ``credits`` for ``message``; call inside the accepting transaction."""
-    message.credits = credits
+def sms_charge(*, message: SmsMessage, prices: dict[str, int], parts: int, numbers: int) -> None:
+    """Reserve the send's price inside the accepting transaction (raises
+    InsufficientBalance: the caller's transaction then writes nothing)."""
+    message.credits = parts * numbers
+    message.amount = sum(prices.values())
+    charge_reserve(
+        tenant_id=message.tenant_id,
+        unit=account_unit(tenant_id=message.tenant_id),
+        amount=message.amount,
+        reference=f"sms:{message.pk}",
+        quantity=message.credits,
+    )

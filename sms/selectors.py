@@ -92,3 +92,12 @@ def blacklisted_among(*, tenant: Tenant, numbers: list[str]) -> set[str]:
     for start in range(0, len(numbers), BLACKLIST_LOOKUP_CHUNK):
         blocked.update(entries.filter(number__in=numbers[start : start + BLACKLIST_LOOKUP_CHUNK]))
     return blocked
+
+
+def recipients_billing(*, ids: list[int]) -> dict[int, tuple]:
+    """What billing needs of numbers that ended: {id: (tenant id, send id, price, parts,
+    number, sender)}."""
+    rows = SmsRecipient.objects.filter(pk__in=ids).values_list(
+        "pk", "tenant_id", "message_id", "price", "parts", "number", "message__sender"
+    )
+    return {row[0]: row[1:] for row in rows}

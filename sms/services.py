@@ -23,7 +23,7 @@ from notifications.core.status import WAITING_STATUSES, DeliveryStatus
 from sms import encoding
 from sms.models import BlacklistedNumber, SenderName, SenderStatus, SmsKind, SmsMessage, SmsRecipient, SmsState
 from sms.numbers import InvalidNumber, InvalidSender, normalize_msisdn, validate_sender
-from sms.pricing import sms_charge, sms_price
+from sms.pricing import sms_charge, sms_prices
 from sms.selectors import blacklisted_among
 from softafrik.bulk import rows_copy
 from softafrik.errors import DomainError, NotFound
@@ -39,6 +39,7 @@ RECIPIENT_COLUMNS = [
     ("parts", "smallint"),
     ("parts_delivered", "smallint"),
     ("attempts", "smallint"),
+    ("price", "bigint"),
     ("updated_at", "timestamptz"),
 ]
 BLACKLISTED = "blacklisted: the number opted out"
@@ -165,20 +166,21 @@ def sms_submit(
     # Due now (+ grace: the dispatch task normally takes them at once), at the scheduled
     # date, or (campaign) when beat releases their batch.
     due = None if campaign else (scheduled_at or now + timedelta(seconds=settings.SMS_DISPATCH_GRACE_SECONDS))
+    parts = segmentation.part_count
+    # A campaign's numbers are priced and paid batch by batch, when beat releases them.
+    prices = {} if campaign else sms_prices(tenant=tenant, numbers=accepted, parts=parts)
     with transaction.atomic():
-        sms_charge(
-            tenant=tenant,
-            message=message,
-            credits=sms_price(tenant=tenant, parts=segmentation.part_count, recipients=len(accepted)),
-        )
+        sms_charge(message=message, prices=prices, parts=parts, numbers=len(accepted))
         message.save()
-        parts = segmentation.part_count
         pending = (DeliveryStatus.PENDING.value, "", due)
         failed = (DeliveryStatus.FAILED.value, BLACKLISTED, None)
         rows_copy(
             table=SmsRecipient._meta.db_table,
             columns=RECIPIENT_COLUMNS,
-            rows=[(message.pk, tenant.pk, n, *(failed if n in blocked else pending), parts, 0, 0, now) for n in valid],
+            rows=[
+                (message.pk, tenant.pk, n, *(failed if n in blocked else pending), parts, 0, 0, prices.get(n, 0), now)
+                for n in valid
+            ],
         )
         if blocked:  # failed at accept: their events now (a short list: opt-outs among the numbers)
             _failed_events(message=message, error=BLACKLISTED, at=now)

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "notifications.webhooks",
     "sms",
     "scenarios",
+    "billing",
 ]
 
 MIDDLEWARE = [
@@ -240,6 +241,22 @@ SMS_DISPATCH_GRACE_SECONDS = env_float("SMS_DISPATCH_GRACE_SECONDS", 30.0)
 SMS_SENDING_LEASE_SECONDS = env_float("SMS_SENDING_LEASE_SECONDS", 300.0)
 # Public base URL of this platform, for provider delivery callbacks (Twilio StatusCallback).
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+
+# --- Billing ----------------------------------------------------------------------------
+# A new tenant's account (billing.services.account_ensure): its type, its unit ("credits"
+# or an ISO 4217 code), the trial credit it gets once, and its low-balance threshold,
+# amounts in that unit ("10", "1.0").
+BILLING_DEFAULT_TYPE = env_str("BILLING_DEFAULT_TYPE", "prepaid")
+BILLING_DEFAULT_UNIT = env_str("BILLING_DEFAULT_UNIT", "credits")
+BILLING_TRIAL_CREDIT = env_str("BILLING_TRIAL_CREDIT", "10")
+BILLING_LOW_BALANCE_DEFAULT = env_str("BILLING_LOW_BALANCE_DEFAULT", "0")
+# Prices in credits when no tariff matches (billing.pricing): one SMS part costs one credit
+# (ION's "1000 SMS"), a push nothing. Accounts in a currency need tariffs.
+BILLING_DEFAULT_SMS_CREDITS = env_str("BILLING_DEFAULT_SMS_CREDITS", "1")
+BILLING_DEFAULT_PUSH_CREDITS = env_str("BILLING_DEFAULT_PUSH_CREDITS", "0")
+# Tariffs and account units are kept in each process this long.
+BILLING_CACHE_SECONDS = env_float("BILLING_CACHE_SECONDS", 10.0)
+CELERY_BEAT_SCHEDULE["billing-tick"] = {"task": "billing.tasks.billing_tick", "schedule": BEAT_SWEEP_SECONDS}
 
 # --- Status events --------------------------------------------------------------------
 # Every status change of every recipient is an event (notifications.core.events); beat

@@ -71,6 +71,8 @@ def process_env(**overrides: str) -> dict[str, str]:
             "SOFTAFRIK_LOCAL_DIR": str(settings.LOCAL_DIR),
             "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
             "PYTHONUNBUFFERED": "1",
+            # An account a worker creates gets what the test process would give it.
+            "BILLING_TRIAL_CREDIT": settings.BILLING_TRIAL_CREDIT,
         }
     )
     if settings.REDIS_URL:

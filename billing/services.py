@@ -1,0 +1,557 @@
+"""Everything that moves money: reserving a send, settling and releasing its recipients,
+top-ups, adjustments, payments, account settings. Every change writes its ledger legs in
+the transaction that changes the cached books (``billing.models``), and every balance
+check is part of the statement that moves the money: a balance is never read and then
+written.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from billing import money
+from billing.alerts import low_balance_crossed, low_balance_rearmed
+from billing.models import (
+    AccountChange,
+    AccountType,
+    BillingAccount,
+    Book,
+    Charge,
+    EntryKind,
+    LedgerEntry,
+    SwitchRequest,
+    SwitchStatus,
+)
+from softafrik.bulk import rows_insert
+from softafrik.errors import DomainError
+
+INSUFFICIENT = "solde insuffisant"  # ION's words; the reason a number fails for want of balance
+
+ENTRY_COLUMNS = [
+    ("account_id", "bigint"),
+    ("transfer", "uuid"),
+    ("book", "varchar"),
+    ("kind", "varchar"),
+    ("amount", "bigint"),
+    ("balance_after", "bigint"),
+    ("reference", "varchar"),
+    ("quantity", "integer"),
+    ("note", "varchar"),
+    ("created_by_id", "bigint"),
+    ("created_at", "timestamptz"),
+]
+CHARGE_COLUMNS = [
+    ("channel", "varchar"),
+    ("recipient_id", "bigint"),
+    ("account_id", "bigint"),
+    ("send_id", "uuid"),
+    ("settled", "boolean"),
+    ("amount", "bigint"),
+    ("quantity", "integer"),
+    ("country", "varchar"),
+    ("sender", "varchar"),
+    ("at", "timestamptz"),
+]
+# Which book each leg of a transfer kind takes from and gives to.
+_LEGS = {
+    EntryKind.RESERVE: (Book.AVAILABLE, Book.RESERVED),
+    EntryKind.SETTLE: (Book.RESERVED, Book.SPENT),
+    EntryKind.RELEASE: (Book.RESERVED, Book.AVAILABLE),
+    EntryKind.TOPUP: (Book.EXTERNAL, Book.AVAILABLE),
+    EntryKind.TRIAL: (Book.EXTERNAL, Book.AVAILABLE),
+    EntryKind.PAYMENT: (Book.EXTERNAL, Book.AVAILABLE),
+    EntryKind.ADJUSTMENT: (Book.EXTERNAL, Book.AVAILABLE),
+}
+_COLUMN = {Book.AVAILABLE: "balance", Book.RESERVED: "reserved", Book.SPENT: "spent", Book.EXTERNAL: "external"}
+
+
+class InsufficientBalance(DomainError):
+    """A prepaid account (or a postpaid one at its credit limit) cannot pay the send."""
+
+    status_code = 402
+    code = "insufficient_balance"
+
+    def __init__(self, *, needed: int, unit: str):
+        self.needed, self.unit = needed, unit
+        price = money.amount_str(needed, unit=unit)
+        super().__init__(f"Insufficient balance: this send costs {price} {unit}.", field=None)
+
+
+# --- Accounts ------------------------------------------------------------------------------
+
+_units: dict[int, tuple[float, str]] = {}
+
+
+def account_cache_clear() -> None:
+    _units.clear()
+
+
+def account_ensure(*, tenant_id: int) -> BillingAccount:
+    """The tenant's account, created on first need: of type ``BILLING_DEFAULT_TYPE``,
+    in ``BILLING_DEFAULT_UNIT``, with the trial credit ``BILLING_TRIAL_CREDIT`` (once:
+    the trial's ledger reference is unique)."""
+    account = BillingAccount.objects.filter(tenant_id=tenant_id).first()
+    if account is not None:
+        return account
+    unit = settings.BILLING_DEFAULT_UNIT
+    try:
+        with transaction.atomic():
+            account = BillingAccount.objects.create(
+                tenant_id=tenant_id,
+                type=settings.BILLING_DEFAULT_TYPE,
+                unit=unit,
+                low_balance_threshold=money.amount_parse(settings.BILLING_LOW_BALANCE_DEFAULT, unit=unit),
+            )
+            trial = money.amount_parse(settings.BILLING_TRIAL_CREDIT, unit=unit)
+            if trial:
+                _transfer(
+                    account_id=account.pk, kind=EntryKind.TRIAL, amount=trial, reference="trial", note="Trial credit"
+                )
+    except IntegrityError:  # another request created it meanwhile
+        account = BillingAccount.objects.get(tenant_id=tenant_id)
+    return account
+
+
+def account_unit(*, tenant_id: int) -> str:
+    """The account's unit, kept in this process for ``BILLING_CACHE_SECONDS`` (a reservation
+    checks it in its statement, so a stale one is noticed, never charged)."""
+    hit = _units.get(tenant_id)
+    now = time.monotonic()
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    unit = account_ensure(tenant_id=tenant_id).unit
+    _units[tenant_id] = (now + settings.BILLING_CACHE_SECONDS, unit)
+    return unit
+
+
+# --- Reservations: accepting a send -------------------------------------------------------
+
+# One conditional statement: the balance is checked and moved together. A prepaid account
+# may not go below zero, a postpaid one not below minus its credit limit (none: no bound).
+_RESERVE_SQL = (
+    "UPDATE billing_billingaccount SET balance = balance - %s, reserved = reserved + %s, updated_at = %s"
+    " WHERE tenant_id = %s AND unit = %s AND (balance - %s >= 0 OR (type = 'postpaid'"
+    " AND (credit_limit IS NULL OR balance - %s >= -credit_limit)))"
+    " RETURNING id, balance, reserved, low_balance_threshold, low_balance_alerted_at"
+)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    account_id: int
+    unit: str
+    amount: int
+
+
+def charge_reserve(
+    *, tenant_id: int, unit: str, amount: int, reference: str, quantity: int = 0, at: datetime | None = None
+) -> Reservation | None:
+    """Reserve ``amount`` (minor units of ``unit``) for the send ``reference``, in the
+    caller's transaction (the one that writes the send). Nothing to reserve: None.
+
+    Raises InsufficientBalance, and writes nothing, when the account cannot pay all of it.
+    A unit that changed since it was read is noticed by the statement: the cache is
+    dropped and the caller's price is refused (StaleUnit), never charged in a wrong unit.
+    """
+    if amount <= 0:
+        return None
+    now = at or timezone.now()
+    params = [amount, amount, now, tenant_id, unit, amount, amount]
+    with connection.cursor() as cursor:
+        cursor.execute(_RESERVE_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        account = account_ensure(tenant_id=tenant_id)
+        if account.unit != unit:
+            _units.pop(tenant_id, None)
+            raise StaleUnit(f"The account's unit is now {account.unit}.")
+        with connection.cursor() as cursor:  # a first send creates the account, then tries once more
+            cursor.execute(_RESERVE_SQL, params)
+            row = cursor.fetchone()
+        if row is None:
+            raise InsufficientBalance(needed=amount, unit=unit)
+    account_id, balance, reserved, threshold, alerted_at = row
+    transfer = uuid.uuid4()
+    rows_insert(
+        table=LedgerEntry._meta.db_table,
+        columns=ENTRY_COLUMNS,
+        rows=[
+            (
+                account_id,
+                transfer,
+                Book.AVAILABLE,
+                EntryKind.RESERVE,
+                -amount,
+                balance,
+                reference,
+                quantity,
+                "",
+                None,
+                now,
+            ),
+            (
+                account_id,
+                transfer,
+                Book.RESERVED,
+                EntryKind.RESERVE,
+                amount,
+                reserved,
+                reference,
+                quantity,
+                "",
+                None,
+                now,
+            ),
+        ],
+    )
+    if alerted_at is None and balance < threshold:
+        _low_balance_check(account_id=account_id, tenant_id=tenant_id)
+    return Reservation(account_id=account_id, unit=unit, amount=amount)
+
+
+class StaleUnit(DomainError):
+    status_code = 409
+    code = "account_changed"
+
+
+# --- Settlement and release: the network took it, or it never left ---------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One recipient's end, as the billing consumer saw it in the status events."""
+
+    channel: str
+    recipient_id: int
+    account_id: int
+    send_id: uuid.UUID
+    settled: bool  # True: settle (handed to the network); False: release
+    amount: int
+    quantity: int = 1
+    country: str = ""
+    sender: str = ""
+
+
+def charges_apply(*, outcomes: Iterable[Outcome], at: datetime | None = None) -> int:
+    """Settle or release each recipient's reserved price, once per (channel, recipient):
+    one already applied is skipped, whatever repeats. In the caller's transaction; the
+    legs are one transfer per (account, send, kind). Returns how many were applied."""
+    now = at or timezone.now()
+    by_channel: dict[str, dict[int, Outcome]] = defaultdict(dict)
+    for outcome in outcomes:
+        by_channel[outcome.channel].setdefault(outcome.recipient_id, outcome)  # first one wins
+    applied: list[Outcome] = []
+    for rows in by_channel.values():
+        inserted = set(
+            rows_insert(
+                table=Charge._meta.db_table,
+                columns=CHARGE_COLUMNS,
+                rows=[
+                    (
+                        o.channel,
+                        o.recipient_id,
+                        o.account_id,
+                        o.send_id,
+                        o.settled,
+                        o.amount,
+                        o.quantity,
+                        o.country,
+                        o.sender[:100],
+                        now,
+                    )
+                    for o in rows.values()
+                ],
+                ignore_conflicts=True,
+                returning="recipient_id",
+            )
+        )
+        applied += [o for pk, o in rows.items() if pk in inserted]
+    totals: dict[tuple[int, str, EntryKind], list[int]] = defaultdict(lambda: [0, 0])
+    for o in applied:
+        if o.amount:
+            total = totals[
+                (o.account_id, f"{o.channel}:{o.send_id}", EntryKind.SETTLE if o.settled else EntryKind.RELEASE)
+            ]
+            total[0] += o.amount
+            total[1] += o.quantity
+    _transfers_many(totals, at=now)
+    return len(applied)
+
+
+def _transfers_many(totals: dict[tuple[int, str, EntryKind], list[int]], *, at: datetime) -> None:
+    """Write settle/release transfers, one UPDATE per account (in account order: two
+    consumers never lock two accounts in opposite orders)."""
+    per_account: dict[int, list[tuple[str, EntryKind, int, int]]] = defaultdict(list)
+    for (account_id, reference, kind), (amount, quantity) in totals.items():
+        per_account[account_id].append((reference, kind, amount, quantity))
+    entries = []
+    for account_id in sorted(per_account):
+        transfers = per_account[account_id]
+        settled = sum(amount for _, kind, amount, _ in transfers if kind == EntryKind.SETTLE)
+        released = sum(amount for _, kind, amount, _ in transfers if kind == EntryKind.RELEASE)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE billing_billingaccount SET reserved = reserved - %s, spent = spent + %s,"
+                " balance = balance + %s, updated_at = %s WHERE id = %s RETURNING balance, reserved, spent",
+                [settled + released, settled, released, at, account_id],
+            )
+            balance, reserved, spent = cursor.fetchone()
+        # Walk the books back to before this update, then forward leg by leg.
+        books = {
+            Book.AVAILABLE: balance - released,
+            Book.RESERVED: reserved + settled + released,
+            Book.SPENT: spent - settled,
+        }
+        for reference, kind, amount, quantity in transfers:
+            source, target = _LEGS[kind]
+            transfer = uuid.uuid4()
+            books[source] -= amount
+            books[target] += amount
+            entries.append(
+                (account_id, transfer, source, kind, -amount, books[source], reference, quantity, "", None, at)
+            )
+            entries.append(
+                (account_id, transfer, target, kind, amount, books[target], reference, quantity, "", None, at)
+            )
+    rows_insert(table=LedgerEntry._meta.db_table, columns=ENTRY_COLUMNS, rows=entries)
+
+
+# --- Money in and out: top-ups, adjustments, payments ------------------------------------
+
+
+def _transfer(
+    *,
+    account_id: int,
+    kind: EntryKind,
+    amount: int,
+    reference: str,
+    note: str = "",
+    user=None,
+    at: datetime | None = None,
+) -> tuple[int, int]:
+    """Move ``amount`` between the two books of ``kind``, in the caller's transaction;
+    returns (the target book's balance, the source's). The statement bounds nothing:
+    callers that must not overdraw say so in their own condition."""
+    now = at or timezone.now()
+    source, target = _LEGS[kind]
+    src, dst = _COLUMN[source], _COLUMN[target]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE billing_billingaccount SET {src} = {src} - %s, {dst} = {dst} + %s, updated_at = %s"  # noqa: S608
+            f" WHERE id = %s RETURNING {dst}, {src}",
+            [amount, amount, now, account_id],
+        )
+        after_target, after_source = cursor.fetchone()
+    transfer = uuid.uuid4()
+    user_id = getattr(user, "pk", None)
+    rows_insert(
+        table=LedgerEntry._meta.db_table,
+        columns=ENTRY_COLUMNS,
+        rows=[
+            (account_id, transfer, source, kind, -amount, after_source, reference, 0, note[:300], user_id, now),
+            (account_id, transfer, target, kind, amount, after_target, reference, 0, note[:300], user_id, now),
+        ],
+    )
+    return after_target, after_source
+
+
+def account_topup(
+    *, account: BillingAccount, amount: int, note: str = "", user=None, via: str = "admin", reference: str = ""
+) -> BillingAccount:
+    """Credit the account with ``amount`` (> 0). ``reference`` makes a repeated top-up
+    (a payment provider's id) a no-op: the same reference is credited once."""
+    if amount <= 0:
+        raise DomainError("A top-up is a positive amount.", field="amount")
+    reference = f"topup:{reference or uuid.uuid4()}"
+    try:
+        with transaction.atomic():
+            balance, _ = _transfer(
+                account_id=account.pk, kind=EntryKind.TOPUP, amount=amount, reference=reference, note=note, user=user
+            )
+            _audit(
+                account=account,
+                field="topup",
+                old="",
+                new=money.amount_str(amount, unit=account.unit),
+                reason=note,
+                user=user,
+                via=via,
+            )
+            _low_balance_rearm(account_id=account.pk, balance=balance)
+    except IntegrityError:
+        pass  # that reference was credited already
+    account.refresh_from_db()
+    return account
+
+
+def account_adjust(*, account: BillingAccount, amount: int, note: str, user=None, via: str = "admin") -> BillingAccount:
+    """A correction by a platform admin, either sign; ``note`` says why (required)."""
+    if not amount:
+        raise DomainError("An adjustment is a non-zero amount.", field="amount")
+    if not note.strip():
+        raise DomainError("Say why in the note.", field="note")
+    with transaction.atomic():
+        balance, _ = _transfer(
+            account_id=account.pk,
+            kind=EntryKind.ADJUSTMENT,
+            amount=amount,
+            reference=f"adjustment:{uuid.uuid4()}",
+            note=note,
+            user=user,
+        )
+        _audit(
+            account=account,
+            field="adjustment",
+            old="",
+            new=money.amount_str(amount, unit=account.unit),
+            reason=note,
+            user=user,
+            via=via,
+        )
+        if amount > 0:
+            _low_balance_rearm(account_id=account.pk, balance=balance)
+        else:
+            _low_balance_check(account_id=account.pk, tenant_id=account.tenant_id)
+    account.refresh_from_db()
+    return account
+
+
+def account_pay(*, account: BillingAccount, amount: int, reference: str, note: str = "", user=None) -> None:
+    """An invoice's payment: ``amount`` comes in once per ``reference`` ("invoice:<number>")."""
+    with transaction.atomic():
+        balance, _ = _transfer(
+            account_id=account.pk, kind=EntryKind.PAYMENT, amount=amount, reference=reference, note=note, user=user
+        )
+        _audit(
+            account=account,
+            field="payment",
+            old="",
+            new=money.amount_str(amount, unit=account.unit),
+            reason=note or reference,
+            user=user,
+            via="admin",
+        )
+        _low_balance_rearm(account_id=account.pk, balance=balance)
+
+
+_UPDATABLE = ("type", "unit", "credit_limit", "low_balance_threshold")
+
+
+def account_update(
+    *, account: BillingAccount, reason: str = "", user=None, via: str = "admin", **changes
+) -> BillingAccount:
+    """Change the account's type, unit, credit limit or low-balance threshold, each
+    change an audit entry. The unit may change only while no amount is on the account
+    (every book at zero but the trial's): amounts are never converted."""
+    unknown = set(changes) - set(_UPDATABLE)
+    if unknown:
+        raise TypeError(f"not updatable: {sorted(unknown)}")
+    with transaction.atomic():
+        locked = BillingAccount.objects.select_for_update().get(pk=account.pk)
+        if "type" in changes and changes["type"] not in AccountType.values:
+            raise DomainError(f"Unknown account type {changes['type']!r}.", field="type")
+        if "unit" in changes and changes["unit"] != locked.unit:
+            if not money.unit_valid(changes["unit"]):
+                raise DomainError(f"Unknown unit {changes['unit']!r}: credits or an ISO 4217 code.", field="unit")
+            if locked.reserved or locked.spent or locked.balance:
+                raise DomainError("The unit can only change while the account holds no amount.", field="unit")
+        for name, value in changes.items():
+            old = getattr(locked, name)
+            if old == value:
+                continue
+            setattr(locked, name, value)
+            _audit(account=locked, field=name, old=_shown(old), new=_shown(value), reason=reason, user=user, via=via)
+        locked.save()
+        _units.pop(locked.tenant_id, None)
+        if "low_balance_threshold" in changes:
+            if locked.balance >= locked.low_balance_threshold:
+                _low_balance_rearm(account_id=locked.pk, balance=locked.balance)
+            else:
+                _low_balance_check(account_id=locked.pk, tenant_id=locked.tenant_id)
+    return locked
+
+
+def _shown(value) -> str:
+    return "" if value is None else str(value)
+
+
+def _audit(*, account: BillingAccount, field: str, old: str, new: str, reason: str, user, via: str) -> None:
+    AccountChange.objects.create(
+        account=account,
+        field=field,
+        old_value=old[:100],
+        new_value=(new or "")[:100],
+        reason=reason[:300],
+        changed_by=user if getattr(user, "pk", None) else None,
+        via=via,
+    )
+
+
+# --- Account type switches ---------------------------------------------------------------
+
+
+def switch_request(*, account: BillingAccount, requested_type: str, reason: str = "", user=None) -> SwitchRequest:
+    """A tenant's staff asks for prepaid <-> postpaid; one pending request at a time."""
+    if requested_type not in AccountType.values or requested_type == account.type:
+        raise DomainError("Ask for the other account type.", field="requested_type")
+    if SwitchRequest.objects.filter(account=account, status=SwitchStatus.PENDING).exists():
+        raise DomainError("A request is already waiting for a decision.", field="requested_type")
+    return SwitchRequest.objects.create(
+        account=account, requested_type=requested_type, reason=reason[:300], requested_by=user
+    )
+
+
+def switch_decide(*, request: SwitchRequest, approve: bool, user=None) -> SwitchRequest:
+    """A platform admin approves (the type changes, audited) or refuses."""
+    with transaction.atomic():
+        updated = SwitchRequest.objects.filter(pk=request.pk, status=SwitchStatus.PENDING).update(
+            status=SwitchStatus.APPROVED if approve else SwitchStatus.REFUSED,
+            decided_by=user,
+            decided_at=timezone.now(),
+        )
+        if updated and approve:
+            account_update(
+                account=request.account,
+                type=request.requested_type,
+                reason=f"request #{request.pk}: {request.reason}",
+                user=user,
+            )
+    request.refresh_from_db()
+    return request
+
+
+# --- Low balance -------------------------------------------------------------------------
+
+
+def _low_balance_check(*, account_id: int, tenant_id: int) -> None:
+    """The balance is below the threshold: alert once per crossing (the conditional
+    UPDATE is the "once")."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE billing_billingaccount SET low_balance_alerted_at = %s WHERE id = %s"
+            " AND low_balance_alerted_at IS NULL AND balance < low_balance_threshold"
+            " RETURNING balance, low_balance_threshold, unit",
+            [now, account_id],
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        low_balance_crossed(
+            account_id=account_id, tenant_id=tenant_id, balance=row[0], threshold=row[1], unit=row[2], at=now
+        )
+
+
+def _low_balance_rearm(*, account_id: int, balance: int) -> None:
+    if BillingAccount.objects.filter(
+        pk=account_id, low_balance_alerted_at__isnull=False, low_balance_threshold__lte=balance
+    ).update(low_balance_alerted_at=None):
+        low_balance_rearmed(account_id=account_id)

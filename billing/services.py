@@ -116,6 +116,7 @@ def account_ensure(*, tenant_id: int) -> BillingAccount:
                 _transfer(
                     account_id=account.pk, kind=EntryKind.TRIAL, amount=trial, reference="trial", note="Trial credit"
                 )
+                account.refresh_from_db()  # the transfer moved the books in SQL
     except IntegrityError:  # another request created it meanwhile
         account = BillingAccount.objects.get(tenant_id=tenant_id)
     return account

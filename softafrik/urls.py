@@ -25,6 +25,7 @@ api_patterns = [
     path("push/messages/<key:message_id>", push_api.MessageDetailView.as_view()),
     path("webhooks", webhooks_api.WebhooksView.as_view()),
     path("webhooks/<key:endpoint_id>", webhooks_api.WebhookDetailView.as_view()),
+    path("", include("billing.urls")),  # /api/account...
     # Their errors (a wrong method) answer JSON too, not YAML or HTML.
     path("schema/", json_errors(SpectacularAPIView).as_view(), name="schema"),
     path("docs/", json_errors(SpectacularSwaggerView).as_view(url_name="schema"), name="swagger-ui"),

@@ -165,6 +165,8 @@ def charge_reserve(
     """
     if amount <= 0:
         return None
+    if not connection.in_atomic_block:  # the balance moves with its ledger legs, or not at all
+        raise RuntimeError("charge_reserve runs inside the transaction that accepts the send")
     now = at or timezone.now()
     params = [amount, amount, now, tenant_id, unit, amount, amount]
     with connection.cursor() as cursor:
@@ -556,3 +558,13 @@ def _low_balance_rearm(*, account_id: int, balance: int) -> None:
         pk=account_id, low_balance_alerted_at__isnull=False, low_balance_threshold__lte=balance
     ).update(low_balance_alerted_at=None):
         low_balance_rearmed(account_id=account_id)
+
+
+def charge_release_unused(*, tenant_id: int, amount: int, reference: str, quantity: int = 0) -> None:
+    """Release part of a reservation that no recipient row will ever carry (a push's
+    devices that were gone by its fan-out), in the caller's transaction, which makes it
+    happen once."""
+    account_id = BillingAccount.objects.filter(tenant_id=tenant_id).values_list("pk", flat=True).first()
+    if account_id is None or amount <= 0:
+        return
+    _transfers_many({(account_id, reference, EntryKind.RELEASE): [amount, quantity]}, at=timezone.now())

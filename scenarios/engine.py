@@ -28,11 +28,13 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from billing.services import INSUFFICIENT, InsufficientBalance, account_unit, charge_reserve
 from devices.models import Device
 from notifications.core.events import CONSUME_BATCH, events_consume, events_horizon, events_record
 from notifications.core.status import DeliveryStatus
 from notifications.models import Delivery, InboxEntry, Message, MessageKind, MessageState
 from notifications.push.kick import fan_out_kick
+from notifications.push.pricing import push_price
 from scenarios.models import FlowChannel, OmniDestination, OmniMessage, OmniState, OmniStep, StepState
 from sms.models import SmsRecipient
 from sms.services import sms_submit
@@ -95,7 +97,9 @@ def destinations_advance(
             break
         step = message.flow[index]
         if step["channel"] == FlowChannel.PUSH:
-            targets, count = _push_start(message=message, index=index, step=step, targets=targets, now=now)
+            targets, count = _push_start(
+                message=message, index=index, step=step, targets=targets, now=now, raise_errors=raise_errors
+            )
             devices += count
         else:
             targets = _sms_start(
@@ -138,10 +142,13 @@ def _truthy(value) -> bool:
 
 
 def _push_start(
-    *, message: OmniMessage, index: int, step: dict, targets: list[Target], now: datetime
+    *, message: OmniMessage, index: int, step: dict, targets: list[Target], now: datetime, raise_errors: bool
 ) -> tuple[list[Target], int]:
     """One push message per destination that has a matching active device; the others'
-    step fails at once. Returns (the failed ones, devices reached)."""
+    step fails at once. A priced push reserves its devices' price for the whole step
+    first; when the balance cannot pay it, every destination's step fails ("solde
+    insuffisant") and moves on, or (``raise_errors``, the API call's first step) the
+    InsufficientBalance propagates. Returns (the failed ones, devices reached)."""
     app_id = step.get("appId")
     platform = message.platform
     devices = Device.objects.filter(tenant_id=message.tenant_id, is_active=True, app_id=app_id)
@@ -157,6 +164,7 @@ def _push_start(
     )
     title, body, data, options = push_content(message, step)
     due = _due(message, index, step, now)
+    unit_price = push_price(tenant_id=message.tenant_id)
     messages, inbox, steps, failed = [], [], [], []
     reached = 0
     for target in targets:
@@ -183,8 +191,25 @@ def _push_start(
             continue
         push.title, push.body, push.data, push.options = title, body, data, options
         push.state, push.created_at = MessageState.QUEUED, now
+        push.unit_price = unit_price
+        push.paid_deliveries = (1 if target.device_id else per_user[target.end_user_id]) if unit_price else None
         messages.append(push)
         steps.append(_step(message, target, index, FlowChannel.PUSH, now, send_id=push.id, due_at=due))
+    if unit_price and messages:
+        try:
+            with transaction.atomic():
+                charge_reserve(
+                    tenant_id=message.tenant_id,
+                    unit=account_unit(tenant_id=message.tenant_id),
+                    amount=unit_price * reached,
+                    reference=f"omni:{message.pk}:{index}",
+                    quantity=reached,
+                    at=now,
+                )
+        except InsufficientBalance:
+            if raise_errors:
+                raise
+            return _push_unpaid(message=message, index=index, targets=targets, now=now), 0
     Message.objects.bulk_create(messages)
     InboxEntry.objects.bulk_create(inbox)
     OmniStep.objects.bulk_create(steps)
@@ -192,6 +217,17 @@ def _push_start(
     if messages:
         transaction.on_commit(fan_out_kick)
     return _failed_at_once(message, steps, failed, now), reached
+
+
+def _push_unpaid(*, message: OmniMessage, index: int, targets: list[Target], now: datetime) -> list[Target]:
+    """The balance cannot pay the push step: it fails for every destination, written
+    like a step without a device."""
+    steps = [
+        _step(message, t, index, FlowChannel.PUSH, now, state=StepState.FAILED, reason=INSUFFICIENT) for t in targets
+    ]
+    OmniStep.objects.bulk_create(steps)
+    _destinations_move(index=index, channel=FlowChannel.PUSH, targets=targets, now=now)
+    return _failed_at_once(message, steps, list(targets), now)
 
 
 def _sms_start(

@@ -10,6 +10,7 @@ leaves. A spread campaign reserves batch by batch (``sms.campaigns``).
 from __future__ import annotations
 
 from accounts.models import Tenant
+from billing.money import amount_number
 from billing.pricing import SmsPricer
 from billing.services import account_unit, charge_reserve
 from sms.models import SmsMessage
@@ -33,3 +34,9 @@ def sms_charge(*, message: SmsMessage, prices: dict[str, int], parts: int, numbe
         reference=f"sms:{message.pk}",
         quantity=message.credits,
     )
+
+
+def sms_amount_number(message: SmsMessage) -> float:
+    """What the send was charged, as a JSON number in the account's unit (Primotexto's
+    ``creditsUsed``)."""
+    return amount_number(message.amount, unit=account_unit(tenant_id=message.tenant_id))

@@ -11,7 +11,9 @@ from django.utils import timezone
 from accounts.models import Tenant
 from devices.models import App, Device
 from notifications.models import Message, MessageKind, MessageState
+from notifications.push.fanout import audience_of
 from notifications.push.kick import fan_out_kick
+from notifications.push.pricing import push_charge, push_price
 from softafrik.bulk import prepared_fetchone
 from softafrik.errors import NotFound
 
@@ -25,8 +27,8 @@ def _enqueue_fan_out(message: Message) -> None:
 # row holding end_user_id (the message CTE on PostgreSQL, a literal elsewhere).
 _INSERT_TO_USER_MESSAGE = (
     "INSERT INTO notifications_message (id, tenant_id, kind, end_user_id, filters, title, body, data, options,"
-    " platform, state, fanout_cursor, total_deliveries, created_at)"
-    " SELECT %s, tenant_id, %s, id, '{{}}', %s, %s, {json}, '{{}}', '', %s, 0, 0, %s"
+    " platform, state, fanout_cursor, total_deliveries, unit_price, paid_deliveries, created_at)"
+    " SELECT %s, tenant_id, %s, id, '{{}}', %s, %s, {json}, '{{}}', '', %s, 0, 0, %s, %s, %s"
     " FROM devices_enduser WHERE tenant_id = %s AND puid = %s RETURNING end_user_id"
 )
 _INSERT_INBOX_ENTRY = (
@@ -50,15 +52,37 @@ def push_send_to_user(*, tenant: Tenant, puid: str, title: str, body: str, data:
 
     The hot path of the API: the user lookup, the message and its inbox entry are one
     statement on PostgreSQL (a data-modifying CTE: one round trip, atomic on its own, a
-    prepared statement) and one transaction of two statements elsewhere. Unknown (or
+    prepared statement) and one transaction of two statements elsewhere. A priced push
+    (``notifications.push.pricing``) first reserves the price of the user's devices in
+    the same transaction: InsufficientBalance, and nothing is written. Unknown (or
     another tenant's) puid: NotFound, and nothing is written.
     """
     message = Message(tenant=tenant, kind=MessageKind.TO_USER, title=title, body=body, data=data)
     message.created_at = timezone.now()
+    unit_price = push_price(tenant_id=tenant.pk)
+    if unit_price:
+        with transaction.atomic():
+            devices = Device.objects.filter(tenant=tenant, end_user__puid=puid, is_active=True).count()
+            push_charge(message=message, unit_price=unit_price, deliveries=devices)
+            return _to_user_insert(message=message, tenant=tenant, puid=puid, title=title, body=body, data=data)
+    return _to_user_insert(message=message, tenant=tenant, puid=puid, title=title, body=body, data=data)
+
+
+def _to_user_insert(*, message: Message, tenant: Tenant, puid: str, title: str, body: str, data: dict) -> Message:
     pk = Message._meta.pk.get_db_prep_value(message.pk, connection)
     created = connection.ops.adapt_datetimefield_value(message.created_at)
     content = [title, body, json.dumps(data, ensure_ascii=False)]
-    message_params = [pk, MessageKind.TO_USER.value, *content, MessageState.QUEUED.value, created, tenant.pk, puid]
+    billing = [message.unit_price, message.paid_deliveries]
+    message_params = [
+        pk,
+        MessageKind.TO_USER.value,
+        *content,
+        MessageState.QUEUED.value,
+        *billing,
+        created,
+        tenant.pk,
+        puid,
+    ]
     inbox_params = [tenant.pk, pk, *content, False, created]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -80,17 +104,20 @@ def push_send_to_user(*, tenant: Tenant, puid: str, title: str, body: str, data:
 
 
 def push_send_to_device(*, tenant: Tenant, device: Device, title: str, body: str, data: dict) -> Message:
+    """Accept a push to one device (priced: its delivery reserved first)."""
+    message = Message(
+        tenant=tenant,
+        kind=MessageKind.TO_DEVICE,
+        device=device,
+        app_id=device.app_id,
+        end_user_id=device.end_user_id,
+        title=title,
+        body=body,
+        data=data,
+    )
     with transaction.atomic():
-        message = Message.objects.create(
-            tenant=tenant,
-            kind=MessageKind.TO_DEVICE,
-            device=device,
-            app_id=device.app_id,
-            end_user_id=device.end_user_id,
-            title=title,
-            body=body,
-            data=data,
-        )
+        push_charge(message=message, unit_price=push_price(tenant_id=tenant.pk), deliveries=int(device.is_active))
+        message.save(force_insert=True)
         _enqueue_fan_out(message)
     return message
 
@@ -100,9 +127,14 @@ def push_broadcast(
 ) -> Message:
     """Accept a push to every active device of ``app`` (optionally one country/platform)."""
     filters = {key: value for key, value in (("country", country.upper()), ("platform", platform)) if value}
+    message = Message(
+        tenant=tenant, kind=MessageKind.BROADCAST, app=app, filters=filters, title=title, body=body, data=data
+    )
+    unit_price = push_price(tenant_id=tenant.pk)
     with transaction.atomic():
-        message = Message.objects.create(
-            tenant=tenant, kind=MessageKind.BROADCAST, app=app, filters=filters, title=title, body=body, data=data
-        )
+        # Priced: the audience is counted now, and the fan-out writes no more than that.
+        devices = audience_of(message).count() if unit_price else 0
+        push_charge(message=message, unit_price=unit_price, deliveries=devices)
+        message.save(force_insert=True)
         _enqueue_fan_out(message)
     return message

@@ -20,6 +20,7 @@ from django.utils import timezone
 from devices.models import Device
 from notifications.core.status import DeliveryStatus
 from notifications.models import Delivery, Message, MessageKind, MessageState
+from notifications.push.pricing import push_release_unwritten
 
 FANOUT_CHUNK = 500  # devices per send task: FCM's send_each limit, and one bulk write each
 FANOUT_CLAIM_BATCH = 200  # queued messages one fan-out task takes (to-user ones are fanned out together)
@@ -67,7 +68,8 @@ def messages_queued_waiting() -> bool:
     )
 
 
-def _audience(message: Message):
+def audience_of(message: Message):
+    """The active devices a message goes to (a broadcast's filters applied)."""
     devices = Device.objects.filter(tenant_id=message.tenant_id, is_active=True)
     if message.kind == MessageKind.TO_USER:
         devices = devices.filter(end_user_id=message.end_user_id)
@@ -88,17 +90,20 @@ def _audience(message: Message):
 _FAN_OUT_DIRECT = (
     "INSERT INTO notifications_delivery (message_id, device_id, status, error, attempts, next_attempt_at,"
     " provider_message_id, updated_at)"
-    " SELECT message_id, device_id, %s, '', 0, %s, '', %s FROM ("
-    " SELECT m.id AS message_id, d.id AS device_id FROM notifications_message m"
+    " SELECT message_id, device_id, %s, '', 0, %s, '', %s FROM (SELECT message_id, device_id, paid,"
+    # A priced message writes no more deliveries than it paid for.
+    " row_number() OVER (PARTITION BY message_id ORDER BY device_id) AS n FROM ("
+    " SELECT m.id AS message_id, d.id AS device_id, m.paid_deliveries AS paid FROM notifications_message m"
     " JOIN devices_device d ON d.end_user_id = m.end_user_id AND d.tenant_id = m.tenant_id"
     " WHERE m.id IN ({ids}) AND m.state = %s AND m.kind = %s AND d.is_active"
     # An omni push step narrows a to-user push to one app (and platform).
     " AND (m.app_id IS NULL OR d.app_id = m.app_id) AND (m.platform = '' OR d.platform = m.platform)"
     " UNION ALL"
-    " SELECT m.id, d.id FROM notifications_message m"
+    " SELECT m.id, d.id, m.paid_deliveries FROM notifications_message m"
     " JOIN devices_device d ON d.id = m.device_id AND d.tenant_id = m.tenant_id"
     " WHERE m.id IN ({ids}) AND m.state = %s AND m.kind = %s AND d.is_active"
-    ") AS audience WHERE true ON CONFLICT (message_id, device_id) DO NOTHING RETURNING id"
+    ") AS audience) AS numbered WHERE paid IS NULL OR n <= paid"
+    " ON CONFLICT (message_id, device_id) DO NOTHING RETURNING id"
 )
 _DIRECT_KINDS = (MessageKind.TO_USER, MessageKind.TO_DEVICE)
 
@@ -133,7 +138,17 @@ def messages_fan_out_direct(*, message_ids: list[str]) -> tuple[list[int], set[s
         Message.objects.filter(pk__in=direct, state=MessageState.QUEUED).update(
             state=MessageState.DISPATCHED, total_deliveries=Coalesce(Subquery(per_message), 0)
         )
+        _release_unwritten(Message.objects.filter(pk__in=direct, paid_deliveries__gt=F("total_deliveries")))
     return delivery_ids, direct
+
+
+def _release_unwritten(messages) -> None:
+    """Priced messages that wrote fewer deliveries than they paid for (devices gone since
+    they were accepted): release the difference, in the transaction that dispatched them."""
+    for tenant_id, pk, unit_price, paid, total in messages.values_list(
+        "tenant_id", "pk", "unit_price", "paid_deliveries", "total_deliveries"
+    ):
+        push_release_unwritten(tenant_id=tenant_id, message_id=pk, unit_price=unit_price, unwritten=paid - total)
 
 
 def message_fan_out(*, message_id: str) -> Iterator[list[int]]:
@@ -148,15 +163,19 @@ def message_fan_out(*, message_id: str) -> Iterator[list[int]]:
     message = Message.objects.filter(pk=message_id).first()
     if message is None or message.state == MessageState.DISPATCHED:
         return
-    audience = _audience(message).order_by("pk").values_list("pk", flat=True)
+    audience = audience_of(message).order_by("pk").values_list("pk", flat=True)
     while True:
         with transaction.atomic():
             locked = Message.objects.select_for_update().filter(pk=message.pk, state=MessageState.QUEUED).first()
             if locked is None:
                 return
-            device_ids = list(audience.filter(pk__gt=locked.fanout_cursor)[:FANOUT_CHUNK])
+            page = FANOUT_CHUNK
+            if locked.paid_deliveries is not None:  # priced: no more than it paid for
+                page = min(page, locked.paid_deliveries - locked.total_deliveries)
+            device_ids = list(audience.filter(pk__gt=locked.fanout_cursor)[: max(page, 0)])
             if not device_ids:
                 Message.objects.filter(pk=message.pk).update(state=MessageState.DISPATCHED)
+                _release_unwritten(Message.objects.filter(pk=message.pk, paid_deliveries__gt=F("total_deliveries")))
                 return
             due = timezone.now() + dispatch_grace()
             created = Delivery.objects.bulk_create(

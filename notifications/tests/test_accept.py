@@ -20,6 +20,8 @@ def test_a_to_user_push_is_accepted_in_one_statement(owner, customer, monkeypatc
         statements.append(query)
         return execute(self, query, params, **kwargs)
 
+    # Warm: the account's unit and the push price are kept in the process (billing.pricing).
+    push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="warm", body="b", data={})
     monkeypatch.setattr(psycopg.Cursor, "execute", counting)
     with CaptureQueriesContext(connection) as django_queries:
         message = push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={"n": 1})
@@ -31,3 +33,4 @@ def test_a_to_user_push_is_accepted_in_one_statement(owner, customer, monkeypatc
     assert [q["sql"] for q in django_queries.captured_queries if "SAVEPOINT" not in q["sql"]] == []
     assert Message.objects.filter(pk=message.pk, end_user=customer).exists()
     assert InboxEntry.objects.filter(message_id=message.pk, end_user=customer).count() == 1
+    assert Message.objects.count() == 2

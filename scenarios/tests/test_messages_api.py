@@ -60,6 +60,8 @@ def test_push_example_with_empty_destinations_reaches_every_device_of_the_app(ow
     assert body == {
         "messageId": str(message.pk),
         "devicesCount": 1,
+        "cost": "0.00",  # push is free by default
+        "unit": "credits",
         "createDate": iso(message.created_at),
         "destinations": [{"uid": UID, "username": "kofi", "phone": "+22890112233", "email": "kofi@example.tg"}],
     }
@@ -115,6 +117,8 @@ def test_omni_example_one_channel_push_then_delivered_state_4(owner, push_app, d
     assert body == {
         "messageId": str(message.pk),
         "devicesCount": 1,
+        "cost": "0.00",  # push is free by default
+        "unit": "credits",
         "createDate": iso(message.created_at),
         "destinations": [{"uid": UID, "state": 2}],
     }
@@ -329,7 +333,7 @@ def test_to_user_with_fallback_is_a_two_step_flow(owner, push_app, person, devic
 
     assert response.status_code == 202
     message = Message.objects.get()
-    assert response.json() == {"id": str(message.pk), "status": "queued"}
+    assert response.json() == {"id": str(message.pk), "status": "queued", "cost": "0.00", "unit": "credits"}
     omni = OmniMessage.objects.get()
     assert (omni.product, omni.flow[1]["sender"]) == ("softafrik", "SoftAfrik")
     step = OmniStep.objects.get()

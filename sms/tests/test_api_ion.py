@@ -56,7 +56,13 @@ def test_unides_creates_one_send_to_one_number_and_answers_its_ref(owner):
     response = unides(owner)
     assert response.status_code == 201
     message = SmsMessage.objects.get()
-    assert response.json() == {"ref": str(message.pk), "type": "UNIDES", "statut": "EN_ATTENTE"}
+    assert response.json() == {
+        "ref": str(message.pk),
+        "type": "UNIDES",
+        "statut": "EN_ATTENTE",
+        "cout": "1.00",
+        "unite": "credits",
+    }
     assert (message.tenant_id, message.dialect, message.kind, message.sender, message.text) == (
         owner.tenant.pk,
         "ion",
@@ -136,6 +142,8 @@ def test_muldes_sends_the_valid_numbers_and_lists_the_invalid_in_rejets(owner):
         "ref": str(message.pk),
         "type": "MULDES",
         "statut": "EN_ATTENTE",
+        "cout": "2.00",
+        "unite": "credits",
         "nbDestinataires": 2,
         "rejets": [{"numero": "12345", "motif": "not a valid number for region TG"}],
     }
@@ -201,6 +209,8 @@ def test_muldesp_stores_the_campaign_with_naive_dates_in_the_tenants_zone_utc_by
         "ref": str(message.pk),
         "type": "MULDESP",
         "statut": "EN_ATTENTE",
+        "cout": "0.00",  # a campaign pays batch by batch
+        "unite": "credits",
         "nbDestinataires": 2,
         "rejets": [],
         "dateDebut": "2099-07-01T08:00:00",
@@ -647,7 +657,13 @@ def test_documented_unides_with_an_11_character_hyphenated_sender_answers_the_do
     response = documented(owner, "/api/V1/sms/unides", {**DOC_UNIDES, "emetteur": "ION-Network"})
     assert response.status_code == 201
     message = SmsMessage.objects.get()
-    assert response.json() == {"ref": str(message.pk), "type": "UNIDES", "statut": "EN_ATTENTE"}
+    assert response.json() == {
+        "ref": str(message.pk),
+        "type": "UNIDES",
+        "statut": "EN_ATTENTE",
+        "cout": "1.00",
+        "unite": "credits",
+    }
     assert (message.sender, message.text) == ("ION-Network", "Bienvenue sur SMS Gateway !")
     assert list(SmsRecipient.objects.values_list("number", flat=True)) == ["+24106123456"]
 
@@ -661,6 +677,8 @@ def test_documented_muldes_with_an_11_character_hyphenated_sender_answers_the_do
         "ref": str(message.pk),
         "type": "MULDES",
         "statut": "EN_ATTENTE",
+        "cout": "3.00",
+        "unite": "credits",
         "nbDestinataires": 3,
         "rejets": [],
     }
@@ -676,6 +694,8 @@ def test_documented_muldesp_answers_the_documented_shape_echoing_its_bare_dates(
         "ref": str(message.pk),
         "type": "MULDESP",
         "statut": "EN_ATTENTE",
+        "cout": "0.00",  # a campaign pays batch by batch
+        "unite": "credits",
         "nbDestinataires": 2,
         "rejets": [],
         "dateDebut": "2025-10-10",

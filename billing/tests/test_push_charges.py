@@ -1,0 +1,141 @@
+"""Priced pushes: the accepted push reserves its devices' price, the fan-out writes no
+more than it paid for, and each delivery settles when the provider takes it or is
+released when it fails before the network."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from billing.consumer import billing_consume
+from billing.models import Tariff
+from billing.services import InsufficientBalance
+from billing.tests.conftest import CREDIT, assert_ledger_consistent, funded
+from devices.models import Device
+from devices.services import device_register
+from notifications.core.status import DeliveryStatus
+from notifications.models import Delivery, Message
+from notifications.push import accept, fanout, send
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PRICE = 5  # 0.05 credit a delivery
+
+
+@pytest.fixture
+def priced(db):
+    return Tariff.objects.create(channel="push", price=PRICE)
+
+
+def android(owner, app, user):
+    return device_register(
+        tenant=owner.tenant,
+        end_user=user,
+        app=app,
+        platform="android",
+        device_token=f"fcm-{uuid.uuid4().hex}{uuid.uuid4().hex}",
+        country="TG",
+    )[0]
+
+
+def run(message):
+    for page in fanout.message_fan_out(message_id=str(message.pk)):
+        send.deliveries_send(delivery_ids=page)
+
+
+def books(account):
+    account.refresh_from_db()
+    return account.balance, account.reserved, account.spent
+
+
+def test_a_free_push_writes_nothing_to_the_ledger(owner, push_app, customer, fake_fcm):
+    account = funded(owner.tenant, 1)
+    android(owner, push_app, customer)
+    message = accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
+    assert (message.unit_price, message.paid_deliveries) == (0, None)
+    run(message)
+    billing_consume()
+    assert books(account) == (CREDIT, 0, 0)
+    assert_ledger_consistent(account)
+
+
+def test_a_priced_push_to_a_user_reserves_each_device_and_settles_what_fcm_took(
+    owner, push_app, customer, fake_fcm, priced
+):
+    account = funded(owner.tenant, 1)
+    phones = [android(owner, push_app, customer) for _ in range(3)]
+    fake_fcm.fail_token(phones[0].token, "UNREGISTERED")
+    message = accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
+    assert (message.unit_price, message.paid_deliveries) == (PRICE, 3)
+    assert books(account) == (CREDIT - 3 * PRICE, 3 * PRICE, 0)
+    run(message)
+    billing_consume()
+    assert Delivery.objects.filter(status=DeliveryStatus.SENT).count() == 2
+    assert books(account) == (CREDIT - 2 * PRICE, 0, 2 * PRICE)
+    assert_ledger_consistent(account)
+
+
+def test_a_push_the_balance_cannot_pay_is_refused_and_writes_nothing(owner, push_app, customer, fake_fcm, priced):
+    account = funded(owner.tenant, 0.1)  # 10: two deliveries
+    for _ in range(3):
+        android(owner, push_app, customer)
+    with pytest.raises(InsufficientBalance):
+        accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
+    assert Message.objects.count() == 0
+    assert books(account) == (10, 0, 0)
+    assert_ledger_consistent(account)
+
+
+def test_the_fan_out_writes_no_more_than_was_paid_for(owner, push_app, customer, fake_fcm, priced):
+    account = funded(owner.tenant, 1)
+    android(owner, push_app, customer)
+    message = accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
+    android(owner, push_app, customer)  # registered after the push was accepted
+    run(message)
+    billing_consume()
+    assert Delivery.objects.count() == 1
+    assert books(account) == (CREDIT - PRICE, 0, PRICE)
+    assert_ledger_consistent(account)
+
+
+def test_devices_gone_by_the_fan_out_are_released(owner, push_app, customer, fake_fcm, priced):
+    account = funded(owner.tenant, 1)
+    phones = [android(owner, push_app, customer) for _ in range(2)]
+    message = accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
+    Device.objects.filter(pk=phones[0].pk).update(is_active=False)
+    delivery_ids, handled = fanout.messages_fan_out_direct(message_ids=[str(message.pk)])
+    assert (len(delivery_ids), handled) == (1, {str(message.pk)})
+    send.deliveries_send(delivery_ids=delivery_ids)
+    billing_consume()
+    assert books(account) == (CREDIT - PRICE, 0, PRICE)
+    assert_ledger_consistent(account)
+
+
+def test_a_priced_broadcast_reserves_its_audience_and_releases_the_unwritten(
+    owner, push_app, customer, fake_fcm, priced
+):
+    account = funded(owner.tenant, 1)
+    phones = [android(owner, push_app, customer) for _ in range(4)]
+    message = accept.push_broadcast(tenant=owner.tenant, app=push_app, title="t", body="b", data={})
+    assert books(account) == (CREDIT - 4 * PRICE, 4 * PRICE, 0)
+    Device.objects.filter(pk=phones[1].pk).update(is_active=False)
+    run(message)
+    billing_consume()
+    assert Delivery.objects.count() == 3
+    assert books(account) == (CREDIT - 3 * PRICE, 0, 3 * PRICE)
+    assert_ledger_consistent(account)
+
+
+def test_a_sent_then_confirmed_delivery_settles_once(owner, push_app, customer, fake_fcm, priced):
+    from notifications.push.confirm import delivery_confirm
+
+    account = funded(owner.tenant, 1)
+    android(owner, push_app, customer)
+    message = accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
+    run(message)
+    delivery = Delivery.objects.get()
+    delivery_confirm(tenant=owner.tenant, message_id=str(message.pk), device=delivery.device)
+    billing_consume()
+    assert books(account) == (CREDIT - PRICE, 0, PRICE)
+    assert_ledger_consistent(account)

@@ -257,6 +257,10 @@ BILLING_DEFAULT_PUSH_CREDITS = env_str("BILLING_DEFAULT_PUSH_CREDITS", "0")
 # Tariffs and account units are kept in each process this long.
 BILLING_CACHE_SECONDS = env_float("BILLING_CACHE_SECONDS", 10.0)
 CELERY_BEAT_SCHEDULE["billing-tick"] = {"task": "billing.tasks.billing_tick", "schedule": BEAT_SWEEP_SECONDS}
+# Monthly invoices and statements (billing.invoices): who issues them, as the PDF names it;
+# beat closes every complete month hourly (a missed run catches up).
+BILLING_INVOICE_ISSUER = env_str("BILLING_INVOICE_ISSUER", "SoftAfrik")
+CELERY_BEAT_SCHEDULE["billing-invoices"] = {"task": "billing.tasks.invoices_close", "schedule": 3600}
 
 # --- Status events --------------------------------------------------------------------
 # Every status change of every recipient is an event (notifications.core.events); beat

@@ -13,6 +13,7 @@ from billing.services import account_ensure, account_topup
 
 # The SMS and push fakes, reused as they are.
 from notifications.tests.conftest import customer, fake_apns, fake_fcm, fake_webpush, providers, push_app  # noqa: F401
+from scenarios.tests.conftest import person  # noqa: F401
 from sms.tests.conftest import _fresh_route_clients, log_route, make_route, sender, smpp_route, smsc  # noqa: F401
 
 CREDIT = 100  # minor units of one credit

@@ -9,6 +9,8 @@ from django.db import transaction
 
 from accounts.models import Tenant, User
 from accounts.services import api_key_create, tenant_create
+from billing.money import amount_parse
+from billing.services import account_ensure, account_topup, account_unit
 from devices.models import App
 from devices.services import app_create
 from scenarios.models import Scenario
@@ -19,6 +21,9 @@ from sms.services import sender_request
 DEMO_TENANT = "Demo Fintech"
 DEMO_APP = "MyFintechApp"
 DEMO_SENDER = "SoftAfrik"
+
+
+DEMO_CREDITS = "10000"
 
 
 class Command(BaseCommand):
@@ -39,6 +44,14 @@ class Command(BaseCommand):
                     SmsRoute.objects.create(
                         name="dev-log", kind=RouteKind.LOG, callback_token=secrets.token_urlsafe(24)
                     )
+                # Enough to try every example many times: 10,000 credits (one SMS part is one).
+                account_topup(
+                    account=account_ensure(tenant_id=tenant.pk),
+                    amount=amount_parse(DEMO_CREDITS, unit=account_unit(tenant_id=tenant.pk)),
+                    note="make run: demo credit",
+                    via="command",
+                    reference="demo",
+                )
                 password = secrets.token_urlsafe(12)
                 User.objects.create_user("demo", password=password, is_staff=True, tenant=tenant)
                 self.stdout.write(
@@ -80,6 +93,7 @@ class Command(BaseCommand):
             '-H \'Content-Type: application/json\' -d \'{"emetteur": "SoftAfrik", "destinataire": "+22890123456", "corps": "Bonjour"}\'\n'
             f"  curl -s -X POST {base}/omni/v1/messages -H 'Authorization: Bearer {key}' "
             f"-H 'Content-Type: application/json' -d '{omni_body}'\n"
+            f"  curl -s {base}/api/account -H 'X-API-KEY: {key}'\n"
             f"  API docs: {base}/api/docs/\n"
             f"Demo API key (tenant {tenant.name}, app {DEMO_APP}):\n{key}"
         )

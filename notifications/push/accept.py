@@ -62,10 +62,24 @@ def push_send_to_user(*, tenant: Tenant, puid: str, title: str, body: str, data:
     unit_price = push_price(tenant_id=tenant.pk)
     if unit_price:
         with transaction.atomic():
-            devices = Device.objects.filter(tenant=tenant, end_user__puid=puid, is_active=True).count()
-            push_charge(message=message, unit_price=unit_price, deliveries=devices)
+            push_charge(message=message, unit_price=unit_price, deliveries=_user_devices(tenant=tenant, puid=puid))
             return _to_user_insert(message=message, tenant=tenant, puid=puid, title=title, body=body, data=data)
     return _to_user_insert(message=message, tenant=tenant, puid=puid, title=title, body=body, data=data)
+
+
+_USER_DEVICES = (
+    "SELECT count(*) FROM devices_device d JOIN devices_enduser u ON u.id = d.end_user_id"
+    " WHERE u.tenant_id = %s AND u.puid = %s AND d.tenant_id = %s AND d.is_active"
+)
+
+
+def _user_devices(*, tenant: Tenant, puid: str) -> int:
+    """The user's active devices, which a priced push pays for (0: unknown user)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            return prepared_fetchone(cursor, _USER_DEVICES, [tenant.pk, puid, tenant.pk])[0]
+        cursor.execute(_USER_DEVICES, [tenant.pk, puid, tenant.pk])
+        return cursor.fetchone()[0]
 
 
 def _to_user_insert(*, message: Message, tenant: Tenant, puid: str, title: str, body: str, data: dict) -> Message:

@@ -264,6 +264,15 @@ CELERY_BEAT_SCHEDULE["billing-tick"] = {"task": "billing.tasks.billing_tick", "s
 BILLING_INVOICE_ISSUER = env_str("BILLING_INVOICE_ISSUER", "SoftAfrik")
 CELERY_BEAT_SCHEDULE["billing-invoices"] = {"task": "billing.tasks.invoices_close", "schedule": 3600}
 
+# --- Idempotent requests ----------------------------------------------------------------
+# A send with an Idempotency-Key (softafrik.idempotency): its answer is replayed for this
+# many hours, then the key may be used again (beat purges the records hourly). A claim
+# still processing after IDEMPOTENCY_LEASE_SECONDS is a crashed request's: the next
+# request with the key takes it over.
+IDEMPOTENCY_RETENTION_HOURS = env_int("IDEMPOTENCY_RETENTION_HOURS", 24)
+IDEMPOTENCY_LEASE_SECONDS = env_int("IDEMPOTENCY_LEASE_SECONDS", 60)
+CELERY_BEAT_SCHEDULE["idempotency-purge"] = {"task": "accounts.tasks.idempotency_purge", "schedule": 3600.0}
+
 # --- Status events --------------------------------------------------------------------
 # Every status change of every recipient is an event (notifications.core.events); beat
 # deletes those older than this, once every consumer has handled them.

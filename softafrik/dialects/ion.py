@@ -24,6 +24,7 @@ from sms.campaigns import campaign_progress
 from sms.models import SmsKind, SmsMessage, SmsState
 from softafrik.api import UnknownPathView
 from softafrik.dialects.common import renamed_fields, valid_input
+from softafrik.idempotency import idempotent
 
 TAGS = ["ION SMS"]
 
@@ -269,6 +270,7 @@ def _submitted_bulk(accepted: services.SmsAccepted) -> dict:
 class IonUnidesView(IonView):
     field_names = SINGLE_FIELDS
 
+    @idempotent(errors=IonError)
     @extend_schema(request=IonUnidesIn, responses={201: IonUnidesOut, **ERRORS}, tags=TAGS, summary="UNIDES: one SMS")
     def post(self, request):
         data = valid_input(IonUnidesIn, request)
@@ -284,6 +286,7 @@ class IonUnidesView(IonView):
 
 
 class IonMuldesView(IonView):
+    @idempotent(errors=IonError)
     @extend_schema(
         request=IonMuldesIn, responses={201: IonMuldesOut, **ERRORS}, tags=TAGS, summary="MULDES: one SMS, many numbers"
     )
@@ -300,6 +303,7 @@ class IonMuldesView(IonView):
 
 
 class IonMuldespView(IonView):
+    @idempotent(errors=IonError)
     @extend_schema(
         request=IonMuldespIn,
         responses={201: IonMuldespOut, **ERRORS},
@@ -388,6 +392,7 @@ class IonSendView(IonView):
 
 
 class IonCancelView(IonView):
+    @idempotent(errors=IonError)
     @extend_schema(
         request=None,
         parameters=[OpenApiParameter("ref", str, OpenApiParameter.PATH)],

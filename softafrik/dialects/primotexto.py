@@ -26,6 +26,7 @@ from notifications.core.status import send_status
 from sms import selectors, services
 from softafrik.api import UnknownPathView
 from softafrik.dialects.common import SUCCESS, renamed_fields, valid_input
+from softafrik.idempotency import idempotent
 
 TAGS = ["Primotexto"]
 DIALECT = "primotexto"
@@ -314,6 +315,7 @@ class PrimotextoSendView(PrimotextoView):
     authentication_classes = [PrimotextoKeyAuthentication, PrimotextoQueryKeyAuthentication]
     field_names = {"number": "number", "text": "message"}
 
+    @idempotent(errors=PrimotextoError)
     @extend_schema(
         request=PrimotextoSendIn,
         responses={200: PrimotextoSendOut, **ERRORS},
@@ -324,6 +326,7 @@ class PrimotextoSendView(PrimotextoView):
         data = self.valid(PrimotextoSendIn, request)
         return self._send(request, data, number=data["number"])
 
+    @idempotent(errors=PrimotextoError)
     @extend_schema(
         parameters=[PrimotextoSendQuery, OpenApiParameter("apiKey", str, required=False, description="The API key")],
         responses={200: PrimotextoSendOut, **ERRORS},

@@ -28,6 +28,7 @@ from softafrik.dialects.common import valid_input
 from softafrik.dialects.delevera.errors import DeleveraView, delevera_date
 from softafrik.dialects.delevera.sms import DeleveraError, international
 from softafrik.dialects.delevera.states import PENDING, STATE, STATE_HELP
+from softafrik.idempotency import idempotent
 
 PUSH_TAGS = ["Delevera push"]
 OMNI_TAGS = ["Delevera omni"]
@@ -267,6 +268,7 @@ def _push_content(data: dict) -> dict:
 class PushMessagesView(DeleveraView):
     field_names = {"pushContent.text": "text", "app_code": "appCode"}
 
+    @idempotent(errors=DeleveraError)
     @extend_schema(
         request=PushSendIn,
         responses={200: AcceptedOut, 400: DeleveraError, 401: DeleveraError, 404: DeleveraError, 405: DeleveraError},
@@ -321,6 +323,7 @@ class PushMessageView(DeleveraView):
 class OmniMessagesView(DeleveraView):
     field_names = {"scenario_key": "scenarioKey", "app_code": "appCode", "number": "destinations"}
 
+    @idempotent(errors=DeleveraError)
     @extend_schema(
         request=OmniSendIn,
         responses={200: AcceptedOut, 400: DeleveraError, 401: DeleveraError, 404: DeleveraError, 405: DeleveraError},

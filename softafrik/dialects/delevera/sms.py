@@ -24,6 +24,7 @@ from softafrik.dialects.common import valid_input
 from softafrik.dialects.delevera.errors import DeleveraView, delevera_date
 from softafrik.dialects.delevera.states import FAILED, PENDING, STATE, STATE_HELP
 from softafrik.errors import NotFound
+from softafrik.idempotency import idempotent
 
 TAGS = ["Delevera SMS"]
 DIALECT = "delevera"
@@ -157,6 +158,7 @@ def _omni_destination(phone: str, status: str, reason: str) -> dict:
 
 
 class DeleveraMessagesView(DeleveraSmsView):
+    @idempotent(errors=DeleveraError)
     @extend_schema(
         request=DeleveraSendIn,
         responses={200: DeleveraMessage, 400: DeleveraError, 401: DeleveraError, 405: DeleveraError},

@@ -19,8 +19,20 @@ from softafrik.api import FlatSerializer
 from softafrik.dialects.common import SUCCESS, valid_input
 from softafrik.dialects.softafrik.devices import DeviceTokenField
 from softafrik.fields import JsonObjectField
+from softafrik.idempotency import idempotent
 
 ACCEPTED = inline_serializer("Accepted", {"id": serializers.UUIDField(), "status": serializers.CharField()})
+
+
+ERROR = inline_serializer(
+    "Error",
+    {
+        "error": serializers.CharField(),
+        "message": serializers.CharField(),
+        "field": serializers.CharField(required=False),
+        "fields": serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False),
+    },
+)
 
 
 class PushContent(FlatSerializer):
@@ -73,6 +85,7 @@ def _accepted(message) -> Response:
 
 
 class PushToUserView(APIView):
+    @idempotent(errors=ERROR)
     @extend_schema(request=ToUserIn, responses={202: ACCEPTED}, tags=["push"])
     def post(self, request):
         data = valid_input(ToUserIn, request)
@@ -97,6 +110,7 @@ class PushToUserView(APIView):
 
 
 class PushToDeviceView(APIView):
+    @idempotent(errors=ERROR)
     @extend_schema(request=ToDeviceIn, responses={202: ACCEPTED}, tags=["push"])
     def post(self, request):
         data = valid_input(ToDeviceIn, request)
@@ -109,6 +123,7 @@ class PushToDeviceView(APIView):
 
 
 class PushBroadcastView(APIView):
+    @idempotent(errors=ERROR)
     @extend_schema(request=BroadcastIn, responses={202: ACCEPTED}, tags=["push"])
     def post(self, request):
         data = valid_input(BroadcastIn, request)

@@ -18,6 +18,8 @@ from rest_framework.response import Response
 from rest_framework.settings import ISO_8601
 from rest_framework.views import APIView
 
+from billing.selectors import cost_shown
+from billing.services import INSUFFICIENT, InsufficientBalance
 from notifications.core.status import DeliveryStatus, send_status
 from sms import selectors, services
 from sms.campaigns import campaign_progress
@@ -174,6 +176,8 @@ ION_NUMERO_STATUT_CHOICES = list(ION_STATUS.values())  # one number of a send
 
 
 class IonError(serializers.Serializer):
+    statut = serializers.CharField(required=False, help_text='402 only: "ECHEC"')
+    motif = serializers.CharField(required=False, help_text='402 only: "solde insuffisant"')
     error = serializers.CharField()
     message = serializers.CharField()
     field = serializers.CharField(required=False, help_text="The ION field at fault: emetteur, corps...")
@@ -235,27 +239,45 @@ class IonCancelOut(serializers.Serializer):
     annules = serializers.IntegerField(help_text="Numbers that will not go out")
 
 
-ERRORS = {400: IonError, 401: IonError}
+ERRORS = {400: IonError, 401: IonError, 402: IonError}
 
 
 # --- Views -----------------------------------------------------------------------------
+
+
+def ion_errors(field_names: dict[str, str]):
+    """The core's error body with ION's field names; a send the balance cannot pay is
+    ION's own ``statut: "ECHEC"``, ``motif: "solde insuffisant"`` (HTTP 402)."""
+    renamed = renamed_fields(field_names)
+
+    def handler(exc, context):
+        response = renamed(exc, context)
+        if response is not None and isinstance(exc, InsufficientBalance):
+            response.data = {"statut": ION_STATUS[DeliveryStatus.FAILED], "motif": INSUFFICIENT, **response.data}
+        return response
+
+    return handler
 
 
 class IonView(APIView):
     field_names = BULK_FIELDS
 
     def get_exception_handler(self):
-        return renamed_fields(self.field_names)
+        return ion_errors(self.field_names)
 
 
 def _submitted(accepted: services.SmsAccepted) -> dict:
     message = accepted.message
     counts = dict.fromkeys(("pending", "sent", "failed", "delivered"), 0)
     counts["pending"], counts["failed"] = len(accepted.accepted), len(accepted.blacklisted)
+    cost = cost_shown(tenant_id=message.tenant_id, amount=message.amount)
     return {
         "ref": str(message.pk),
         "type": ION_TYPE[message.kind],
         "statut": ion_status(state=message.state, counts=counts),
+        # What the send reserved (a MULDESP campaign: nothing yet, each batch when it goes).
+        "cout": cost["cost"],
+        "unite": cost["unit"],
     }
 
 

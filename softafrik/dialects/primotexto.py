@@ -24,6 +24,7 @@ from accounts.authentication import ApiClient, ApiKeyAuthentication
 from accounts.selectors import api_key_authenticate
 from notifications.core.status import send_status
 from sms import selectors, services
+from sms.pricing import sms_amount_number
 from softafrik.api import UnknownPathView
 from softafrik.dialects.common import SUCCESS, renamed_fields, valid_input
 from softafrik.idempotency import idempotent
@@ -42,6 +43,8 @@ CODE_MESSAGE_MISSING = 30
 CODE_MESSAGE_TOO_LONG = 32
 CODE_DATE_INVALID = 61
 CODE_AUTHENTICATION_FAILED = 72
+# Not in the document, which lists no code for it: ours, in the range of account errors.
+CODE_INSUFFICIENT_CREDITS = 73
 _MISSING = {"required", "blank", "null"}
 
 
@@ -106,6 +109,8 @@ def _is_missing(exc, field: str) -> bool:
 def _primotexto_code(exc, *, field: str, status: int) -> int | None:
     if status == 401:
         return CODE_AUTHENTICATION_FAILED
+    if status == 402:
+        return CODE_INSUFFICIENT_CREDITS
     if status != 400:
         return None  # Primotexto has no code for "not found" or a wrong method
     missing = _is_missing(exc, field)
@@ -271,7 +276,10 @@ class PrimotextoError(serializers.Serializer):
 
 
 class PrimotextoSendOut(serializers.Serializer):
-    creditsUsed = serializers.FloatField(help_text="Parts x numbers charged; 0 for an unsubscribed number")
+    creditsUsed = serializers.FloatField(
+        help_text="What the send was charged, in the account's unit (one credit per part by default);"
+        " 0 for an unsubscribed number"
+    )
     snapshotId = serializers.CharField()
 
 
@@ -318,7 +326,7 @@ class PrimotextoSendView(PrimotextoView):
     @idempotent(errors=PrimotextoError)
     @extend_schema(
         request=PrimotextoSendIn,
-        responses={200: PrimotextoSendOut, **ERRORS},
+        responses={200: PrimotextoSendOut, **ERRORS, 402: PrimotextoError},
         tags=TAGS,
         summary="Send a notification SMS",
     )
@@ -329,7 +337,7 @@ class PrimotextoSendView(PrimotextoView):
     @idempotent(errors=PrimotextoError)
     @extend_schema(
         parameters=[PrimotextoSendQuery, OpenApiParameter("apiKey", str, required=False, description="The API key")],
-        responses={200: PrimotextoSendOut, **ERRORS},
+        responses={200: PrimotextoSendOut, **ERRORS, 402: PrimotextoError},
         tags=TAGS,
         summary="Send a notification SMS (GET form)",
     )
@@ -350,7 +358,7 @@ class PrimotextoSendView(PrimotextoView):
             scheduled_at=data.get("date"),
         )
         message = accepted.message
-        return Response({"creditsUsed": float(message.credits), "snapshotId": str(message.pk)})
+        return Response({"creditsUsed": sms_amount_number(message), "snapshotId": str(message.pk)})
 
 
 class PrimotextoStatsView(PrimotextoView):

@@ -18,6 +18,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from billing.selectors import cost_shown, reserved_for
 from devices.models import Platform
 from devices.selectors import app_get_by_code
 from scenarios import reads
@@ -193,6 +194,14 @@ def _schedule(tenant, actions: dict | None) -> datetime | None:
     return at.astimezone(UTC)
 
 
+def accepted_cost(message) -> dict[str, str]:
+    """What the accepted message reserved: its first step (a push step's devices, or the
+    SMS send that is the message). A later step, such as a fallback SMS, is priced when
+    it starts."""
+    amount = reserved_for(tenant_id=message.tenant_id, references=[f"omni:{message.pk}:0", f"sms:{message.pk}"])
+    return cost_shown(tenant_id=message.tenant_id, amount=amount)
+
+
 def accepted_states(accepted: OmniAccepted) -> dict[int, int]:
     """Each destination's Delevera state right after accept."""
     statuses = reads.omni_destination_statuses(ids=[row.pk for row, _ in accepted.destinations])
@@ -271,7 +280,14 @@ class PushMessagesView(DeleveraView):
     @idempotent(errors=DeleveraError)
     @extend_schema(
         request=PushSendIn,
-        responses={200: AcceptedOut, 400: DeleveraError, 401: DeleveraError, 404: DeleveraError, 405: DeleveraError},
+        responses={
+            200: AcceptedOut,
+            400: DeleveraError,
+            401: DeleveraError,
+            402: DeleveraError,
+            404: DeleveraError,
+            405: DeleveraError,
+        },
         tags=PUSH_TAGS,
         summary="Send a push to people or devices of an app (empty destinations: every device)",
     )
@@ -302,6 +318,7 @@ class PushMessagesView(DeleveraView):
                 "devicesCount": accepted.devices_count,
                 "createDate": delevera_date(message.created_at),
                 "destinations": destinations,
+                **accepted_cost(message),
             }
         )
 
@@ -326,7 +343,14 @@ class OmniMessagesView(DeleveraView):
     @idempotent(errors=DeleveraError)
     @extend_schema(
         request=OmniSendIn,
-        responses={200: AcceptedOut, 400: DeleveraError, 401: DeleveraError, 404: DeleveraError, 405: DeleveraError},
+        responses={
+            200: AcceptedOut,
+            400: DeleveraError,
+            401: DeleveraError,
+            402: DeleveraError,
+            404: DeleveraError,
+            405: DeleveraError,
+        },
         tags=OMNI_TAGS,
         summary="Send through a scenario (push, then SMS when not delivered in time) or one channel",
     )
@@ -368,6 +392,7 @@ class OmniMessagesView(DeleveraView):
                 "destinations": [
                     {**resolved.given, "state": states[row.pk]} for row, resolved in accepted.destinations
                 ],
+                **accepted_cost(message),
             }
         )
 

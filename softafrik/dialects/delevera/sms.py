@@ -16,6 +16,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from billing.selectors import cost_shown, reserved_for
 from scenarios import reads
 from scenarios.accept import omni_send
 from scenarios.models import OmniStep, Product
@@ -161,7 +162,13 @@ class DeleveraMessagesView(DeleveraSmsView):
     @idempotent(errors=DeleveraError)
     @extend_schema(
         request=DeleveraSendIn,
-        responses={200: DeleveraMessage, 400: DeleveraError, 401: DeleveraError, 405: DeleveraError},
+        responses={
+            200: DeleveraMessage,
+            400: DeleveraError,
+            401: DeleveraError,
+            402: DeleveraError,
+            405: DeleveraError,
+        },
         tags=TAGS,
         summary="Send one text to one or more numbers",
     )
@@ -193,6 +200,10 @@ class DeleveraMessagesView(DeleveraSmsView):
                 "messageId": str(message.pk),
                 "createDate": delevera_date(message.created_at),
                 "destinations": destinations,
+                **cost_shown(
+                    tenant_id=message.tenant_id,
+                    amount=reserved_for(tenant_id=message.tenant_id, references=[f"sms:{message.pk}"]),
+                ),
             }
         )
 

@@ -9,6 +9,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.selectors import cost_shown
 from devices import selectors as device_selectors
 from devices.models import Platform
 from notifications import selectors
@@ -21,8 +22,15 @@ from softafrik.dialects.softafrik.devices import DeviceTokenField
 from softafrik.fields import JsonObjectField
 from softafrik.idempotency import idempotent
 
-ACCEPTED = inline_serializer("Accepted", {"id": serializers.UUIDField(), "status": serializers.CharField()})
-
+ACCEPTED = inline_serializer(
+    "Accepted",
+    {
+        "id": serializers.UUIDField(),
+        "status": serializers.CharField(),
+        "cost": serializers.CharField(help_text="What the push reserved: its price per delivery x devices"),
+        "unit": serializers.CharField(help_text="credits or a currency"),
+    },
+)
 
 ERROR = inline_serializer(
     "Error",
@@ -81,12 +89,17 @@ class BroadcastIn(PushContent):
 
 
 def _accepted(message) -> Response:
-    return Response({"id": str(message.pk), "status": "queued"}, status=status.HTTP_202_ACCEPTED)
+    """202, with what the push reserved: its price per delivery times the devices it reached."""
+    amount = message.unit_price * (message.paid_deliveries or 0)
+    return Response(
+        {"id": str(message.pk), "status": "queued", **cost_shown(tenant_id=message.tenant_id, amount=amount)},
+        status=status.HTTP_202_ACCEPTED,
+    )
 
 
 class PushToUserView(APIView):
     @idempotent(errors=ERROR)
-    @extend_schema(request=ToUserIn, responses={202: ACCEPTED}, tags=["push"])
+    @extend_schema(request=ToUserIn, responses={202: ACCEPTED, 402: ERROR}, tags=["push"])
     def post(self, request):
         data = valid_input(ToUserIn, request)
         tenant = request.user.tenant
@@ -111,7 +124,7 @@ class PushToUserView(APIView):
 
 class PushToDeviceView(APIView):
     @idempotent(errors=ERROR)
-    @extend_schema(request=ToDeviceIn, responses={202: ACCEPTED}, tags=["push"])
+    @extend_schema(request=ToDeviceIn, responses={202: ACCEPTED, 402: ERROR}, tags=["push"])
     def post(self, request):
         data = valid_input(ToDeviceIn, request)
         tenant = request.user.tenant
@@ -124,7 +137,7 @@ class PushToDeviceView(APIView):
 
 class PushBroadcastView(APIView):
     @idempotent(errors=ERROR)
-    @extend_schema(request=BroadcastIn, responses={202: ACCEPTED}, tags=["push"])
+    @extend_schema(request=BroadcastIn, responses={202: ACCEPTED, 402: ERROR}, tags=["push"])
     def post(self, request):
         data = valid_input(BroadcastIn, request)
         tenant = request.user.tenant

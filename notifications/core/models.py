@@ -45,6 +45,9 @@ class Channel(models.TextChoices):
     PUSH = "push", "Push"
     SMS = "sms", "SMS"
     OMNI = "omni", "Omni (scenario steps)"
+    # An account's events (billing.alerts: account.balance_low): no recipient row, the
+    # event carries its data (see notifications.webhooks.channels).
+    ACCOUNT = "account", "Account (billing)"
 
 
 class StatusEvent(models.Model):
@@ -59,7 +62,8 @@ class StatusEvent(models.Model):
     txid = models.BigIntegerField(db_default=0, editable=False)
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False)
     channel = models.CharField(max_length=10, choices=Channel.choices)
-    # "<channel>.<subject>.<status>": push.delivery.sent, sms.recipient.failed, ...
+    # "<channel>.<subject>.<status>": push.delivery.sent, sms.recipient.failed, ...; an
+    # account's events are "account.<what>" (account.balance_low).
     type = models.CharField(max_length=40)
     send_id = models.UUIDField(help_text="The send: push message id, SMS ref")
     recipient_id = models.BigIntegerField(help_text="The channel's recipient row: push delivery, SMS number")

@@ -6,6 +6,10 @@ the push message ``id`` and the device's ``device_uid``/``platform``, or the SMS
 A channel registers how its send id is named and one bulk loader of its recipients'
 details: the consumer calls it once per batch with every recipient id of that channel.
 The next channel (email, WhatsApp...) plugs in with one ``register`` call.
+
+An account's events (``account.balance_low``) have no recipient row and no delivery
+status, and the account has moved on by the time they are consumed: the event carries
+its data, as the JSON object in its ``reason`` (written by ``billing.alerts``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ class ChannelPlug:
     send_key: str  # what the send id is called in ``data``
     details: Callable[[list[int]], dict[int, dict]]  # recipient ids -> their fields, one query
     missing: dict  # the fields of a recipient row that no longer exists
+    # The event's reason is the JSON of its data (nothing to load, no status or reason).
+    data_in_reason: bool = False
 
 
 CHANNELS: dict[str, ChannelPlug] = {}
@@ -74,3 +80,10 @@ register(
         missing={"step": None, "channel": "", "destination": {}, "phone": ""},
     ),
 )
+
+
+def _no_details(ids: list[int]) -> dict[int, dict]:
+    return {}
+
+
+register("account", ChannelPlug(send_key="alert_id", details=_no_details, missing={}, data_in_reason=True))

@@ -98,14 +98,10 @@ def legacy_endpoints_sync(*, tenant_ids: set[int]) -> dict[int, uuid.UUID]:
 
 def _standard_body(event: StatusEvent, details: dict) -> str:
     plug = CHANNELS[event.channel]
-    data = {
-        "channel": event.channel,
-        plug.send_key: str(event.send_id),
-        **details,
-        "status": event.status,
-        "reason": event.reason,
-        "at": iso(event.occurred_at),
-    }
+    fields = (
+        json.loads(event.reason) if plug.data_in_reason else {**details, "status": event.status, "reason": event.reason}
+    )
+    data = {"channel": event.channel, plug.send_key: str(event.send_id), **fields, "at": iso(event.occurred_at)}
     return json.dumps({"type": event.type, "timestamp": iso(event.occurred_at), "data": data}, separators=(",", ":"))
 
 

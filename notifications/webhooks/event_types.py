@@ -1,7 +1,9 @@
-"""The event types a webhook endpoint can ask for: ``<channel>.<subject>.<status>``.
+"""The event types a webhook endpoint can ask for: ``<channel>.<subject>.<status>``, and
+the account's own ``account.<what>``.
 
-They are the status events' own types (``notifications.core.events.event_type``); each
-is documented in docs/webhooks.md. An endpoint that names none receives them all.
+They are the status events' own types (``notifications.core.events.event_type``;
+``billing.alerts`` for the account's); each is documented in docs/webhooks.md. An
+endpoint that names none receives them all.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ EVENT_TYPES: dict[str, str] = {
     "omni.step.timed_out": "nothing was delivered within the step's timeout; the next step starts",
     "omni.destination.delivered": "the destination of an omni message was delivered (by the step named)",
     "omni.destination.failed": "every step of the flow failed or timed out for the destination",
+    "account.balance_low": "the account's balance fell below its low-balance threshold (once per crossing: "
+    "again only after a top-up lifted it back above)",
 }
 
 # What the tenant's legacy status_callback_url receives: SMS status changes only, as before.

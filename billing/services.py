@@ -138,11 +138,17 @@ def account_unit(*, tenant_id: int) -> str:
 
 # One conditional statement: the balance is checked and moved together. A prepaid account
 # may not go below zero, a postpaid one not below minus its credit limit (none: no bound).
+# What the account may still spend: a prepaid balance, a postpaid one plus its credit
+# limit; NULL for a postpaid account without a limit, which is never "low".
+_HEADROOM = (
+    "(CASE WHEN type = 'prepaid' THEN balance WHEN credit_limit IS NULL THEN NULL ELSE balance + credit_limit END)"
+)
+_LOW = f"{_HEADROOM} < low_balance_threshold"
 _RESERVE_SQL = (
-    "UPDATE billing_billingaccount SET balance = balance - %s, reserved = reserved + %s, updated_at = %s"
+    "UPDATE billing_billingaccount SET balance = balance - %s, reserved = reserved + %s, updated_at = %s"  # noqa: S608
     " WHERE tenant_id = %s AND unit = %s AND (balance - %s >= 0 OR (type = 'postpaid'"
     " AND (credit_limit IS NULL OR balance - %s >= -credit_limit)))"
-    " RETURNING id, balance, reserved, low_balance_threshold, low_balance_alerted_at"
+    f" RETURNING id, balance, reserved, low_balance_alerted_at IS NULL AND COALESCE({_LOW}, false)"
 )
 
 
@@ -182,7 +188,7 @@ def charge_reserve(
             row = cursor.fetchone()
         if row is None:
             raise InsufficientBalance(needed=amount, unit=unit)
-    account_id, balance, reserved, threshold, alerted_at = row
+    account_id, balance, reserved, crossing = row
     transfer = uuid.uuid4()
     rows_insert(
         table=LedgerEntry._meta.db_table,
@@ -216,7 +222,7 @@ def charge_reserve(
             ),
         ],
     )
-    if alerted_at is None and balance < threshold:
+    if crossing:
         _low_balance_check(account_id=account_id, tenant_id=tenant_id)
     return Reservation(account_id=account_id, unit=unit, amount=amount)
 
@@ -377,7 +383,7 @@ def account_topup(
     reference = f"topup:{reference or uuid.uuid4()}"
     try:
         with transaction.atomic():
-            balance, _ = _transfer(
+            _transfer(
                 account_id=account.pk, kind=EntryKind.TOPUP, amount=amount, reference=reference, note=note, user=user
             )
             _audit(
@@ -389,7 +395,7 @@ def account_topup(
                 user=user,
                 via=via,
             )
-            _low_balance_rearm(account_id=account.pk, balance=balance)
+            _low_balance_rearm(account_id=account.pk)
     except IntegrityError:
         pass  # that reference was credited already
     account.refresh_from_db()
@@ -403,7 +409,7 @@ def account_adjust(*, account: BillingAccount, amount: int, note: str, user=None
     if not note.strip():
         raise DomainError("Say why in the note.", field="note")
     with transaction.atomic():
-        balance, _ = _transfer(
+        _transfer(
             account_id=account.pk,
             kind=EntryKind.ADJUSTMENT,
             amount=amount,
@@ -421,7 +427,7 @@ def account_adjust(*, account: BillingAccount, amount: int, note: str, user=None
             via=via,
         )
         if amount > 0:
-            _low_balance_rearm(account_id=account.pk, balance=balance)
+            _low_balance_rearm(account_id=account.pk)
         else:
             _low_balance_check(account_id=account.pk, tenant_id=account.tenant_id)
     account.refresh_from_db()
@@ -431,7 +437,7 @@ def account_adjust(*, account: BillingAccount, amount: int, note: str, user=None
 def account_pay(*, account: BillingAccount, amount: int, reference: str, note: str = "", user=None) -> None:
     """An invoice's payment: ``amount`` comes in once per ``reference`` ("invoice:<number>")."""
     with transaction.atomic():
-        balance, _ = _transfer(
+        _transfer(
             account_id=account.pk, kind=EntryKind.PAYMENT, amount=amount, reference=reference, note=note, user=user
         )
         _audit(
@@ -443,7 +449,7 @@ def account_pay(*, account: BillingAccount, amount: int, reference: str, note: s
             user=user,
             via="admin",
         )
-        _low_balance_rearm(account_id=account.pk, balance=balance)
+        _low_balance_rearm(account_id=account.pk)
 
 
 _UPDATABLE = ("type", "unit", "credit_limit", "low_balance_threshold")
@@ -475,11 +481,9 @@ def account_update(
             _audit(account=locked, field=name, old=_shown(old), new=_shown(value), reason=reason, user=user, via=via)
         locked.save()
         _units.pop(locked.tenant_id, None)
-        if "low_balance_threshold" in changes:
-            if locked.balance >= locked.low_balance_threshold:
-                _low_balance_rearm(account_id=locked.pk, balance=locked.balance)
-            else:
-                _low_balance_check(account_id=locked.pk, tenant_id=locked.tenant_id)
+        if {"low_balance_threshold", "type", "credit_limit"} & set(changes):
+            _low_balance_rearm(account_id=locked.pk)
+            _low_balance_check(account_id=locked.pk, tenant_id=locked.tenant_id)
     return locked
 
 
@@ -536,13 +540,14 @@ def switch_decide(*, request: SwitchRequest, approve: bool, user=None) -> Switch
 
 
 def _low_balance_check(*, account_id: int, tenant_id: int) -> None:
-    """The balance is below the threshold: alert once per crossing (the conditional
-    UPDATE is the "once")."""
+    """What the account may still spend fell below its threshold: alert once per crossing
+    (the conditional UPDATE is the "once"). A postpaid account counts its credit limit in;
+    one without a limit is never low."""
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE billing_billingaccount SET low_balance_alerted_at = %s WHERE id = %s"
-            " AND low_balance_alerted_at IS NULL AND balance < low_balance_threshold"
+            "UPDATE billing_billingaccount SET low_balance_alerted_at = %s WHERE id = %s"  # noqa: S608
+            f" AND low_balance_alerted_at IS NULL AND COALESCE({_LOW}, false)"
             " RETURNING balance, low_balance_threshold, unit",
             [now, account_id],
         )
@@ -553,10 +558,17 @@ def _low_balance_check(*, account_id: int, tenant_id: int) -> None:
         )
 
 
-def _low_balance_rearm(*, account_id: int, balance: int) -> None:
-    if BillingAccount.objects.filter(
-        pk=account_id, low_balance_alerted_at__isnull=False, low_balance_threshold__lte=balance
-    ).update(low_balance_alerted_at=None):
+def _low_balance_rearm(*, account_id: int) -> None:
+    """Money came in (or the threshold or limits changed): an alerted account whose
+    headroom is back at or above its threshold is armed again."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE billing_billingaccount SET low_balance_alerted_at = NULL WHERE id = %s"  # noqa: S608
+            f" AND low_balance_alerted_at IS NOT NULL AND NOT COALESCE({_LOW}, false)",
+            [account_id],
+        )
+        rearmed = cursor.rowcount
+    if rearmed:
         low_balance_rearmed(account_id=account_id)
 
 

@@ -244,6 +244,21 @@ SMS_SENDING_LEASE_SECONDS = env_float("SMS_SENDING_LEASE_SECONDS", 300.0)
 # Public base URL of this platform, for provider delivery callbacks (Twilio StatusCallback).
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 
+# --- E-mail (low-balance alerts to a tenant's staff) -------------------------------------
+# Without EMAIL_HOST, e-mails are written to the worker's console (development).
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10.0)  # a worker never hangs on a mail server
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "SoftAfrik <noreply@localhost>")
+
 # --- Billing ----------------------------------------------------------------------------
 # A new tenant's account (billing.services.account_ensure): its type, its unit ("credits"
 # or an ISO 4217 code), the trial credit it gets once, and its low-balance threshold,

@@ -344,14 +344,26 @@ def test_every_staff_address_gets_the_one_email(owner, account):
     assert [m.to for m in mail.outbox] == [["akosua@owner.example", "ama@owner.example"]]
 
 
-def test_a_postpaid_account_says_its_limit_not_its_top_up(owner, settings):
+def test_a_postpaid_account_is_low_when_its_credit_limit_is_nearly_used(owner, settings):
     staff(owner.tenant, "ama", "ama@owner.example")
-    account = account_with(owner.tenant, settings, credits=0, threshold=-10 * CREDIT, type="postpaid")
-    reserve(account, 11)  # 0 -> -11: below -10
+    account = account_with(
+        owner.tenant, settings, credits=0, threshold=10 * CREDIT, type="postpaid", credit_limit=20 * CREDIT
+    )
+    reserve(account, 9)  # 0 -> -9: 11 credits of limit left, above 10
+    assert alerts() == []
+    reserve(account, 2)  # -> -11: 9 left, below 10
     assert alerts() == [
-        (owner.tenant.pk, "account", account.pk, "low", reason("-11.00", "-10.00", "credits", "postpaid"))
+        (owner.tenant.pk, "account", account.pk, "low", reason("-11.00", "10.00", "credits", "postpaid"))
     ]
     assert "Sends stop at the account's credit limit." in mail.outbox[0].body
+
+
+def test_a_postpaid_account_without_a_credit_limit_is_never_low(owner, settings):
+    staff(owner.tenant, "ama", "ama@owner.example")
+    account = account_with(owner.tenant, settings, credits=0, threshold=10 * CREDIT, type="postpaid")
+    reserve(account, 500)
+    assert alerts() == []
+    assert mail.outbox == []
 
 
 def test_the_other_consumers_ignore_account_events(owner, account):

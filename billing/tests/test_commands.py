@@ -63,7 +63,7 @@ def test_billing_account_changes_type_limit_and_threshold_each_audited(owner):
         "  balance: 0.00 credits",
         "  reserved: 0.00 credits",
         "  credit limit: 5000.00 credits",
-        "  low-balance threshold: 12.50 credits (below it)",
+        "  low-balance threshold: 12.50 credits",  # 5000 credits of limit left: not low
     ]
     account = BillingAccount.objects.get(tenant=owner.tenant)
     assert (account.type, account.credit_limit, account.low_balance_threshold) == ("postpaid", 500000, 1250)

@@ -220,6 +220,11 @@ class SwitchRequest(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account"], condition=models.Q(status="pending"), name="switch_request_one_pending"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.account} -> {self.requested_type} ({self.status})"

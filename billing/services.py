@@ -459,8 +459,9 @@ def account_update(
     *, account: BillingAccount, reason: str = "", user=None, via: str = "admin", **changes
 ) -> BillingAccount:
     """Change the account's type, unit, credit limit or low-balance threshold, each
-    change an audit entry. The unit may change only while no amount is on the account
-    (every book at zero but the trial's): amounts are never converted."""
+    change an audit entry. The unit may change only while no amount is on the account:
+    amounts are never converted. An untouched trial credit (nothing else ever moved) is
+    withdrawn with the change, so a new tenant can be set to its currency at once."""
     unknown = set(changes) - set(_UPDATABLE)
     if unknown:
         raise TypeError(f"not updatable: {sorted(unknown)}")
@@ -471,8 +472,21 @@ def account_update(
         if "unit" in changes and changes["unit"] != locked.unit:
             if not money.unit_valid(changes["unit"]):
                 raise DomainError(f"Unknown unit {changes['unit']!r}: credits or an ISO 4217 code.", field="unit")
+            if locked.balance and not locked.reserved and not locked.spent and _only_trial(locked):
+                _transfer(
+                    account_id=locked.pk,
+                    kind=EntryKind.ADJUSTMENT,
+                    amount=-locked.balance,
+                    reference=f"adjustment:{uuid.uuid4()}",
+                    note=f"trial credit withdrawn: the unit becomes {changes['unit']}",
+                    user=user,
+                )
+                locked.refresh_from_db()
             if locked.reserved or locked.spent or locked.balance:
-                raise DomainError("The unit can only change while the account holds no amount.", field="unit")
+                raise DomainError(
+                    "The unit can only change while the account holds no amount: adjust its balance to zero first.",
+                    field="unit",
+                )
         for name, value in changes.items():
             old = getattr(locked, name)
             if old == value:
@@ -484,7 +498,13 @@ def account_update(
         if {"low_balance_threshold", "type", "credit_limit"} & set(changes):
             _low_balance_rearm(account_id=locked.pk)
             _low_balance_check(account_id=locked.pk, tenant_id=locked.tenant_id)
+        locked.refresh_from_db()  # what the statements above set (the low-balance flag)
     return locked
+
+
+def _only_trial(account: BillingAccount) -> bool:
+    """Nothing but the trial credit ever moved on this account."""
+    return not LedgerEntry.objects.filter(account=account).exclude(kind=EntryKind.TRIAL).exists()
 
 
 def _shown(value) -> str:
@@ -510,11 +530,13 @@ def switch_request(*, account: BillingAccount, requested_type: str, reason: str 
     """A tenant's staff asks for prepaid <-> postpaid; one pending request at a time."""
     if requested_type not in AccountType.values or requested_type == account.type:
         raise DomainError("Ask for the other account type.", field="requested_type")
-    if SwitchRequest.objects.filter(account=account, status=SwitchStatus.PENDING).exists():
-        raise DomainError("A request is already waiting for a decision.", field="requested_type")
-    return SwitchRequest.objects.create(
-        account=account, requested_type=requested_type, reason=reason[:300], requested_by=user
-    )
+    try:
+        with transaction.atomic():  # one pending per account: the constraint decides a race
+            return SwitchRequest.objects.create(
+                account=account, requested_type=requested_type, reason=reason[:300], requested_by=user
+            )
+    except IntegrityError:
+        raise DomainError("A request is already waiting for a decision.", field="requested_type") from None
 
 
 def switch_decide(*, request: SwitchRequest, approve: bool, user=None) -> SwitchRequest:

@@ -15,10 +15,15 @@ from billing.invoices import invoice_mark_paid, tenant_zone
 from billing.models import Invoice, InvoiceLine, InvoiceStatus
 from billing.money import amount_str
 from softafrik.errors import DomainError
-from softafrik.tenant_admin import TenantScopedAdmin, is_platform_admin, is_tenant_staff
+from softafrik.tenant_admin import (
+    ReadOnlyPermissions,
+    TenantReadOnlyAdmin,
+    is_platform_admin,
+    is_tenant_staff,
+)
 
 
-class InvoiceLineInline(admin.TabularInline):
+class InvoiceLineInline(ReadOnlyPermissions, admin.TabularInline):
     model = InvoiceLine
     fields = ("channel", "country", "sender", "quantity", "amount_shown")
     readonly_fields = fields
@@ -38,20 +43,10 @@ class InvoiceLineInline(admin.TabularInline):
         # Django permissions a tenant's staff was given.
         return is_platform_admin(request) or is_tenant_staff(request)
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Invoice)
-class InvoiceAdmin(TenantScopedAdmin):
+class InvoiceAdmin(TenantReadOnlyAdmin):
     tenant_field = "account__tenant"
-    tenant_read_only = True
     list_display = ("number", "tenant", "period", "total_shown", "status", "paid_at", "documents")
     list_filter = ("status", "account__tenant")
     search_fields = ("number",)
@@ -137,12 +132,3 @@ class InvoiceAdmin(TenantScopedAdmin):
                 messages.success(request, f"{invoice.number}: paid.")
             except DomainError as exc:
                 messages.warning(request, f"{invoice.number}: {exc.message}")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

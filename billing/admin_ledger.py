@@ -7,12 +7,11 @@ from django.contrib import admin
 
 from billing.admin_accounts import in_unit
 from billing.models import AccountChange, LedgerEntry
-from softafrik.tenant_admin import TenantScopedAdmin, is_platform_admin
+from softafrik.tenant_admin import TenantReadOnlyAdmin, is_platform_admin
 
 
-class ReadOnlyAdmin(TenantScopedAdmin):
+class ReadOnlyAdmin(TenantReadOnlyAdmin):
     tenant_field = "account__tenant"
-    tenant_read_only = True
 
     def get_list_filter(self, request):
         filters = super().get_list_filter(request)
@@ -22,15 +21,6 @@ class ReadOnlyAdmin(TenantScopedAdmin):
     @admin.display(description="tenant", ordering="account__tenant__name")
     def tenant(self, obj):
         return obj.account.tenant
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(LedgerEntry)

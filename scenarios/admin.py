@@ -15,7 +15,7 @@ from scenarios.flows import flow_validate
 from scenarios.models import OmniDestination, OmniMessage, OmniStep, Scenario
 from scenarios.selectors import destination_outcomes
 from softafrik.errors import DomainError
-from softafrik.tenant_admin import TenantScopedAdmin, is_platform_admin, user_tenant
+from softafrik.tenant_admin import TenantReadOnlyAdmin, TenantScopedAdmin, is_platform_admin, user_tenant
 
 
 class OutcomeColumns:
@@ -78,19 +78,8 @@ class ScenarioAdmin(OutcomeColumns, TenantScopedAdmin):
         return " → ".join(str(step.get("channel")) for step in obj.flow if isinstance(step, dict))
 
 
-class ReadOnlyAdmin(TenantScopedAdmin):
+class ReadOnlyAdmin(TenantReadOnlyAdmin):
     """The engine's rows: everyone may look, nobody may add, change or delete."""
-
-    tenant_read_only = True
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _rows_link(model, message: OmniMessage, label: str) -> str:

@@ -22,6 +22,20 @@ def is_tenant_staff(request) -> bool:
     return bool(request.user.is_active and request.user.is_staff and user_tenant(request) is not None)
 
 
+class ReadOnlyPermissions:
+    """A ModelAdmin or inline mixin: rows everyone allowed may look at, that nobody adds,
+    changes or deletes (a ledger, delivery attempts, an engine's rows)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class TenantScopedAdmin(admin.ModelAdmin):
     tenant_field = "tenant"  # path from the model to its Tenant, e.g. "message__tenant"
     tenant_read_only = False  # staff may only look (e.g. delivery rows)
@@ -86,3 +100,9 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return self.has_change_permission(request)
+
+
+class TenantReadOnlyAdmin(ReadOnlyPermissions, TenantScopedAdmin):
+    """A tenant's rows, read-only for everyone: its staff sees its own, platform admins all."""
+
+    tenant_read_only = True

@@ -10,7 +10,12 @@ from notifications.webhooks import services
 from notifications.webhooks.event_types import EVENT_TYPES
 from notifications.webhooks.models import EndpointKind, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from notifications.webhooks.ssrf import url_refusal
-from softafrik.tenant_admin import TenantScopedAdmin, is_platform_admin, is_tenant_staff
+from softafrik.tenant_admin import (
+    ReadOnlyPermissions,
+    TenantScopedAdmin,
+    is_platform_admin,
+    is_tenant_staff,
+)
 
 
 class EndpointForm(forms.ModelForm):
@@ -73,7 +78,7 @@ class WebhookEndpointAdmin(TenantScopedAdmin):
         messages.success(request, f"{n} endpoints disabled.")
 
 
-class AttemptInline(admin.TabularInline):
+class AttemptInline(ReadOnlyPermissions, admin.TabularInline):
     model = WebhookAttempt
     fields = ("number", "at", "url", "status_code", "response", "error", "duration_ms")
     readonly_fields = fields
@@ -83,15 +88,6 @@ class AttemptInline(admin.TabularInline):
 
     def has_view_permission(self, request, obj=None):
         return is_platform_admin(request) or is_tenant_staff(request)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(WebhookDelivery)

@@ -17,22 +17,10 @@ from notifications.core.events import events_record
 from notifications.core.status import DeliveryStatus
 from sms import campaigns, delivery
 from sms.models import BlacklistedNumber, SmsMessage, SmsRecipient, SmsState
-from sms.services import CampaignSpec, sms_cancel, sms_submit
+from sms.services import CampaignSpec, sms_cancel
+from sms.tests.test_delivery import CI, TG, TG2, send_all, submit
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-TG = "+22890123456"
-TG2 = "+22891234567"
-CI = "+2250701020304"
-
-
-def submit(owner, numbers, text="Votre code est 1234", **kw):
-    return sms_submit(tenant=owner.tenant, dialect="test", sender="SoftAfrik", numbers=numbers, text=text, **kw).message
-
-
-def send_all(message):
-    for chunk in delivery.sms_dispatch(message_id=str(message.pk)):
-        delivery.sms_send_chunk(recipient_ids=chunk)
 
 
 def books(account: BillingAccount) -> tuple[int, int, int]:

@@ -31,7 +31,7 @@ from billing.models import (
     SwitchRequest,
     SwitchStatus,
 )
-from softafrik.bulk import rows_insert
+from softafrik.bulk import prepared_fetchone, rows_insert
 from softafrik.errors import DomainError
 
 INSUFFICIENT = "solde insuffisant"  # ION's words; the reason a number fails for want of balance
@@ -151,13 +151,56 @@ def is_low(*, account_type: str, balance: int, credit_limit: int | None, thresho
     return credit_limit is not None and balance + credit_limit < threshold
 
 
+def _can_pay(amount: str, prefix: str = "") -> str:
+    """The condition of a reservation of ``amount`` (SQL) on the account row: a prepaid
+    account may not go below zero, a postpaid one not below minus its credit limit (none:
+    no bound)."""
+    a = prefix
+    return (
+        f"({a}balance - {amount} >= 0 OR ({a}type = 'postpaid'"
+        f" AND ({a}credit_limit IS NULL OR {a}balance - {amount} >= -{a}credit_limit)))"
+    )
+
+
+# What a reservation's statement answers about the account: enough to judge the
+# low-balance crossing (in Python: SQLite 3.40 answers a wrong "IS NULL" in RETURNING).
+_ACCOUNT_AFTER = "id, balance, reserved, type, credit_limit, low_balance_threshold, low_balance_alerted_at"
+# SQLite: the conditional UPDATE, then its two ledger legs (rows_insert).
 _RESERVE_SQL = (
-    "UPDATE billing_billingaccount SET balance = balance - %s, reserved = reserved + %s, updated_at = %s"
-    " WHERE tenant_id = %s AND unit = %s AND (balance - %s >= 0 OR (type = 'postpaid'"
-    " AND (credit_limit IS NULL OR balance - %s >= -credit_limit)))"
-    # The crossing is judged in Python: SQLite (3.40) answers a wrong "IS NULL" in RETURNING.
-    " RETURNING id, balance, reserved, type, credit_limit, low_balance_threshold, low_balance_alerted_at"
+    "UPDATE billing_billingaccount SET balance = balance - %s, reserved = reserved + %s, updated_at = %s"  # noqa: S608
+    f" WHERE tenant_id = %s AND unit = %s AND {_can_pay('%s')} RETURNING {_ACCOUNT_AFTER}"
 )
+
+
+def reserve_ctes(*, amount: str, quantity: str, source: str = "", where: str = "true") -> str:
+    """PostgreSQL: the reservation as two CTEs of a caller's statement, ``acct`` (the
+    conditional UPDATE of the account row, answering ``_ACCOUNT_AFTER``, ``amount`` and
+    ``quantity``) and ``ledger`` (its two legs), so that a send's accept, its reservation
+    and its ledger entries can be one statement: no client round trip while the account
+    row is locked. ``amount`` and ``quantity`` are SQL over ``source`` (another CTE) or
+    parameters; the statement's named parameters: tenant, unit, now, transfer, reference.
+    ``acct`` is empty when the account cannot pay (or has no row yet, or another unit)."""
+    from_source = f" FROM {source}" if source else ""
+    after = ", ".join(f"a.{column.strip()}" for column in _ACCOUNT_AFTER.split(","))
+    return (
+        f"acct AS (UPDATE billing_billingaccount a SET balance = a.balance - {amount},"  # noqa: S608
+        f" reserved = a.reserved + {amount}, updated_at = %(now)s{from_source}"
+        f" WHERE {where} AND a.tenant_id = %(tenant)s AND a.unit = %(unit)s AND {_can_pay(amount, 'a.')}"
+        f" RETURNING {after}, ({amount})::bigint AS amount, ({quantity})::integer AS quantity),"
+        f" ledger AS (INSERT INTO {LedgerEntry._meta.db_table}"
+        f" ({', '.join(name for name, _ in ENTRY_COLUMNS)})"
+        " SELECT acct.id, %(transfer)s, leg.book, 'reserve', leg.sign * acct.amount,"
+        " CASE WHEN leg.sign < 0 THEN acct.balance ELSE acct.reserved END, %(reference)s, acct.quantity,"
+        " '', NULL, %(now)s FROM acct, (VALUES ('available', -1), ('reserved', 1)) AS leg(book, sign))"
+    )
+
+
+_PG_RESERVE = f"WITH {reserve_ctes(amount='%(amount)s', quantity='%(quantity)s')} SELECT {_ACCOUNT_AFTER} FROM acct"  # noqa: S608
+
+
+def reserve_params(*, tenant_id: int, unit: str, reference: str, now: datetime) -> dict:
+    """The named parameters ``reserve_ctes`` uses."""
+    return {"tenant": tenant_id, "unit": unit, "now": now, "transfer": uuid.uuid4(), "reference": reference}
 
 
 @dataclass(frozen=True)
@@ -176,65 +219,58 @@ def charge_reserve(
     Raises InsufficientBalance, and writes nothing, when the account cannot pay all of it.
     A unit that changed since it was read is noticed by the statement: the cache is
     dropped and the caller's price is refused (StaleUnit), never charged in a wrong unit.
+    On PostgreSQL the check, the debit and the ledger legs are one prepared statement.
     """
     if amount <= 0:
         return None
     if not connection.in_atomic_block:  # the balance moves with its ledger legs, or not at all
         raise RuntimeError("charge_reserve runs inside the transaction that accepts the send")
     now = at or timezone.now()
-    params = [amount, amount, now, tenant_id, unit, amount, amount]
-    with connection.cursor() as cursor:
-        cursor.execute(_RESERVE_SQL, params)
-        row = cursor.fetchone()
+    row = _reserve(tenant_id=tenant_id, unit=unit, amount=amount, reference=reference, quantity=quantity, now=now)
     if row is None:
         account = account_ensure(tenant_id=tenant_id)
         if account.unit != unit:
             _units.pop(tenant_id, None)
             raise StaleUnit(f"The account's unit is now {account.unit}.")
-        with connection.cursor() as cursor:  # a first send creates the account, then tries once more
-            cursor.execute(_RESERVE_SQL, params)
-            row = cursor.fetchone()
+        # A first send creates the account, then tries once more.
+        row = _reserve(tenant_id=tenant_id, unit=unit, amount=amount, reference=reference, quantity=quantity, now=now)
         if row is None:
             raise InsufficientBalance(needed=amount, unit=unit)
-    account_id, balance, reserved, account_type, credit_limit, threshold, alerted_at = row
-    transfer = uuid.uuid4()
-    rows_insert(
-        table=LedgerEntry._meta.db_table,
-        columns=ENTRY_COLUMNS,
-        rows=[
-            (
-                account_id,
-                transfer,
-                Book.AVAILABLE,
-                EntryKind.RESERVE,
-                -amount,
-                balance,
-                reference,
-                quantity,
-                "",
-                None,
-                now,
-            ),
-            (
-                account_id,
-                transfer,
-                Book.RESERVED,
-                EntryKind.RESERVE,
-                amount,
-                reserved,
-                reference,
-                quantity,
-                "",
-                None,
-                now,
-            ),
-        ],
-    )
+    reserved_after(row=row, tenant_id=tenant_id)
+    return Reservation(account_id=row[0], unit=unit, amount=amount)
+
+
+def _reserve(*, tenant_id: int, unit: str, amount: int, reference: str, quantity: int, now: datetime):
+    """The reservation's statement(s); the account as ``_ACCOUNT_AFTER``, or None."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            params = reserve_params(tenant_id=tenant_id, unit=unit, reference=reference, now=now)
+            return prepared_fetchone(cursor, _PG_RESERVE, {**params, "amount": amount, "quantity": quantity})
+        cursor.execute(_RESERVE_SQL, [amount, amount, now, tenant_id, unit, amount, amount])
+        row = cursor.fetchone()
+    if row is not None:
+        account_id, balance, reserved = row[:3]
+        transfer = uuid.uuid4()
+        legs = [(Book.AVAILABLE, -amount, balance), (Book.RESERVED, amount, reserved)]
+        rows_insert(
+            table=LedgerEntry._meta.db_table,
+            columns=ENTRY_COLUMNS,
+            rows=[
+                (account_id, transfer, book, EntryKind.RESERVE, leg, after, reference, quantity, "", None, now)
+                for book, leg, after in legs
+            ],
+        )
+    return row
+
+
+def reserved_after(*, row: tuple, tenant_id: int) -> None:
+    """After a reservation (``row``: the account as ``_ACCOUNT_AFTER``): alert if it took
+    what the account may still spend below its threshold."""
+    account_id, balance, _, account_type, credit_limit, threshold, alerted_at = row[:7]
     if alerted_at is None and is_low(
         account_type=account_type, balance=balance, credit_limit=credit_limit, threshold=threshold
     ):
         _low_balance_check(account_id=account_id, tenant_id=tenant_id)
-    return Reservation(account_id=account_id, unit=unit, amount=amount)
 
 
 class StaleUnit(DomainError):
@@ -576,18 +612,20 @@ def _low_balance_check(*, account_id: int, tenant_id: int) -> None:
     (the conditional UPDATE is the "once"). A postpaid account counts its credit limit in;
     one without a limit is never low."""
     now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE billing_billingaccount SET low_balance_alerted_at = %s WHERE id = %s"  # noqa: S608
-            f" AND low_balance_alerted_at IS NULL AND COALESCE({_LOW}, false)"
-            " RETURNING balance, low_balance_threshold, unit",
-            [now, account_id],
-        )
-        row = cursor.fetchone()
-    if row is not None:
-        low_balance_crossed(
-            account_id=account_id, tenant_id=tenant_id, balance=row[0], threshold=row[1], unit=row[2], at=now
-        )
+    # The flag and the alert's event commit together (the caller may be in autocommit).
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE billing_billingaccount SET low_balance_alerted_at = %s WHERE id = %s"  # noqa: S608
+                f" AND low_balance_alerted_at IS NULL AND COALESCE({_LOW}, false)"
+                " RETURNING balance, low_balance_threshold, unit",
+                [now, account_id],
+            )
+            row = cursor.fetchone()
+        if row is not None:
+            low_balance_crossed(
+                account_id=account_id, tenant_id=tenant_id, balance=row[0], threshold=row[1], unit=row[2], at=now
+            )
 
 
 def _low_balance_rearm(*, account_id: int) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.db import connection
 
 from billing.consumer import billing_consume
 from billing.models import Tariff
@@ -138,4 +139,64 @@ def test_a_sent_then_confirmed_delivery_settles_once(owner, push_app, customer, 
     delivery_confirm(tenant=owner.tenant, message_id=str(message.pk), device=delivery.device)
     billing_consume()
     assert books(account) == (CREDIT - PRICE, 0, PRICE)
+    assert_ledger_consistent(account)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement form is PostgreSQL's")
+def test_a_priced_push_to_a_user_is_accepted_in_one_statement(owner, push_app, customer, fake_fcm, priced, monkeypatch):
+    import psycopg
+
+    account = funded(owner.tenant, 1)
+    android(owner, push_app, customer)
+    accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="warm", body="b", data={})
+    statements = []
+    execute = psycopg.Cursor.execute
+
+    def counting(self, query, params=None, **kwargs):
+        statements.append(str(query))
+        return execute(self, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", counting)
+    message = accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
+    monkeypatch.undo()
+    work = [q for q in statements if not q.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+    assert len(work) == 1 and work[0].startswith("WITH u AS"), work
+    assert (message.unit_price, message.paid_deliveries) == (PRICE, 1)
+    assert books(account) == (CREDIT - 2 * PRICE, 2 * PRICE, 0)
+    assert_ledger_consistent(account)
+
+
+def test_a_priced_push_to_a_user_without_devices_is_kept_in_the_inbox_for_nothing(
+    owner, push_app, customer, fake_fcm, priced
+):
+    from notifications.models import InboxEntry
+
+    account = funded(owner.tenant, 1)
+    message = accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
+    assert (message.unit_price, message.paid_deliveries) == (PRICE, 0)
+    assert InboxEntry.objects.filter(message_id=message.pk).count() == 1
+    assert books(account) == (CREDIT, 0, 0)
+    assert_ledger_consistent(account)
+
+
+def test_a_priced_push_to_an_unknown_user_is_not_found_and_charges_nothing(owner, push_app, fake_fcm, priced):
+    from softafrik.errors import NotFound
+
+    account = funded(owner.tenant, 1)
+    with pytest.raises(NotFound):
+        accept.push_send_to_user(tenant=owner.tenant, puid="nobody", title="t", body="b", data={})
+    assert Message.objects.count() == 0
+    assert books(account) == (CREDIT, 0, 0)
+
+
+def test_a_priced_push_that_crosses_the_threshold_alerts_once(owner, push_app, customer, fake_fcm, priced):
+    from notifications.core.models import StatusEvent
+
+    account = funded(owner.tenant, 0.12, low_balance_threshold=5)
+    android(owner, push_app, customer)
+    for _ in range(2):  # 12 -> 7 -> 2: below 5 once
+        accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
+    assert StatusEvent.objects.filter(type="account.balance_low").count() == 1
+    account.refresh_from_db()
+    assert account.low_balance_alerted_at is not None
     assert_ledger_consistent(account)

@@ -9,6 +9,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Tenant
+from billing.services import account_unit, reserve_ctes, reserve_params, reserved_after
 from devices.models import App, Device
 from notifications.models import Message, MessageKind, MessageState
 from notifications.push.fanout import audience_of
@@ -61,10 +62,72 @@ def push_send_to_user(*, tenant: Tenant, puid: str, title: str, body: str, data:
     message.created_at = timezone.now()
     unit_price = push_price(tenant_id=tenant.pk)
     if unit_price:
+        if connection.vendor == "postgresql":
+            accepted = _to_user_priced_pg(message=message, tenant=tenant, puid=puid, unit_price=unit_price)
+            if accepted is not None:
+                return accepted
+        # Not paid in that one statement (or not PostgreSQL): this transaction creates a
+        # missing account and pays, or raises InsufficientBalance and writes nothing.
         with transaction.atomic():
             push_charge(message=message, unit_price=unit_price, deliveries=_user_devices(tenant=tenant, puid=puid))
             return _to_user_insert(message=message, tenant=tenant, puid=puid, title=title, body=body, data=data)
     return _to_user_insert(message=message, tenant=tenant, puid=puid, title=title, body=body, data=data)
+
+
+# A priced to-user push on PostgreSQL, one prepared statement: the user and its active
+# devices, their price reserved (billing's conditional UPDATE and its ledger legs), the
+# message (only if paid, or nothing to pay) and its inbox entry. The account row is locked
+# for this statement and its commit only, never across a client round trip.
+_TO_USER_PRICED_PG = (
+    "WITH u AS (SELECT u.id AS end_user_id, (SELECT count(*) FROM devices_device d WHERE d.end_user_id = u.id"  # noqa: S608
+    " AND d.tenant_id = %(tenant)s AND d.is_active) AS n FROM devices_enduser u"
+    " WHERE u.tenant_id = %(tenant)s AND u.puid = %(puid)s), "
+    + reserve_ctes(amount="%(price)s * u.n", quantity="u.n", source="u", where="u.n > 0")
+    + ", message AS (INSERT INTO notifications_message (id, tenant_id, kind, end_user_id, filters, title, body,"
+    " data, options, platform, state, fanout_cursor, total_deliveries, unit_price, paid_deliveries, created_at)"
+    " SELECT %(id)s, %(tenant)s, %(kind)s, u.end_user_id, '{}', %(title)s, %(body)s, %(data)s::jsonb, '{}', '',"
+    " %(state)s, 0, 0, %(price)s, u.n, %(now)s FROM u WHERE u.n = 0 OR EXISTS (SELECT FROM acct)"
+    " RETURNING end_user_id),"
+    " inbox AS (INSERT INTO notifications_inboxentry (tenant_id, end_user_id, message_id, title, body, data,"
+    " is_read, created_at) SELECT %(tenant)s, end_user_id, %(id)s, %(title)s, %(body)s, %(data)s::jsonb, false,"
+    " %(now)s FROM message)"
+    " SELECT u.end_user_id, u.n, acct.* FROM u LEFT JOIN acct ON true"
+)
+
+
+def _to_user_priced_pg(*, message: Message, tenant: Tenant, puid: str, unit_price: int) -> Message | None:
+    """The priced to-user push in one statement. Unknown puid: NotFound. Not paid (no
+    account row yet, not enough balance, the unit changed): None, nothing written."""
+    params = {
+        **reserve_params(
+            tenant_id=tenant.pk,
+            unit=account_unit(tenant_id=tenant.pk),
+            reference=f"push:{message.pk}",
+            now=message.created_at,
+        ),
+        "puid": puid,
+        "price": unit_price,
+        "id": message.pk,
+        "kind": MessageKind.TO_USER.value,
+        "state": MessageState.QUEUED.value,
+        "title": message.title,
+        "body": message.body,
+        "data": json.dumps(message.data, ensure_ascii=False),
+    }
+    with connection.cursor() as cursor:
+        row = prepared_fetchone(cursor, _TO_USER_PRICED_PG, params)
+    if row is None:
+        raise NotFound(f"Unknown puid {puid!r}.", field="puid")
+    end_user_id, devices, account = row[0], row[1], row[2:]
+    if devices and account[0] is None:
+        return None
+    message.end_user_id = end_user_id
+    message.unit_price, message.paid_deliveries = unit_price, devices
+    if devices:
+        reserved_after(row=account, tenant_id=tenant.pk)
+    _enqueue_fan_out(message)
+    message._state.adding = False
+    return message
 
 
 _USER_DEVICES = (

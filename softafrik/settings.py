@@ -169,7 +169,11 @@ CELERY_TASK_QUEUES = [
 ]
 CELERY_TASK_DEFAULT_EXCHANGE = CELERY_TASK_DEFAULT_QUEUE
 CELERY_TASK_DEFAULT_ROUTING_KEY = CELERY_TASK_DEFAULT_QUEUE
-CELERY_TASK_ROUTES = {"scenarios.tasks.omni_tick": {"queue": CELERY_TIMERS_QUEUE}}
+# The billing consumer too: settling a large send is not held up behind its own chunks.
+CELERY_TASK_ROUTES = {
+    "scenarios.tasks.omni_tick": {"queue": CELERY_TIMERS_QUEUE},
+    "billing.tasks.billing_tick": {"queue": CELERY_TIMERS_QUEUE},
+}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True  # a killed worker's task is delivered again ...
 CELERY_TASK_REJECT_ON_WORKER_LOST = True  # ... and tasks claim rows, so a repeat is harmless

@@ -74,6 +74,30 @@ _LEGS = {
 _COLUMN = {Book.AVAILABLE: "balance", Book.RESERVED: "reserved", Book.SPENT: "spent", Book.EXTERNAL: "external"}
 
 
+def _legs(
+    *,
+    account_id: int,
+    kind: EntryKind,
+    amount: int,
+    source_after: int,
+    target_after: int,
+    reference: str,
+    at: datetime,
+    quantity: int = 0,
+    note: str = "",
+    user_id: int | None = None,
+) -> list[tuple]:
+    """The two ledger rows (``ENTRY_COLUMNS``) of one transfer of ``amount`` between the
+    books of ``kind``, with each book's balance after it."""
+    source, target = _LEGS[kind]
+    transfer = uuid.uuid4()
+    common = (reference, quantity, note[:300], user_id, at)
+    return [
+        (account_id, transfer, source, kind, -amount, source_after, *common),
+        (account_id, transfer, target, kind, amount, target_after, *common),
+    ]
+
+
 class InsufficientBalance(DomainError):
     """A prepaid account (or a postpaid one at its credit limit) cannot pay the send."""
 
@@ -203,18 +227,12 @@ def reserve_params(*, tenant_id: int, unit: str, reference: str, now: datetime) 
     return {"tenant": tenant_id, "unit": unit, "now": now, "transfer": uuid.uuid4(), "reference": reference}
 
 
-@dataclass(frozen=True)
-class Reservation:
-    account_id: int
-    unit: str
-    amount: int
-
-
 def charge_reserve(
     *, tenant_id: int, unit: str, amount: int, reference: str, quantity: int = 0, at: datetime | None = None
-) -> Reservation | None:
+) -> None:
     """Reserve ``amount`` (minor units of ``unit``) for the send ``reference``, in the
-    caller's transaction (the one that writes the send). Nothing to reserve: None.
+    caller's transaction (the one that writes the send). Nothing to reserve (0): nothing
+    written.
 
     Raises InsufficientBalance, and writes nothing, when the account cannot pay all of it.
     A unit that changed since it was read is noticed by the statement: the cache is
@@ -222,7 +240,7 @@ def charge_reserve(
     On PostgreSQL the check, the debit and the ledger legs are one prepared statement.
     """
     if amount <= 0:
-        return None
+        return
     if not connection.in_atomic_block:  # the balance moves with its ledger legs, or not at all
         raise RuntimeError("charge_reserve runs inside the transaction that accepts the send")
     now = at or timezone.now()
@@ -237,7 +255,6 @@ def charge_reserve(
         if row is None:
             raise InsufficientBalance(needed=amount, unit=unit)
     reserved_after(row=row, tenant_id=tenant_id)
-    return Reservation(account_id=row[0], unit=unit, amount=amount)
 
 
 def _reserve(*, tenant_id: int, unit: str, amount: int, reference: str, quantity: int, now: datetime):
@@ -250,15 +267,19 @@ def _reserve(*, tenant_id: int, unit: str, amount: int, reference: str, quantity
         row = cursor.fetchone()
     if row is not None:
         account_id, balance, reserved = row[:3]
-        transfer = uuid.uuid4()
-        legs = [(Book.AVAILABLE, -amount, balance), (Book.RESERVED, amount, reserved)]
         rows_insert(
             table=LedgerEntry._meta.db_table,
             columns=ENTRY_COLUMNS,
-            rows=[
-                (account_id, transfer, book, EntryKind.RESERVE, leg, after, reference, quantity, "", None, now)
-                for book, leg, after in legs
-            ],
+            rows=_legs(
+                account_id=account_id,
+                kind=EntryKind.RESERVE,
+                amount=amount,
+                source_after=balance,
+                target_after=reserved,
+                reference=reference,
+                quantity=quantity,
+                at=now,
+            ),
         )
     return row
 
@@ -368,14 +389,17 @@ def _transfers_many(totals: dict[tuple[int, str, EntryKind], list[int]], *, at: 
         }
         for reference, kind, amount, quantity in transfers:
             source, target = _LEGS[kind]
-            transfer = uuid.uuid4()
             books[source] -= amount
             books[target] += amount
-            entries.append(
-                (account_id, transfer, source, kind, -amount, books[source], reference, quantity, "", None, at)
-            )
-            entries.append(
-                (account_id, transfer, target, kind, amount, books[target], reference, quantity, "", None, at)
+            entries += _legs(
+                account_id=account_id,
+                kind=kind,
+                amount=amount,
+                source_after=books[source],
+                target_after=books[target],
+                reference=reference,
+                quantity=quantity,
+                at=at,
             )
     rows_insert(table=LedgerEntry._meta.db_table, columns=ENTRY_COLUMNS, rows=entries)
 
@@ -392,10 +416,10 @@ def _transfer(
     note: str = "",
     user=None,
     at: datetime | None = None,
-) -> tuple[int, int]:
-    """Move ``amount`` between the two books of ``kind``, in the caller's transaction;
-    returns (the target book's balance, the source's). The statement bounds nothing:
-    callers that must not overdraw say so in their own condition."""
+) -> None:
+    """Move ``amount`` between the two books of ``kind``, in the caller's transaction.
+    The statement bounds nothing: callers that must not overdraw say so in their own
+    condition."""
     now = at or timezone.now()
     source, target = _LEGS[kind]
     src, dst = _COLUMN[source], _COLUMN[target]
@@ -406,17 +430,21 @@ def _transfer(
             [amount, amount, now, account_id],
         )
         after_target, after_source = cursor.fetchone()
-    transfer = uuid.uuid4()
-    user_id = getattr(user, "pk", None)
     rows_insert(
         table=LedgerEntry._meta.db_table,
         columns=ENTRY_COLUMNS,
-        rows=[
-            (account_id, transfer, source, kind, -amount, after_source, reference, 0, note[:300], user_id, now),
-            (account_id, transfer, target, kind, amount, after_target, reference, 0, note[:300], user_id, now),
-        ],
+        rows=_legs(
+            account_id=account_id,
+            kind=kind,
+            amount=amount,
+            source_after=after_source,
+            target_after=after_target,
+            reference=reference,
+            note=note,
+            user_id=getattr(user, "pk", None),
+            at=now,
+        ),
     )
-    return after_target, after_source
 
 
 def account_topup(

@@ -18,7 +18,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from billing.selectors import cost_shown, reserved_for
 from devices.models import Platform
 from devices.selectors import app_get_by_code
 from scenarios import reads
@@ -27,7 +26,7 @@ from scenarios.models import OmniDestination, Product
 from scenarios.selectors import scenario_get
 from softafrik.dialects.common import valid_input
 from softafrik.dialects.delevera.errors import DeleveraView, delevera_date
-from softafrik.dialects.delevera.sms import DeleveraError, international
+from softafrik.dialects.delevera.sms import DeleveraError, accepted_cost, international
 from softafrik.dialects.delevera.states import PENDING, STATE, STATE_HELP
 from softafrik.idempotency import idempotent
 
@@ -192,14 +191,6 @@ def _schedule(tenant, actions: dict | None) -> datetime | None:
     if dj_timezone.is_naive(at):  # a time without an offset is the tenant's
         at = dj_timezone.make_aware(at, zoneinfo.ZoneInfo(tenant.timezone))
     return at.astimezone(UTC)
-
-
-def accepted_cost(message) -> dict[str, str]:
-    """What the accepted message reserved: its first step (a push step's devices, or the
-    SMS send that is the message). A later step, such as a fallback SMS, is priced when
-    it starts."""
-    amount = reserved_for(tenant_id=message.tenant_id, references=[f"omni:{message.pk}:0", f"sms:{message.pk}"])
-    return cost_shown(tenant_id=message.tenant_id, amount=amount)
 
 
 def accepted_states(accepted: OmniAccepted) -> dict[int, int]:

@@ -38,6 +38,14 @@ DESTINATIONS_PAGE = selectors.RECIPIENTS_PAGE  # numbers per GET page
 FIELDS = {"sender": "from", "number": "destinations", "text": "text", "smsContent.text": "text"}
 
 
+def accepted_cost(message) -> dict[str, str]:
+    """What the accepted message reserved: its first step (a push step's devices, or the
+    SMS send that is the message). A later step, such as a fallback SMS, is priced when
+    it starts."""
+    amount = reserved_for(tenant_id=message.tenant_id, references=[f"omni:{message.pk}:0", f"sms:{message.pk}"])
+    return cost_shown(tenant_id=message.tenant_id, amount=amount)
+
+
 class DeleveraSmsView(DeleveraView):
     field_names = FIELDS
 
@@ -200,10 +208,7 @@ class DeleveraMessagesView(DeleveraSmsView):
                 "messageId": str(message.pk),
                 "createDate": delevera_date(message.created_at),
                 "destinations": destinations,
-                **cost_shown(
-                    tenant_id=message.tenant_id,
-                    amount=reserved_for(tenant_id=message.tenant_id, references=[f"sms:{message.pk}"]),
-                ),
+                **accepted_cost(message),
             }
         )
 

@@ -3,14 +3,12 @@ error shape, nothing written, nothing reserved. And what a paid send answers it 
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from billing.models import LedgerEntry, Tariff
 from billing.tests.conftest import CREDIT, assert_ledger_consistent, funded
-from devices.services import device_register
 from notifications.models import Message
+from notifications.tests.test_delivery import android as android_device
 from scenarios.models import OmniMessage
 from sms.models import SmsMessage, SmsRecipient
 
@@ -31,13 +29,7 @@ def broke(owner):
 
 @pytest.fixture
 def android(owner, push_app, customer):
-    return device_register(
-        tenant=owner.tenant,
-        end_user=customer,
-        app=push_app,
-        platform="android",
-        device_token=f"fcm-{uuid.uuid4().hex}{uuid.uuid4().hex}",
-    )[0]
+    return android_device(owner, push_app, customer)
 
 
 def nothing_written(account) -> None:

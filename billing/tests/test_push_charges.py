@@ -4,8 +4,6 @@ released when it fails before the network."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from django.db import connection
 
@@ -14,10 +12,10 @@ from billing.models import Tariff
 from billing.services import InsufficientBalance
 from billing.tests.conftest import CREDIT, assert_ledger_consistent, funded
 from devices.models import Device
-from devices.services import device_register
 from notifications.core.status import DeliveryStatus
 from notifications.models import Delivery, Message
 from notifications.push import accept, fanout, send
+from notifications.tests.test_delivery import android, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,22 +25,6 @@ PRICE = 5  # 0.05 credit a delivery
 @pytest.fixture
 def priced(db):
     return Tariff.objects.create(channel="push", price=PRICE)
-
-
-def android(owner, app, user):
-    return device_register(
-        tenant=owner.tenant,
-        end_user=user,
-        app=app,
-        platform="android",
-        device_token=f"fcm-{uuid.uuid4().hex}{uuid.uuid4().hex}",
-        country="TG",
-    )[0]
-
-
-def run(message):
-    for page in fanout.message_fan_out(message_id=str(message.pk)):
-        send.deliveries_send(delivery_ids=page)
 
 
 def books(account):

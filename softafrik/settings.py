@@ -229,6 +229,11 @@ API_KEY_CACHE_SECONDS = env_float("API_KEY_CACHE_SECONDS", 10.0)
 
 # --- Push providers -------------------------------------------------------------------
 FCM_API_URL = env_str("FCM_API_URL") or None  # None: Google's endpoint
+# "aiohttp": the lean asyncio client on the shared loop (fcm_aiohttp); "firebase-admin":
+# its send_each (requests and a thread per message), kept to measure against.
+FCM_TRANSPORT = env_str("FCM_TRANSPORT", "aiohttp")
+if FCM_TRANSPORT not in ("aiohttp", "firebase-admin"):
+    raise ValueError(f"FCM_TRANSPORT must be 'aiohttp' or 'firebase-admin', got {FCM_TRANSPORT!r}")
 APNS_URL = env_str("APNS_URL") or None  # None: Apple's, sandbox or production per app
 APNS_CA_FILE = env_str("APNS_CA_FILE") or None
 WEBPUSH_VAPID_SUBJECT = env_str("WEBPUSH_VAPID_SUBJECT", "mailto:ops@softafrik.local")

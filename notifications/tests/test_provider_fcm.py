@@ -1,7 +1,13 @@
-"""FcmProvider against FakeFcmServer: real firebase-admin, real OAuth2 JWT exchange, real HTTP."""
+"""Both FCM transports against FakeFcmServer: real OAuth2 JWT exchange, real HTTP.
+
+Every behaviour runs against firebase-admin's ``send_each`` (``FcmProvider``) and the
+aiohttp transport (``AiohttpFcmProvider``), which must answer alike.
+"""
 
 from __future__ import annotations
 
+import email.utils
+import os
 import time
 
 import pytest
@@ -17,6 +23,9 @@ from notifications.push.providers.base import (
     TransientProviderError,
 )
 from notifications.push.providers.fcm import FCM_CHUNK, FcmProvider
+from notifications.push.providers.fcm_aiohttp import AiohttpFcmProvider
+
+TRANSPORTS = {"aiohttp": AiohttpFcmProvider, "firebase-admin": FcmProvider}
 
 MESSAGE = PushMessage(
     title="Order shipped",
@@ -38,14 +47,26 @@ def service_account(server):
     return make_service_account(server)
 
 
+@pytest.fixture(params=sorted(TRANSPORTS))
+def make_provider(request):
+    """Builds providers of the transport under test and closes them after the test."""
+    built = []
+
+    def make(**kwargs):
+        built.append(TRANSPORTS[request.param](**{"name": "test-app", **kwargs}))
+        return built[-1]
+
+    yield make
+    for adapter in built:
+        adapter.close()
+
+
 @pytest.fixture
-def provider(server, service_account):
-    adapter = FcmProvider(service_account=service_account, api_url=server.url, name="test-app")
-    yield adapter
-    adapter.close()
+def provider(make_provider, server, service_account):
+    return make_provider(service_account=service_account, api_url=server.url)
 
 
-def send_one(provider: FcmProvider, token: str, message: PushMessage = MESSAGE) -> PushResult:
+def send_one(provider: FcmProvider | AiohttpFcmProvider, token: str, message: PushMessage = MESSAGE) -> PushResult:
     [result] = provider.send(message, [PushTarget(delivery_id=7, token=token)])
     return result
 
@@ -167,6 +188,111 @@ def test_fcm_server_error_is_transient(provider, server, kind, retry_after):
     assert result == PushResult(7, Outcome.TRANSIENT, error=kind, retry_after=retry_after)
 
 
+def test_retry_after_as_an_http_date_becomes_seconds_from_now(provider, server):
+    server.retry_after = email.utils.formatdate(time.time() + 60, usegmt=True)
+    server.fail_token("busy-token", "QUOTA_EXCEEDED")
+
+    result = send_one(provider, "busy-token")
+
+    assert (result.outcome, result.error) == (Outcome.TRANSIENT, "QUOTA_EXCEEDED")
+    assert 58.0 <= result.retry_after <= 60.0
+
+
+def test_third_party_auth_error_is_permanent_and_deactivates_nothing(provider, server):
+    server.fail_token("ios-device-token", "THIRD_PARTY_AUTH_ERROR")
+
+    result = send_one(provider, "ios-device-token")
+
+    assert result == PushResult(
+        7, Outcome.PERMANENT, error="THIRD_PARTY_AUTH_ERROR: Auth error from APNS or Web Push Service"
+    )
+
+
+def test_aiohttp_transport_keeps_its_token_on_a_third_party_auth_error(server, service_account):
+    # A 401 about the app's APNs/Web Push credentials is not about our OAuth2 token:
+    # exchanging it again (as google-auth's session does for any 401) would not help.
+    provider = AiohttpFcmProvider(service_account=service_account, api_url=server.url, name="test-app")
+    server.fail_token("ios-device-token", "THIRD_PARTY_AUTH_ERROR")
+    try:
+        result = send_one(provider, "ios-device-token")
+    finally:
+        provider.close()
+
+    assert result.outcome is Outcome.PERMANENT
+    assert (server.token_requests, server.send_requests) == (1, 1)
+
+
+def test_access_token_still_rejected_after_two_refreshes_is_permanent(provider, server, monkeypatch):
+    send_one(provider, "device-token-1")
+    # Every token the fake issues from now on is forgotten at once: FCM keeps answering 401.
+    issue = server._answer_token
+
+    def issue_and_forget(body):
+        answer = issue(body)
+        server.revoke_access_tokens()
+        return answer
+
+    monkeypatch.setattr(server, "_answer_token", issue_and_forget)
+    server.revoke_access_tokens()
+
+    result = send_one(provider, "device-token-2")
+
+    assert (result.outcome, result.error.split(":")[0]) == (Outcome.PERMANENT, "UNAUTHENTICATED")
+    assert server.token_requests == 3  # the first token, then two refreshes
+    assert [item["token"] for item in server.received] == ["device-token-1"]
+
+
+def test_send_many_sends_each_target_its_own_message(provider, server):
+    other = PushMessage(title="Payment received", body="Thank you", data={"invoice": "9"}, data_only=True)
+
+    results = provider.send_many([(MESSAGE, PushTarget(1, "token-a")), (other, PushTarget(2, "token-b"))])
+
+    assert [(r.delivery_id, r.outcome) for r in results] == [(1, Outcome.SENT), (2, Outcome.SENT)]
+    received = server.received_by_token()
+    assert (received["token-a"]["title"], received["token-a"]["data"]) == ("Order shipped", MESSAGE.data)
+    assert "notification" not in received["token-b"]["message"]
+    assert received["token-b"]["data"] == {"title": "Payment received", "body": "Thank you", "invoice": "9"}
+
+
+def test_a_batch_is_sent_concurrently(provider, server):
+    send_one(provider, "device-token-0")  # the token exchange, outside the timing
+    server.delay = 0.2
+
+    started = time.monotonic()
+    results = provider.send(MESSAGE, [PushTarget(i, f"token-{i}") for i in range(100)])
+    elapsed = time.monotonic() - started
+
+    assert [result.outcome for result in results] == [Outcome.SENT] * 100
+    assert elapsed < 3.0  # one after the other would take 20 s
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        MESSAGE,
+        PushMessage(title="t", body="b"),
+        PushMessage(title="t", body="b", data={"k": "v", "n": 2}, data_only=True, collapse_id="c", ttl=0),
+        PushMessage(title="t", body="b", badge=3, sound="ping.caf", image="https://example.com/i.png", ttl=60),
+    ],
+)
+def test_both_transports_send_the_same_message_json(server, service_account, message):
+    sent = {}
+    for transport, provider_class in TRANSPORTS.items():
+        provider = provider_class(service_account=service_account, api_url=server.url, name="test-app")
+        try:
+            assert send_one(provider, f"token-{transport}", message).outcome is Outcome.SENT
+        finally:
+            provider.close()
+        fcm_message = dict(server.received_by_token()[f"token-{transport}"]["message"])
+        del fcm_message["token"]
+        sent[transport] = fcm_message
+
+    # apns-expiration is a UNIX time computed at each send
+    for fcm_message in sent.values():
+        fcm_message.get("apns", {}).get("headers", {}).pop("apns-expiration", None)
+    assert sent["aiohttp"] == sent["firebase-admin"]
+
+
 def test_server_error_is_not_retried_inside_the_provider(provider, server):
     server.fail_token("device-token-1", "UNAVAILABLE", times=1)
 
@@ -177,13 +303,11 @@ def test_server_error_is_not_retried_inside_the_provider(provider, server):
     assert server.send_requests == 2
 
 
-def test_fcm_answer_slower_than_http_timeout_is_transient(server, service_account):
-    provider = FcmProvider(service_account=service_account, api_url=server.url, name="test-app", http_timeout=0.2)
+def test_fcm_answer_slower_than_http_timeout_is_transient(make_provider, server, service_account):
+    provider = make_provider(service_account=service_account, api_url=server.url, http_timeout=0.2)
     server.delay = 0.5
-    try:
-        result = send_one(provider, "device-token-1")
-    finally:
-        provider.close()
+
+    result = send_one(provider, "device-token-1")
 
     assert (result.outcome, result.error, result.retry_after) == (Outcome.TRANSIENT, "DEADLINE_EXCEEDED", None)
 
@@ -255,14 +379,12 @@ def test_access_token_rejected_by_fcm_is_refreshed_and_the_send_succeeds(provide
     assert server.token_requests == 2
 
 
-def test_connection_refused_raises_transient_provider_error(server, service_account):
-    provider = FcmProvider(service_account=service_account, api_url=server.url, name="test-app")
+def test_connection_refused_raises_transient_provider_error(make_provider, server, service_account):
+    provider = make_provider(service_account=service_account, api_url=server.url)
     server.stop()  # the token endpoint and FCM both refuse connections now
-    try:
-        with pytest.raises(TransientProviderError, match="unreachable"):
-            send_one(provider, "device-token-1")
-    finally:
-        provider.close()
+
+    with pytest.raises(TransientProviderError, match="OAuth token endpoint unreachable"):
+        send_one(provider, "device-token-1")
 
 
 def test_fcm_unreachable_with_a_valid_token_raises_transient_provider_error(provider, server):
@@ -273,35 +395,74 @@ def test_fcm_unreachable_with_a_valid_token_raises_transient_provider_error(prov
         provider.send(MESSAGE, [PushTarget(1, "device-token-1"), PushTarget(2, "device-token-2")])
 
 
-def test_service_account_key_unknown_to_google_raises_permanent_provider_error(server):
+def test_service_account_key_unknown_to_google_raises_permanent_provider_error(make_provider, server):
     account = make_service_account(server, register=False)
-    provider = FcmProvider(service_account=account, api_url=server.url, name="test-app")
-    try:
-        with pytest.raises(PermanentProviderError, match="invalid_grant"):
-            send_one(provider, "device-token-1")
-    finally:
-        provider.close()
+    provider = make_provider(service_account=account, api_url=server.url)
+
+    with pytest.raises(PermanentProviderError, match="invalid_grant"):
+        send_one(provider, "device-token-1")
+
     assert server.send_requests == 0
 
 
-def test_malformed_service_account_raises_permanent_provider_error(service_account):
+def test_malformed_service_account_raises_permanent_provider_error(make_provider, service_account):
     broken = {**service_account, "private_key": "not a key"}
 
     with pytest.raises(PermanentProviderError, match="invalid FCM service account"):
-        FcmProvider(service_account=broken, name="test-app")
+        make_provider(service_account=broken)
 
 
-def test_two_providers_with_the_same_name_coexist(server, service_account):
-    first = FcmProvider(service_account=service_account, api_url=server.url, name="tenant-1")
-    second = FcmProvider(service_account=service_account, api_url=server.url, name="tenant-1")
+def test_two_providers_with_the_same_name_coexist(make_provider, server, service_account):
+    first = make_provider(service_account=service_account, api_url=server.url, name="tenant-1")
+    second = make_provider(service_account=service_account, api_url=server.url, name="tenant-1")
+
+    first.close()
+
+    assert send_one(second, "device-token-1").outcome is Outcome.SENT
+
+
+def test_aiohttp_transport_close_is_idempotent_and_closes_its_connections(server, service_account):
+    provider = AiohttpFcmProvider(service_account=service_account, api_url=server.url, name="test-app")
+    send_one(provider, "device-token-1")
+    session = provider._session
+
+    provider.close()
+    provider.close()
+
+    assert session.closed
+
+
+def test_aiohttp_transport_built_before_a_fork_sends_from_the_child_on_its_own_connections(server, service_account):
+    provider = AiohttpFcmProvider(service_account=service_account, api_url=server.url, name="test-app")
     try:
-        first.close()
-        assert send_one(second, "device-token-1").outcome is Outcome.SENT
+        assert send_one(provider, "parent-token").outcome is Outcome.SENT
+        parent_session = provider._session
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report the outcome and whether the session was a new one
+            try:
+                result = send_one(provider, "child-token")
+                answer = f"{result.outcome}|{result.provider_message_id}|{provider._session is not parent_session}"
+            except BaseException as exc:
+                answer = f"error|{exc!r}|"
+            os.write(write_end, answer.encode())
+            os._exit(0)
+        os.close(write_end)
+        with os.fdopen(read_end) as pipe:
+            answer = pipe.read()
+        os.waitpid(pid, 0)
+        # the parent still sends on its own session afterwards
+        assert send_one(provider, "parent-token-2").outcome is Outcome.SENT
     finally:
-        second.close()
+        provider.close()
+
+    outcome, message_id, new_session = answer.split("|")
+    assert (outcome, new_session) == (str(Outcome.SENT), "True")
+    assert server.received_by_token()["child-token"]["name"] == message_id
+    assert provider._session is None and parent_session.closed
 
 
-def test_close_deletes_the_firebase_app(server, service_account):
+def test_firebase_admin_transport_close_deletes_the_firebase_app(server, service_account):
     import firebase_admin
 
     provider = FcmProvider(service_account=service_account, api_url=server.url, name="test-app")

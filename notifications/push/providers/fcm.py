@@ -1,4 +1,8 @@
-"""Firebase Cloud Messaging (HTTP v1) adapter on firebase-admin's ``send_each``.
+"""Firebase Cloud Messaging (HTTP v1): what both transports share, and the adapter on
+firebase-admin's ``send_each`` (``FCM_TRANSPORT=firebase-admin``, kept to measure the
+default, ``fcm_aiohttp.AiohttpFcmProvider``, against). Shared: the service account and
+its token exchange (``FcmCredentials``), the message (``fcm_message_parts``) and the
+outcome mapping below, which both transports give alike.
 
 One ``firebase_admin.App`` per provider instance holds the service account, its
 OAuth2 token (google-auth refreshes it from the account's ``token_uri``) and the
@@ -106,7 +110,11 @@ def _data_as_strings(data: dict[str, Any]) -> dict[str, str]:
 
 
 def _retry_after(response: requests.Response | None) -> float | None:
-    value = response.headers.get("Retry-After") if response is not None else None
+    return retry_after_seconds(response.headers.get("Retry-After") if response is not None else None)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header (delay in seconds or an HTTP date) as seconds from now."""
     if not value:
         return None
     try:
@@ -153,7 +161,7 @@ def _result_for_error(delivery_id: int, error: BaseException) -> PushResult:
     return PushResult(delivery_id, Outcome.PERMANENT, error=f"{code}: {error}"[:500])
 
 
-def _empty_token_result(delivery_id: int) -> PushResult:
+def empty_token_result(delivery_id: int) -> PushResult:
     # What FCM itself answers for a malformed token: a request error, not a dead device.
     return PushResult(delivery_id, Outcome.PERMANENT, error="INVALID_ARGUMENT: empty registration token")
 
@@ -176,8 +184,76 @@ def _network_failure(error: BaseException | None) -> str | None:
     return "timeout" if isinstance(reason, urllib3.exceptions.TimeoutError) else "read"
 
 
+class FcmCredentials:
+    """A service account's google-auth credential and its OAuth2 token exchange, for
+    either transport. Raises PermanentProviderError for an unusable service account."""
+
+    def __init__(self, service_account: dict, *, api_url: str, http_timeout: float) -> None:
+        try:
+            self.certificate = credentials.Certificate(service_account)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PermanentProviderError(f"invalid FCM service account: {exc}") from exc
+        self.project_id = self.certificate.project_id
+        self.credential = self.certificate.get_credential()
+        if api_url.rstrip("/") != GOOGLE_FCM_URL:
+            self._skip_regional_access_boundary_lookup()
+        # Our own session for the token exchange: refreshing once here, under a lock,
+        # stops a batch's concurrent requests from each exchanging a JWT on a cold start.
+        self._token_session = requests.Session()
+        self.token_request = functools.partial(
+            google.auth.transport.requests.Request(self._token_session), timeout=http_timeout
+        )
+        self._token_lock = threading.Lock()
+
+    def _skip_regional_access_boundary_lookup(self) -> None:
+        # google-auth 2.4x+ asks iamcredentials.googleapis.com for the service account's
+        # "regional access boundary" in a background thread after the first request. Pointed
+        # at a fake FCM, that would send Google a token Google never issued (or fail on DNS
+        # and log retries), so only talk to the endpoint we were given. Absent in other
+        # google-auth versions, where there is nothing to skip.
+        if hasattr(self.credential, "_is_regional_access_boundary_lookup_required"):
+            self.credential._is_regional_access_boundary_lookup_required = lambda: False
+
+    def ensure_access_token(self) -> None:
+        """Have a valid OAuth2 token before fanning out; raises Transient/PermanentProviderError."""
+        if self.credential.valid:
+            return
+        with self._token_lock:
+            if self.credential.valid:
+                return
+            self._refresh()
+
+    def refresh_rejected(self, rejected: str | None) -> None:
+        """Exchange a new token because FCM answered 401 to ``rejected``; does nothing when
+        another thread already replaced it. Raises Transient/PermanentProviderError."""
+        with self._token_lock:
+            if self.credential.token == rejected or not self.credential.valid:
+                self._refresh()
+
+    def _refresh(self) -> None:
+        try:
+            self.credential.refresh(self.token_request)
+        except google.auth.exceptions.GoogleAuthError as exc:
+            raise batch_error(exc) from exc
+
+    def close(self) -> None:
+        self._token_session.close()
+
+
+def batch_error(cause: BaseException) -> TransientProviderError | PermanentProviderError:
+    if isinstance(cause, google.auth.exceptions.RefreshError) and not getattr(cause, "retryable", False):
+        # invalid_grant and the like: deleted key, disabled account, wrong project.
+        return PermanentProviderError(f"FCM credentials refused: {cause}")
+    if isinstance(cause, google.auth.exceptions.RefreshError):
+        return TransientProviderError(f"OAuth token endpoint failing: {cause}")
+    if isinstance(cause, google.auth.exceptions.TransportError):
+        return TransientProviderError(f"OAuth token endpoint unreachable: {cause}")
+    return TransientProviderError(f"FCM send failed: {cause}")
+
+
 class FcmProvider:
-    """Push through FCM HTTP v1 with one service account.
+    """Push through FCM HTTP v1 with one service account, on firebase-admin's ``send_each``
+    (``FCM_TRANSPORT=firebase-admin``; ``fcm_aiohttp.AiohttpFcmProvider`` is the default).
 
     ``send`` accepts at most ``FCM_CHUNK`` targets and raises ValueError above it
     (splitting here would turn a failure of the second call into a retry of targets
@@ -193,31 +269,18 @@ class FcmProvider:
         name: str,
         http_timeout: float = DEFAULT_HTTP_TIMEOUT,
     ) -> None:
-        try:
-            certificate = credentials.Certificate(service_account)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise PermanentProviderError(f"invalid FCM service account: {exc}") from exc
+        self._auth = FcmCredentials(service_account, api_url=api_url or GOOGLE_FCM_URL, http_timeout=http_timeout)
         # firebase_admin keeps apps in a process-wide registry keyed by name; the serial
         # lets a replacement provider exist before the old one is closed.
         self.app_name = f"{name}#{next(_app_serial)}"
         self._app = firebase_admin.initialize_app(
-            certificate, options={"httpTimeout": http_timeout}, name=self.app_name
+            self._auth.certificate, options={"httpTimeout": http_timeout}, name=self.app_name
         )
         try:
             fcm_app_point_at(self._app, base_url=api_url or GOOGLE_FCM_URL, retries=SEND_RETRIES)
         except Exception:
             firebase_admin.delete_app(self._app)
             raise
-        self._credential = certificate.get_credential()
-        if (api_url or GOOGLE_FCM_URL).rstrip("/") != GOOGLE_FCM_URL:
-            self._skip_regional_access_boundary_lookup()
-        # Our own session for the token exchange: refreshing once here, under a lock,
-        # stops send_each's 500 threads from each exchanging a JWT on a cold start.
-        self._token_session = requests.Session()
-        self._token_request = functools.partial(
-            google.auth.transport.requests.Request(self._token_session), timeout=http_timeout
-        )
-        self._token_lock = threading.Lock()
         self._closed = False
 
     def send(self, message: PushMessage, targets: list[PushTarget]) -> list[PushResult]:
@@ -232,14 +295,14 @@ class FcmProvider:
         # An empty token would make firebase-admin refuse the whole batch (ValueError).
         sendable = [(message, target) for message, target in items if target.token]
         if not sendable:
-            return [_empty_token_result(target.delivery_id) for _, target in items]
-        self._ensure_access_token()
+            return [empty_token_result(target.delivery_id) for _, target in items]
+        self._auth.ensure_access_token()
         templates: dict[int, dict[str, Any]] = {}
         fcm_messages = []
         for message, target in sendable:
             template = templates.get(id(message))
             if template is None:
-                template = templates[id(message)] = self._message_parts(message)
+                template = templates[id(message)] = fcm_message_parts(message)
             fcm_message = messaging.Message(**template)
             # Set after construction: firebase-admin 7.7 warns on every Message(token=...)
             # because FCM now also takes Firebase installation IDs (``fid``); FCM accepts
@@ -251,14 +314,14 @@ class FcmProvider:
         except ValueError as exc:  # firebase-admin refused to encode the message
             raise PermanentProviderError(f"FCM message rejected before sending: {exc}") from exc
         except exceptions.FirebaseError as exc:  # a worker thread raised, e.g. a token refresh
-            raise self._batch_error(exc.cause or exc) from exc
+            raise batch_error(exc.cause or exc) from exc
         if all(_network_failure(response.exception) == "connect" for response in batch.responses):
             raise TransientProviderError(f"FCM unreachable: {batch.responses[0].exception}")
         responses = iter(batch.responses)
         results = []
         for _, target in items:
             if not target.token:
-                results.append(_empty_token_result(target.delivery_id))
+                results.append(empty_token_result(target.delivery_id))
                 continue
             response = next(responses)
             if response.success:
@@ -276,97 +339,66 @@ class FcmProvider:
         # holding up to POOL_SIZE sockets.
         service._client.close()
         firebase_admin.delete_app(self._app)
-        self._token_session.close()
+        self._auth.close()
 
-    def _message_parts(self, message: PushMessage) -> dict[str, Any]:
-        """Keyword arguments of ``messaging.Message`` shared by every target of ``message``.
 
-        A notification message (``notification`` block) is shown by the system while the
-        app is in the background. ``image`` goes in ``notification.image``, which Android
-        shows (``android.notification.image`` would only repeat it), and, for iOS devices
-        reached through FCM, in ``apns.fcm_options.image`` with ``aps.mutable-content``,
-        which the FCM iOS SDK's service extension needs to fetch it; ``sound`` and
-        ``badge`` go in ``android.notification`` (``sound``, ``notification_count``) and
-        in ``apns.payload.aps``. Without options the message is what it always was.
+def fcm_message_parts(message: PushMessage) -> dict[str, Any]:
+    """Keyword arguments of ``messaging.Message`` shared by every target of ``message``.
 
-        A data-only message has no ``notification`` block at all, so the Android app's
-        ``onMessageReceived`` runs even in the background; title and body travel in the
-        data (``PushMessage.data_with_text``), android priority is "high" so it is
-        delivered at once (FCM's default for data messages is "normal", which Doze
-        defers), and the apns block is a background push (``content-available``, with
-        the ``apns-push-type: background`` and ``apns-priority: 5`` Apple requires).
-        """
-        collapse_id = message.collapse_id or None
-        apns_headers = {
-            # APNs: a UNIX time to give up at; "0" = try once, do not store.
-            "apns-expiration": str(int(time.time()) + message.ttl) if message.ttl > 0 else "0",
-        }
-        if collapse_id:
-            apns_headers["apns-collapse-id"] = collapse_id
-        if message.data_only:
-            apns_headers.update({"apns-push-type": "background", "apns-priority": "5"})
-            return {
-                "data": _data_as_strings(message.data_with_text()),
-                "android": messaging.AndroidConfig(ttl=message.ttl, collapse_key=collapse_id, priority="high"),
-                "apns": messaging.APNSConfig(
-                    headers=apns_headers, payload=messaging.APNSPayload(aps=messaging.Aps(content_available=True))
-                ),
-            }
-        image = message.image or None
-        sound = message.sound or None
-        android_notification = {"tag": collapse_id, "sound": sound, "notification_count": message.badge}
-        aps = {"badge": message.badge, "sound": sound, "mutable_content": True if image else None}
+    A notification message (``notification`` block) is shown by the system while the
+    app is in the background. ``image`` goes in ``notification.image``, which Android
+    shows (``android.notification.image`` would only repeat it), and, for iOS devices
+    reached through FCM, in ``apns.fcm_options.image`` with ``aps.mutable-content``,
+    which the FCM iOS SDK's service extension needs to fetch it; ``sound`` and
+    ``badge`` go in ``android.notification`` (``sound``, ``notification_count``) and
+    in ``apns.payload.aps``. Without options the message is what it always was.
+
+    A data-only message has no ``notification`` block at all, so the Android app's
+    ``onMessageReceived`` runs even in the background; title and body travel in the
+    data (``PushMessage.data_with_text``), android priority is "high" so it is
+    delivered at once (FCM's default for data messages is "normal", which Doze
+    defers), and the apns block is a background push (``content-available``, with
+    the ``apns-push-type: background`` and ``apns-priority: 5`` Apple requires).
+    """
+    collapse_id = message.collapse_id or None
+    apns_headers = {
+        # APNs: a UNIX time to give up at; "0" = try once, do not store.
+        "apns-expiration": str(int(time.time()) + message.ttl) if message.ttl > 0 else "0",
+    }
+    if collapse_id:
+        apns_headers["apns-collapse-id"] = collapse_id
+    if message.data_only:
+        apns_headers.update({"apns-push-type": "background", "apns-priority": "5"})
         return {
-            "notification": messaging.Notification(title=message.title, body=message.body, image=image),
-            "data": _data_as_strings(message.data) or None,
-            "android": messaging.AndroidConfig(
-                ttl=message.ttl,
-                collapse_key=collapse_id,
-                notification=(
-                    messaging.AndroidNotification(**android_notification)
-                    if any(value is not None for value in android_notification.values())
-                    else None
-                ),
-            ),
+            "data": _data_as_strings(message.data_with_text()),
+            "android": messaging.AndroidConfig(ttl=message.ttl, collapse_key=collapse_id, priority="high"),
             "apns": messaging.APNSConfig(
-                headers=apns_headers,
-                payload=(
-                    messaging.APNSPayload(aps=messaging.Aps(**aps))
-                    if any(value is not None for value in aps.values())
-                    else None
-                ),
-                fcm_options=messaging.APNSFCMOptions(image=image) if image else None,
+                headers=apns_headers, payload=messaging.APNSPayload(aps=messaging.Aps(content_available=True))
             ),
         }
-
-    def _skip_regional_access_boundary_lookup(self) -> None:
-        # google-auth 2.4x+ asks iamcredentials.googleapis.com for the service account's
-        # "regional access boundary" in a background thread after the first request. Pointed
-        # at a fake FCM, that would send Google a token Google never issued (or fail on DNS
-        # and log retries), so only talk to the endpoint we were given. Absent in other
-        # google-auth versions, where there is nothing to skip.
-        if hasattr(self._credential, "_is_regional_access_boundary_lookup_required"):
-            self._credential._is_regional_access_boundary_lookup_required = lambda: False
-
-    def _ensure_access_token(self) -> None:
-        """Have a valid OAuth2 token before fanning out; raises Transient/PermanentProviderError."""
-        if self._credential.valid:
-            return
-        with self._token_lock:
-            if self._credential.valid:
-                return
-            try:
-                self._credential.refresh(self._token_request)
-            except google.auth.exceptions.GoogleAuthError as exc:
-                raise self._batch_error(exc) from exc
-
-    @staticmethod
-    def _batch_error(cause: BaseException) -> TransientProviderError | PermanentProviderError:
-        if isinstance(cause, google.auth.exceptions.RefreshError) and not getattr(cause, "retryable", False):
-            # invalid_grant and the like: deleted key, disabled account, wrong project.
-            return PermanentProviderError(f"FCM credentials refused: {cause}")
-        if isinstance(cause, google.auth.exceptions.RefreshError):
-            return TransientProviderError(f"OAuth token endpoint failing: {cause}")
-        if isinstance(cause, google.auth.exceptions.TransportError):
-            return TransientProviderError(f"OAuth token endpoint unreachable: {cause}")
-        return TransientProviderError(f"FCM send failed: {cause}")
+    image = message.image or None
+    sound = message.sound or None
+    android_notification = {"tag": collapse_id, "sound": sound, "notification_count": message.badge}
+    aps = {"badge": message.badge, "sound": sound, "mutable_content": True if image else None}
+    return {
+        "notification": messaging.Notification(title=message.title, body=message.body, image=image),
+        "data": _data_as_strings(message.data) or None,
+        "android": messaging.AndroidConfig(
+            ttl=message.ttl,
+            collapse_key=collapse_id,
+            notification=(
+                messaging.AndroidNotification(**android_notification)
+                if any(value is not None for value in android_notification.values())
+                else None
+            ),
+        ),
+        "apns": messaging.APNSConfig(
+            headers=apns_headers,
+            payload=(
+                messaging.APNSPayload(aps=messaging.Aps(**aps))
+                if any(value is not None for value in aps.values())
+                else None
+            ),
+            fcm_options=messaging.APNSFCMOptions(image=image) if image else None,
+        ),
+    }

@@ -25,8 +25,11 @@ def _build(app: App, platform: str) -> PushProvider:
         if not app.has_fcm:
             raise PermanentProviderError("app has no FCM credentials")
         from notifications.push.providers.fcm import FcmProvider
+        from notifications.push.providers.fcm_aiohttp import AiohttpFcmProvider
 
-        return FcmProvider(
+        # FCM_TRANSPORT: firebase-admin's send_each is kept to measure the default against.
+        provider_class = FcmProvider if settings.FCM_TRANSPORT == "firebase-admin" else AiohttpFcmProvider
+        return provider_class(
             service_account=json.loads(app.fcm_service_account),
             api_url=settings.FCM_API_URL,
             name=f"softafrik-app-{app.pk}-{app.updated_at.timestamp()}",

@@ -10,9 +10,13 @@ encoder. It sends the requests itself: one ``aiohttp.ClientSession`` per provide
 ``aioloop``'s loop, at most ``POOL_SIZE`` keep-alive HTTP/1.1 connections, every
 target of a batch in flight at once.
 
-HTTP/1.1 rather than HTTP/2 (FCM takes both): with the libraries installed, aiohttp's
-C parser over HTTP/1.1 costs several times less CPU per message than httpx over
-HTTP/2 (``bench/fcm_transport_cost.py`` measures both in one run).
+HTTP/1.1 rather than HTTP/2 (FCM takes both): it costs the least CPU per message with
+the libraries installed. ``bench/fcm_transport_cost.py``, one run on this 2-core VM:
+this transport 0.105 ms, bare aiohttp over HTTP/1.1 0.109 ms, httpx over HTTP/2 0.70 ms
+(httpx over HTTP/1.1 3.3 ms), the ``h2`` state machine driven directly on asyncio
+0.118 ms with none of a client's timeouts, pooling or error handling yet; firebase-admin's
+``send_each`` 0.87 ms. aiohttp parses HTTP/1.1 in C; every HTTP/2 path here runs
+framing and HPACK in pure Python.
 
 Outcomes are the firebase-admin transport's, read from the same answers (see
 ``fcm``'s docstring): FCM's ``errorCode`` detail, else the google.rpc ``status``,

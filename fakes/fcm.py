@@ -15,28 +15,35 @@ firebase-admin maps to ``UnregisteredError``, ``QuotaExceededError``...). They a
 injected per registration token with ``fail_token(token, kind, times=...)`` or, with
 no set-up, by the token convention ``fake-fcm-error:<KIND>[:anything]``.
 
-Per-request work is kept to a dict lookup and a ``json.loads``: the benchmark pushes
-100,000 messages through one instance.
+It is served by an asyncio loop (``fakes.http1``: HTTP/1.1 with keep-alive, as Google's
+front ends), in a background thread or on the caller's loop. The benchmark pushes
+100,000 messages through one instance, so per-request work is kept to a dict lookup, a
+``json.loads`` and the body's validation, which ``lean=True`` skips; ``GET /_stats``
+reports the requests served and the CPU spent (``bench/fake_fcm_cost.py`` measures it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import contextlib
+import concurrent.futures
+import html
 import http.server
 import itertools
 import json
 import re
 import secrets
-import socket
 import threading
 import time
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import parse_qs
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from fakes.http1 import Answer, Http1Server, Request
 
 FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
@@ -254,79 +261,51 @@ def validate_message(message: Any) -> None:
         raise _InvalidMessage("message", f"Message is too big ({size} bytes, the limit is {MAX_PAYLOAD_BYTES})")
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as Google's front ends do
-    disable_nagle_algorithm = True  # answers go out in one write; don't wait for an ACK
-    server: _HttpServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # one line per request would dominate the benchmark's profile
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        fake = self.server.fake
-        if self.path == "/token":
-            status, extra_headers, payload = fake._answer_token(body)
-        else:
-            match = _SEND_PATH_RE.match(self.path)
-            if match is None:
-                status, extra_headers, payload = 404, {}, fcm_error_body(404, "NOT_FOUND", "Not Found", None)
-            else:
-                status, extra_headers, payload = fake._answer_send(
-                    match.group(1), self.headers.get("Authorization", ""), body
-                )
-        self._reply(status, extra_headers, payload)
-
-    def _reply(self, status: int, extra_headers: dict[str, str], payload: dict) -> None:
-        content = json.dumps(payload).encode()
-        head = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}"]
-        head.append("Content-Type: application/json; charset=UTF-8")
-        head.append(f"Content-Length: {len(content)}")
-        head.extend(f"{name}: {value}" for name, value in extra_headers.items())
-        # One write for head and body: two small writes meet delayed ACKs on the client.
-        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + content)
+_JSON = "application/json; charset=UTF-8"
+_NOT_FOUND = json.dumps(fcm_error_body(404, "NOT_FOUND", "Not Found", None)).encode()
+STATS_PATH = "/_stats"  # GET: the fake's own counters and CPU, for the benchmarks
 
 
-class _HttpServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    # send_each opens up to 500 connections at once; the default backlog of 5 would
-    # make the kernel drop SYNs and the client stall for a 1 s retransmit.
-    request_queue_size = 1024
-
-    def __init__(self, fake: FakeFcmServer) -> None:
-        self.fake = fake
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def process_request(self, request: socket.socket, client_address: Any) -> None:
-        with self.connections_lock:
-            self.connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: socket.socket) -> None:
-        with self.connections_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
+def _unsupported_method(method: str) -> Answer:
+    """What http.server (the fake's first transport) answered to a method it has no handler for."""
+    message = f"Unsupported method ({method!r})"
+    body = http.server.DEFAULT_ERROR_MESSAGE % {
+        "code": 501,
+        "message": html.escape(message, quote=False),
+        "explain": "Server does not support this operation",
+    }
+    return 501, http.server.DEFAULT_ERROR_CONTENT_TYPE, {}, body.encode("utf-8", "replace")
 
 
 class FakeFcmServer:
-    """FCM HTTP v1 + Google OAuth2 on 127.0.0.1, in a background thread.
+    """FCM HTTP v1 + Google OAuth2 on 127.0.0.1, served by an asyncio loop.
 
-    ``with FakeFcmServer() as server:`` or ``start()``/``stop()``. ``received`` lists
-    the accepted messages (dicts with token, title, body, data, collapse_key, tag,
-    apns_collapse_id, ttl, name and the full ``message``); ``token_requests`` counts
-    calls to ``/token``; ``send_requests`` counts calls to ``messages:send`` and
-    ``accepted`` those answered 200.
+    ``with FakeFcmServer() as server:`` or ``start()``/``stop()`` run the loop in a
+    background thread; ``await start_serving()``/``stop_serving()`` serve on the running
+    loop instead (``bench/fake_fcm_server.py``). ``received`` lists the accepted messages
+    (dicts with token, title, body, data, collapse_key, tag, apns_collapse_id, ttl, name
+    and the full ``message``); ``token_requests`` counts calls to ``/token``;
+    ``send_requests`` counts calls to ``messages:send`` and ``accepted`` those answered
+    200; ``requests`` counts every request but ``GET /_stats``, which answers
+    ``stats()`` as JSON.
+
+    ``lean=True`` skips the per-message validation of the body (field names and types,
+    the 4 KB limit): a valid message gets the same answer, an invalid one may be
+    accepted. It is the only per-request check worth skipping (about 6 of 46 us of CPU
+    per request, measured by ``bench/fake_fcm_cost.py``): the Bearer check is a dict
+    lookup, the JWT signature being verified once per token, at ``/token``. Benchmarks
+    that send what firebase-admin built use it; tests keep the full checks.
     """
 
-    def __init__(self, *, record: bool = True) -> None:
+    def __init__(self, *, record: bool = True, lean: bool = False) -> None:
         # record=False keeps only the counters: a recorded message costs ~3 KB, so
         # 100,000 of them ~300 MB. Benchmarks should pass record=False and read ``accepted``.
         self.record = record
+        self.lean = lean
         self.delay = 0.0  # seconds slept in every messages:send
         self.retry_after = DEFAULT_RETRY_AFTER
         self.token_error: str | None = None  # e.g. "invalid_grant": /token answers 400 with it
+        self.requests = 0  # every request served, but GET /_stats (written by the loop only)
         self.token_requests = 0
         self.send_requests = 0
         self.accepted = 0  # messages answered 200, counted even with record=False
@@ -336,42 +315,87 @@ class FakeFcmServer:
         self._accounts: dict[str, tuple[rsa.RSAPublicKey, str, str]] = {}  # kid -> (key, email, project)
         self._access_tokens: dict[str, str] = {}  # access token -> project it may send to
         self._failures: dict[str, list[Any]] = {}  # token -> [kind, times left or None]
-        self._server: _HttpServer | None = None
+        self._http: Http1Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._delayed: concurrent.futures.ThreadPoolExecutor | None = None
+        self._loop_cpu_at_start = 0.0
+        self._loop_ident = 0
         self.url = ""
 
     # lifecycle
 
     def start(self) -> FakeFcmServer:
-        self._server = _HttpServer(self)
-        host, port = self._server.server_address[:2]
-        self.url = f"http://{host}:{port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-fcm", daemon=True
-        )
+        """Serve from a loop of its own in a background thread."""
+        loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=loop.run_forever, name="fake-fcm", daemon=True)
         self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.start_serving(), loop).result(timeout=10)
         return self
 
     def stop(self) -> None:
-        """Stop listening and drop open keep-alive connections (their clients see a reset)."""
-        server, self._server = self._server, None
-        if server is None:
+        """Stop listening and drop open keep-alive connections (their clients see the
+        connection end); a send held by ``delay`` is still recorded once its delay is over."""
+        loop, thread = self._loop, self._thread
+        if loop is None:
             return
-        server.shutdown()
-        server.server_close()
-        with server.connections_lock:
-            connections = list(server.connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):  # already closed by the client
-                connection.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join()
+        if thread is None:
+            raise RuntimeError("served on a loop of the caller's: await stop_serving() there")
+        asyncio.run_coroutine_threadsafe(self.stop_serving(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+        self._thread = None
+
+    async def start_serving(self) -> FakeFcmServer:
+        """Listen on 127.0.0.1 from the running loop."""
+        self._loop = asyncio.get_running_loop()
+        self._http = Http1Server(self._handle)
+        host, port = await self._http.start()
+        self.url = f"http://{host}:{port}"
+        self._loop_cpu_at_start = time.thread_time()
+        self._loop_ident = threading.get_ident()
+        return self
+
+    async def stop_serving(self) -> None:
+        http_server, self._http = self._http, None
+        if http_server is not None:
+            await http_server.close()
+        if self._delayed is not None:
+            self._delayed.shutdown(wait=False)  # sleeping sends finish and record on their own
+            self._delayed = None
+        self._loop = None
 
     def __enter__(self) -> FakeFcmServer:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters and CPU, as ``GET /_stats`` answers them. ``cpu_seconds`` is the whole
+        process's (the fake's own when it runs alone, as in the benchmarks);
+        ``loop_cpu_seconds`` the serving loop thread's since it started listening (the
+        fake's own even inside a test process)."""
+        loop = self._loop
+        if loop is not None and threading.get_ident() != self._loop_ident:
+
+            async def on_the_loop() -> dict[str, Any]:
+                return self.stats()
+
+            return asyncio.run_coroutine_threadsafe(on_the_loop(), loop).result(timeout=10)
+        stats = {
+            "requests": self.requests,
+            "send_requests": self.send_requests,
+            "token_requests": self.token_requests,
+            "accepted": self.accepted,
+            "cpu_seconds": round(time.process_time(), 4),
+            "lean": self.lean,
+            "server": "asyncio-http1",
+        }
+        if loop is not None:
+            stats["loop_cpu_seconds"] = round(time.thread_time() - self._loop_cpu_at_start, 4)
+        return stats
 
     # what tests set up and read
 
@@ -409,7 +433,36 @@ class FakeFcmServer:
         with self._lock:
             self._accounts[key_id] = (public_key, client_email, project_id)
 
-    # request handling (called from the server's threads)
+    # request handling (on the loop; a send held by ``delay`` in a thread of its own)
+
+    def _handle(self, request: Request) -> Answer | Awaitable[Answer]:
+        if request.method != "POST":
+            if request.method == "GET" and request.target == STATS_PATH:
+                return 200, _JSON, {}, json.dumps(self.stats()).encode()
+            self.requests += 1
+            return _unsupported_method(request.method)
+        self.requests += 1
+        if request.target == "/token":
+            status, extra_headers, payload = self._answer_token(request.body)
+            return status, _JSON, extra_headers, json.dumps(payload).encode()
+        match = _SEND_PATH_RE.match(request.target)
+        if match is None:
+            return 404, _JSON, {}, _NOT_FOUND
+        arguments = (match.group(1), request.headers.get("authorization", ""), request.body)
+        if self.delay:
+            return self._answer_send_held(arguments)
+        status, extra_headers, payload = self._answer_send(*arguments)
+        return status, _JSON, extra_headers, json.dumps(payload).encode()
+
+    async def _answer_send_held(self, arguments: tuple[str, str, bytes]) -> Answer:
+        """``_answer_send`` in a thread, where it sleeps ``delay`` as a slow FCM would,
+        without holding the other connections' requests."""
+        if self._delayed is None:
+            # As many threads as sends held at once (send_each sends up to 500 at a time).
+            self._delayed = concurrent.futures.ThreadPoolExecutor(max_workers=1024, thread_name_prefix="fake-fcm-delay")
+        loop = asyncio.get_running_loop()
+        status, extra_headers, payload = await loop.run_in_executor(self._delayed, self._answer_send, *arguments)
+        return status, _JSON, extra_headers, json.dumps(payload).encode()
 
     def _answer_token(self, body: bytes) -> tuple[int, dict[str, str], dict]:
         with self._lock:
@@ -489,7 +542,10 @@ class FakeFcmServer:
         try:
             request = json.loads(body)
             message = request["message"] if isinstance(request, dict) else None
-            validate_message(message)
+            if not self.lean:
+                validate_message(message)
+            elif not isinstance(message, dict):
+                raise _InvalidMessage("message", f"Invalid value at 'message', {json.dumps(message)}")
         except (ValueError, KeyError) as exc:
             return 400, {}, fcm_error_body(400, "INVALID_ARGUMENT", f"Invalid JSON payload received. {exc}", None)
         except _InvalidMessage as exc:

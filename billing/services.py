@@ -219,6 +219,32 @@ def reserve_ctes(*, amount: str, quantity: str, source: str = "", where: str = "
     )
 
 
+def reserve_many_ctes(*, source: str) -> str:
+    """PostgreSQL: the reservation of several sends to one account as CTEs of a caller's
+    statement, the shape of ``reserve_ctes``: ``total`` (what they cost together),
+    ``acct`` (one conditional UPDATE for that total, answering ``_ACCOUNT_AFTER`` and
+    ``amount``: empty when the account cannot pay all of it) and ``ledger`` (each send's
+    two legs, with ``balance_after`` as if the sends had been reserved one after another
+    in the order of ``i``). ``source`` is a CTE with one row per send: ``i``, ``amount``,
+    ``quantity``, ``reference`` and ``transfer``; the named parameters: tenant, unit, now.
+    """
+    after = ", ".join(f"a.{column.strip()}" for column in _ACCOUNT_AFTER.split(","))
+    return (
+        f"total AS (SELECT coalesce(sum(amount), 0)::bigint AS amount FROM {source}),"  # noqa: S608
+        " acct AS (UPDATE billing_billingaccount a SET balance = a.balance - total.amount,"
+        " reserved = a.reserved + total.amount, updated_at = %(now)s FROM total"
+        " WHERE total.amount > 0 AND a.tenant_id = %(tenant)s AND a.unit = %(unit)s"
+        f" AND {_can_pay('total.amount', 'a.')} RETURNING {after}, total.amount AS amount),"
+        # Send i's legs: the books as they stood once sends 1..i were reserved.
+        f" ledger AS (INSERT INTO {LedgerEntry._meta.db_table} ({', '.join(name for name, _ in ENTRY_COLUMNS)})"
+        " SELECT acct.id, s.transfer, leg.book, 'reserve', leg.sign * s.amount,"
+        " CASE WHEN leg.sign < 0 THEN acct.balance + (acct.amount - s.upto)"
+        " ELSE acct.reserved - (acct.amount - s.upto) END, s.reference, s.quantity, '', NULL, %(now)s"
+        f" FROM acct, (SELECT *, (sum(amount) OVER (ORDER BY i))::bigint AS upto FROM {source} WHERE amount > 0) s,"
+        " (VALUES ('available', -1, 1), ('reserved', 1, 2)) AS leg(book, sign, o) ORDER BY s.i, leg.o)"
+    )
+
+
 _PG_RESERVE = f"WITH {reserve_ctes(amount='%(amount)s', quantity='%(quantity)s')} SELECT {_ACCOUNT_AFTER} FROM acct"  # noqa: S608
 
 

@@ -5,6 +5,7 @@ and the ledger still sums to the balance."""
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -115,3 +116,93 @@ def test_concurrent_reservations_never_lose_an_update(owner):
     assert (account.balance, account.reserved) == (1000 * CREDIT - 280, 280)
     assert_ledger_consistent(account)
     assert connection.vendor == "postgresql"
+
+
+# --- Priced pushes to users: one account's concurrent accepts combined ----------------------
+
+
+@pytest.fixture
+def spied_batches(monkeypatch):
+    """The combined statements' sizes; the first waits a moment, so that the callers
+    arriving meanwhile queue and are combined into the next."""
+    from notifications.push import accept
+
+    sizes = []
+    run = accept._priced_batch
+
+    def spy(sends):
+        sizes.append(len(sends))
+        if len(sizes) == 1:
+            time.sleep(0.3)
+        return run(sends)
+
+    monkeypatch.setattr(accept, "_priced_batch", spy)
+    return sizes
+
+
+def _users(owner, app, count, *, devices=1):
+    from devices.services import end_user_register
+    from notifications.tests.test_delivery import android
+
+    users = []
+    for index in range(count):
+        user = end_user_register(tenant=owner.tenant, external_user_ref=f"combined-{devices}-{index}", meta={})[0]
+        for _ in range(devices):
+            android(owner, app, user)
+        users.append(user)
+    return users
+
+
+def _push(owner, puid):
+    from billing.services import InsufficientBalance
+    from notifications.push import accept
+    from softafrik.errors import NotFound
+
+    try:
+        return accept.push_send_to_user(tenant=owner.tenant, puid=puid, title="t", body="b", data={"k": "é"})
+    except (InsufficientBalance, NotFound) as refused:
+        return type(refused).__name__
+
+
+def test_concurrent_priced_pushes_are_combined_and_pay_exactly_what_the_balance_covers(
+    owner, push_app, fake_fcm, spied_batches
+):
+    from billing.models import Tariff
+    from notifications.models import InboxEntry, Message
+
+    Tariff.objects.create(channel="push", price=CREDIT)
+    account = funded(owner.tenant, 20)
+    users = _users(owner, push_app, 30)
+    answers = _concurrently(30, lambda i: _push(owner, users[i].puid))
+    accepted = [answer for answer in answers if isinstance(answer, Message)]
+    assert len(accepted) == 20 and answers.count("InsufficientBalance") == 10
+    assert max(spied_batches) > 1, spied_batches  # some were combined
+    account.refresh_from_db()
+    assert (account.balance, account.reserved) == (0, 20 * CREDIT)
+    assert Message.objects.filter(pk__in=[m.pk for m in accepted], paid_deliveries=1).count() == 20
+    assert Message.objects.count() == InboxEntry.objects.count() == 20
+    assert_ledger_consistent(account)
+
+
+def test_a_combined_batch_answers_each_send_for_itself(owner, push_app, fake_fcm, spied_batches):
+    from billing.models import Tariff
+    from devices.services import end_user_register
+    from notifications.models import InboxEntry, Message
+
+    Tariff.objects.create(channel="push", price=3)
+    account = funded(owner.tenant, 1)
+    paying = _users(owner, push_app, 4, devices=2)
+    nobody_home = end_user_register(tenant=owner.tenant, external_user_ref="no-device", meta={})[0]
+    puids = [user.puid for user in paying] + [nobody_home.puid, "sa_unknown"]
+    answers = _concurrently(len(puids), lambda i: _push(owner, puids[i]))
+    assert max(spied_batches) > 1, spied_batches
+    by_puid = dict(zip(puids, answers, strict=True))
+    assert by_puid["sa_unknown"] == "NotFound"
+    assert by_puid[nobody_home.puid].paid_deliveries == 0
+    assert [by_puid[user.puid].paid_deliveries for user in paying] == [2, 2, 2, 2]
+    account.refresh_from_db()
+    assert (account.balance, account.reserved) == (CREDIT - 24, 24)
+    assert Message.objects.count() == InboxEntry.objects.count() == 5
+    stored = Message.objects.get(pk=by_puid[paying[0].puid].pk)
+    assert (stored.data, stored.end_user_id, stored.unit_price) == ({"k": "é"}, paying[0].pk, 3)
+    assert_ledger_consistent(account)

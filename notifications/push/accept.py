@@ -4,18 +4,20 @@ inbox entry) and wakes the fan-out on commit (``notifications.push.kick``)."""
 from __future__ import annotations
 
 import json
+import uuid
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Tenant
-from billing.services import account_unit, reserve_ctes, reserve_params, reserved_after
+from billing.services import account_unit, reserve_ctes, reserve_many_ctes, reserve_params, reserved_after
 from devices.models import App, Device
 from notifications.models import Message, MessageKind, MessageState
 from notifications.push.fanout import audience_of
 from notifications.push.kick import fan_out_kick
 from notifications.push.pricing import push_charge, push_price
-from softafrik.bulk import prepared_fetchone
+from softafrik.bulk import prepared_fetchall, prepared_fetchone
+from softafrik.combining import Combiner, Combiners
 from softafrik.errors import NotFound
 
 
@@ -95,18 +97,51 @@ _TO_USER_PRICED_PG = (
 )
 
 
-def _to_user_priced_pg(*, message: Message, tenant: Tenant, puid: str, unit_price: int) -> Message | None:
-    """The priced to-user push in one statement. Unknown puid: NotFound. Not paid (no
-    account row yet, not enough balance, the unit changed): None, nothing written."""
+# Concurrent priced to-user pushes of one account, from one process's request threads, as
+# one statement (softafrik.combining): one UPDATE of the account row and one commit for
+# all of them instead of a queue of transactions taking turns on that row, each holding
+# it through its commit. Every send keeps its own ledger legs, message and inbox entry;
+# if the account cannot pay them all, each is retried alone and judged on its own.
+ACCEPT_BATCH = 32  # sends per statement: a process has a few request threads, this only bounds the JSON
+_TO_USER_PRICED_BATCH_PG = (
+    "WITH r AS (SELECT * FROM jsonb_to_recordset(%(sends)s::jsonb) AS r(i integer, id uuid, puid text,"  # noqa: S608
+    " title text, body text, data jsonb, transfer uuid, created_at timestamptz)),"
+    " u AS (SELECT r.*, u.id AS end_user_id, (SELECT count(*) FROM devices_device d WHERE d.end_user_id = u.id"
+    " AND d.tenant_id = %(tenant)s AND d.is_active) AS n FROM r JOIN devices_enduser u"
+    " ON u.tenant_id = %(tenant)s AND u.puid = r.puid),"
+    " s AS (SELECT i, transfer, %(price)s * n AS amount, n AS quantity, 'push:' || id AS reference FROM u), "
+    + reserve_many_ctes(source="s")
+    + ", message AS (INSERT INTO notifications_message (id, tenant_id, kind, end_user_id, filters, title, body,"
+    " data, options, platform, state, fanout_cursor, total_deliveries, unit_price, paid_deliveries, created_at)"
+    " SELECT u.id, %(tenant)s, %(kind)s, u.end_user_id, '{}', u.title, u.body, u.data, '{}', '', %(state)s, 0, 0,"
+    " %(price)s, u.n, u.created_at FROM u WHERE (SELECT amount FROM total) = 0 OR EXISTS (SELECT FROM acct)"
+    " RETURNING id, end_user_id),"
+    " inbox AS (INSERT INTO notifications_inboxentry (tenant_id, end_user_id, message_id, title, body, data,"
+    " is_read, created_at) SELECT %(tenant)s, m.end_user_id, m.id, u.title, u.body, u.data, false, u.created_at"
+    " FROM message m JOIN u ON u.id = m.id)"
+    " SELECT u.i, u.end_user_id, u.n, acct.* FROM u LEFT JOIN acct ON true"
+)
+_UNPAID = object()  # a combined statement could not pay for all of its sends
+
+
+class _PricedSend:
+    __slots__ = ("message", "price", "puid", "tenant_id", "unit")
+
+    def __init__(self, *, message: Message, puid: str, price: int, unit: str) -> None:
+        self.message, self.puid, self.price, self.unit = message, puid, price, unit
+        self.tenant_id = message.tenant_id
+
+
+def _priced_one(send: _PricedSend):
+    """One send in one statement: (end_user_id, devices, account row as _ACCOUNT_AFTER),
+    or None for an unknown puid; account row all None when not paid."""
+    message = send.message
     params = {
         **reserve_params(
-            tenant_id=tenant.pk,
-            unit=account_unit(tenant_id=tenant.pk),
-            reference=f"push:{message.pk}",
-            now=message.created_at,
+            tenant_id=send.tenant_id, unit=send.unit, reference=f"push:{message.pk}", now=message.created_at
         ),
-        "puid": puid,
-        "price": unit_price,
+        "puid": send.puid,
+        "price": send.price,
         "id": message.pk,
         "kind": MessageKind.TO_USER.value,
         "state": MessageState.QUEUED.value,
@@ -115,7 +150,59 @@ def _to_user_priced_pg(*, message: Message, tenant: Tenant, puid: str, unit_pric
         "data": json.dumps(message.data, ensure_ascii=False),
     }
     with connection.cursor() as cursor:
-        row = prepared_fetchone(cursor, _TO_USER_PRICED_PG, params)
+        return prepared_fetchone(cursor, _TO_USER_PRICED_PG, params)
+
+
+def _priced_batch(sends: list[_PricedSend]) -> list:
+    """``_priced_one`` for every send, in one statement when there are several; a send
+    the account could not pay within the batch answers _UNPAID."""
+    if len(sends) == 1:
+        return [_priced_one(sends[0])]
+    first = sends[0]
+    rows = [
+        {
+            "i": index,
+            "id": str(send.message.pk),
+            "puid": send.puid,
+            "title": send.message.title,
+            "body": send.message.body,
+            "data": send.message.data,
+            "transfer": str(uuid.uuid4()),
+            "created_at": send.message.created_at.isoformat(),
+        }
+        for index, send in enumerate(sends)
+    ]
+    params = {
+        "sends": json.dumps(rows, ensure_ascii=False),
+        "tenant": first.tenant_id,
+        "unit": first.unit,
+        "price": first.price,
+        "now": timezone.now(),
+        "kind": MessageKind.TO_USER.value,
+        "state": MessageState.QUEUED.value,
+    }
+    with connection.cursor() as cursor:
+        found = {row[0]: row[1:] for row in prepared_fetchall(cursor, _TO_USER_PRICED_BATCH_PG, params)}
+    if any(row[1] and row[2] is None for row in found.values()):
+        return [_UNPAID] * len(sends)  # the batch was not paid: nothing of it was written
+    return [found.get(index) for index in range(len(sends))]
+
+
+_combiners: Combiners[_PricedSend, object] = Combiners(lambda key: Combiner(_priced_batch, max_batch=ACCEPT_BATCH))
+
+
+def _to_user_priced_pg(*, message: Message, tenant: Tenant, puid: str, unit_price: int) -> Message | None:
+    """The priced to-user push in one statement, combined with the same account's
+    concurrent ones when the caller is not inside a transaction. Unknown puid:
+    NotFound. Not paid (no account row yet, not enough balance, the unit changed): None,
+    nothing written."""
+    send = _PricedSend(message=message, puid=puid, price=unit_price, unit=account_unit(tenant_id=tenant.pk))
+    if connection.in_atomic_block:  # its statement belongs to the caller's transaction
+        row = _priced_one(send)
+    else:
+        row = _combiners((tenant.pk, send.unit, unit_price)).submit(send)
+        if row is _UNPAID:
+            row = _priced_one(send)
     if row is None:
         raise NotFound(f"Unknown puid {puid!r}.", field="puid")
     end_user_id, devices, account = row[0], row[1], row[2:]

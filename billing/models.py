@@ -173,12 +173,20 @@ class Tariff(models.Model):
 
     class Meta:
         ordering = ["channel", "unit", "prefix"]
+        # One price per (tenant, channel, unit, prefix) and one platform price (tenant
+        # NULL) per (channel, unit, prefix): two partial constraints rather than
+        # nulls_distinct=False, which SQLite does not support.
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "channel", "unit", "prefix"],
+                condition=models.Q(tenant__isnull=False),
                 name="tariff_unique",
-                nulls_distinct=False,
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["channel", "unit", "prefix"],
+                condition=models.Q(tenant__isnull=True),
+                name="tariff_unique_platform",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -188,7 +188,11 @@ def _priced_batch(sends: list[_PricedSend]) -> list:
     return [found.get(index) for index in range(len(sends))]
 
 
-_combiners: Combiners[_PricedSend, object] = Combiners(lambda key: Combiner(_priced_batch, max_batch=ACCEPT_BATCH))
+# The batch function is looked up at each call (late binding), so every account's
+# combiner runs the module's current _priced_batch.
+_combiners: Combiners[_PricedSend, object] = Combiners(
+    lambda key: Combiner(lambda sends: _priced_batch(sends), max_batch=ACCEPT_BATCH)
+)
 
 
 def _to_user_priced_pg(*, message: Message, tenant: Tenant, puid: str, unit_price: int) -> Message | None:

@@ -56,23 +56,12 @@ from bench.harness import (
     results_write,
     wait_until,
 )
-from bench.push_parts import (
-    QUEUE,
-    Bench,
-    FakeFcm,
-    bench_accept,
-    bench_broadcast,
-    bench_drain,
-    bench_inbox,
-    log,
-    to_user_backlog_trim,
-)
+from bench.push_broadcast import bench_broadcast, bench_ios
+from bench.push_common import QUEUE, WEB_SETTINGS, Bench, FakeApns, FakeFcm, log
+from bench.push_parts import bench_accept, bench_drain, bench_inbox, to_user_backlog_trim
+from bench.push_report import report
 
 RESULTS = ROOT / "bench" / "results"
-TARGET_ACCEPTED_PER_SECOND = 800.0  # POST /api/push/to-user on a 2-core machine (issue 2)
-TARGET_RATIO = 0.60  # broadcast deliveries/s as a share of the bare client's
-TARGET_INBOX_P99_MS = 10.0
-CONTENDED_CORES = 0.25  # other work above this while measuring is called out under the table
 
 
 def parse_args() -> argparse.Namespace:
@@ -82,9 +71,19 @@ def parse_args() -> argparse.Namespace:
     size = parser.add_argument_group("sizes")
     size.add_argument("--devices", type=int, default=100_000, help="Android devices the broadcast goes to")
     size.add_argument(
-        "--compare-devices", type=int, default=20_000, help="broadcast size for the pools after the first"
+        "--compare-devices",
+        type=int,
+        default=20_000,
+        help="broadcast size with FCM_TRANSPORT=firebase-admin, for the pools after the first and the iOS comparison",
     )
-    size.add_argument("--inbox-rows", type=int, default=1_000_000, help="rows loaded into the inbox table")
+    size.add_argument(
+        "--ios-devices", type=int, help="iOS devices the iOS broadcast goes to (--devices, at most 100,000)"
+    )
+    size.add_argument(
+        "--inbox-rows",
+        default="1000000",
+        help="rows in the inbox table; a comma list (1000000,10000000) measures at each size, loading on top",
+    )
     size.add_argument("--inbox-per-user", type=int, default=100, help="inbox entries per user (rows dealt evenly)")
     size.add_argument("--duration", type=float, default=10.0, help="seconds measured for to-user acceptance")
     size.add_argument("--warmup", type=float, default=2.0, help="seconds of load before measuring")
@@ -105,13 +104,22 @@ def parse_args() -> argparse.Namespace:
         "--pools", default="prefork:2,threads:2", help="worker pools, pool:concurrency,... (first at full size)"
     )
     setup.add_argument("--client", default="python", choices=["python", "wrk"], help="to-user load generator")
-    setup.add_argument("--parts", default="accept,drain,broadcast,inbox", help="which measurements to run")
+    setup.add_argument("--parts", default="accept,drain,broadcast,ios,inbox", help="which measurements to run")
+    setup.add_argument(
+        "--skip", default="", help="old-transport: no FCM_TRANSPORT=firebase-admin broadcast nor send_each ceiling"
+    )
+    setup.add_argument(
+        "--apns-compare-transport",
+        help="also broadcast to iOS with APNS_TRANSPORT set to this (the transport before), at --compare-devices",
+    )
+    setup.add_argument("--fake-full", action="store_true", help="the fake FCM checks every body (default: --lean)")
     setup.add_argument("--wait-quiet", type=float, help="seconds in all to wait for other CPU users to stop (120)")
     setup.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432", help="server, without database")
     setup.add_argument("--db-name", default="softafrik_bench", help="dropped and created for the run")
     setup.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
     setup.add_argument("--keep-db", action="store_true", help="leave the bench database after the run")
     setup.add_argument("--output", type=Path, default=RESULTS / "push.json")
+    setup.add_argument("--run-dir", type=Path, default=RESULTS / "run", help="logs of the run (emptied first)")
     args = parser.parse_args()
     # A smoke run (--devices under 10,000) keeps under a minute: less waiting, fewer inbox requests.
     smoke = args.devices < 10_000
@@ -125,6 +133,10 @@ def parse_args() -> argparse.Namespace:
         if getattr(args, name) is None:
             setattr(args, name, small if smoke else full)
     args.parts = set(args.parts.split(","))
+    args.skip = set(filter(None, args.skip.split(",")))
+    args.inbox_rows = [int(size) for size in str(args.inbox_rows).split(",")]
+    if args.ios_devices is None:
+        args.ios_devices = min(args.devices, 100_000)
     args.pools = [(pool, int(n)) for pool, n in (item.split(":") for item in args.pools.split(","))]
     return args
 
@@ -160,7 +172,9 @@ def gunicorn_start(bench: Bench) -> str:
         "--keep-alive", "30",
         "--log-level", "warning",
     ]  # fmt: skip
-    bench.procs.start("gunicorn", command, env=bench.env, log=bench.run_dir / "gunicorn.log")
+    # bench.settings: the platform's, serving the floor view as well (bench.urls).
+    env = {**bench.env, "DJANGO_SETTINGS_MODULE": WEB_SETTINGS}
+    bench.procs.start("gunicorn", command, env=env, log=bench.run_dir / "gunicorn.log")
     probe = f"/api/push/inbox?puid={bench.puids[0]}"
 
     def ready() -> bool:
@@ -182,131 +196,17 @@ def gunicorn_start(bench: Bench) -> str:
     return f"gunicorn -w {args.gunicorn_workers} -k {args.gunicorn_class}{threads}"
 
 
-# --- Report -------------------------------------------------------------------------------
-
-
-def verdict(value: float | None, target: float, *, higher: bool) -> str:
-    """PASS when ``value`` is at least (``higher``) or at most ``target``; a missing value misses."""
-    if value is None:
-        return "MISS"
-    return "PASS" if (value >= target if higher else value <= target) else "MISS"
-
-
-def _background(part: dict, key: str = "cpu") -> str:
-    cpu = part.get(key) or {}
-    if "background_cores" not in cpu:
-        return ""
-    steal = cpu.get("steal_percent")
-    return f"{cpu['background_cores']:.2f}" + ("" if steal is None else f", steal {steal:.0f}%")
-
-
-def _ms(latency: dict) -> str:
-    p50, p99 = latency.get("p50_ms"), latency.get("p99_ms")
-    return "n/a" if p50 is None else f"{p50:.1f} / {p99:.1f} ms"
-
-
-def _probe(part: dict) -> str:
-    probe = (part.get("quiet_wait") or {}).get("cpu_probe_ms")
-    return "" if probe is None else f"{probe:.0f} ms"
-
-
-def report(results: dict) -> str:
-    machine, setup = results["machine"], results["setup"]
-    pg = machine["postgresql_settings"]
-    lines = [
-        "",
-        "Machine: {cores} cores, {cpu_model}, {ram_gib} GiB RAM, Linux {kernel}".format(**machine),
-        f"Software: Python {machine['python']}, Django {machine['django']}, PostgreSQL {machine['postgresql']}"
-        f" (shared_buffers {pg['shared_buffers']}, synchronous_commit {pg['synchronous_commit']}), Redis {machine['redis']},"
-        f" gunicorn {machine['gunicorn']}, Celery {machine['celery']}, firebase-admin {machine['firebase_admin']}",
-        f"Web: {setup['gunicorn']}; to-user client: {setup['client']}, {setup['concurrency']} connections",
-        f"Command: {setup['command']}",
-        "",
-    ]
-    rows = [("measurement", "result", "target", "", "other load*", "CPU probe**")]
-
-    def add(name: str, result: str, target: str = "", verdict_: str = "", part: dict | None = None, key: str = "cpu"):
-        rows.append(
-            (name, result, target, verdict_, _background(part, key) if part else "", _probe(part) if part else "")
-        )
-
-    accept = results.get("accept")
-    if accept:
-        lat, rate = accept["latency"], accept.get("ok_per_second")
-        add(
-            "to-user accepted",
-            "n/a" if rate is None else f"{rate:,.0f}/s",
-            f">= {TARGET_ACCEPTED_PER_SECOND:,.0f}/s",
-            verdict(rate, TARGET_ACCEPTED_PER_SECOND, higher=True),
-            accept,
-            "cpu_during_window",
-        )
-        add("to-user latency p50 / p99", _ms(lat), "(none)")
-    drain = results.get("drain")
-    if drain:
-        done = "" if drain["complete"] else f", INCOMPLETE: {drain['dispatched']:,} dispatched"
-        rate = f"{drain['messages_per_second']:,.0f}/s ({drain['seconds']} s{done})"
-        add(
-            f"to-user delivered, {drain['messages']:,} queued, -P {drain['pool']} -c {drain['concurrency']}",
-            rate,
-            "(none)",
-            "",
-            drain,
-        )
-    for run in (results.get("broadcast") or {}).get("runs", []):
-        platform, ceiling, ratio = run["platform"], run["ceiling"], run["ratio"]
-        done = "" if platform["complete"] else f", INCOMPLETE: {platform['sent']:,} sent"
-        if platform.get("fake_accepted") not in (None, run["devices"]):
-            done += f", fake FCM got {platform['fake_accepted']:,}"  # duplicates or stray sends
-        rate = f"{platform['deliveries_per_second']:,.0f}/s ({platform['seconds']} s{done})"
-        add(f"broadcast {run['devices']:,}, worker -P {run['pool']} -c {run['concurrency']}", rate, part=platform)
-        shape = f"{ceiling['processes']} proc x {ceiling['threads']} thread"
-        rate = f"{ceiling['messages_per_second']:,.0f}/s ({ceiling['seconds']} s)"
-        add(f"  ceiling: send_each alone, {shape}", rate, part=ceiling)
-        shown = "n/a" if ratio is None else f"{100 * ratio:.0f}%"
-        add("  platform / ceiling", shown, f">= {100 * TARGET_RATIO:.0f}%", verdict(ratio, TARGET_RATIO, higher=True))
-    inbox = results.get("inbox")
-    if inbox:
-        first, pages = inbox["first_page"], inbox["cursor_pages"]
-        name = f"inbox, {inbox['table_rows']:,} rows, user with {inbox['target_user_entries']}"
-        target = f"p99 <= {TARGET_INBOX_P99_MS:g} ms"
-        add(
-            f"{name}: {inbox['requests']} GETs p50 / p99",
-            _ms(first),
-            target,
-            verdict(first["p99_ms"], TARGET_INBOX_P99_MS, higher=False),
-            inbox,
-        )
-        add(
-            f"  its cursor pages: {pages['requests']} GETs p50 / p99",
-            _ms(pages),
-            target,
-            verdict(pages["p99_ms"], TARGET_INBOX_P99_MS, higher=False),
-        )
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-    for index, row in enumerate(rows):
-        lines.append("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-        if index == 0:
-            lines.append("  ".join("-" * width for width in widths))
-    lines.append("*  cores used by processes outside the bench while measuring (0.00: nothing else ran),")
-    lines.append("   and the share of CPU time the hypervisor gave to other VMs meanwhile (steal)")
-    lines.append("** sum(range(10**7)) in the driver just before measuring: the vCPU's speed then (lower is faster)")
-    busy = [row[0].strip() for row in rows[1:] if row[4] and float(row[4].split(",")[0]) > CONTENDED_CORES]
-    if busy:
-        lines.append(
-            f"!  measured while other work used over {CONTENDED_CORES} cores, so not reliable: {'; '.join(busy)}."
-            " Re-run on a quiet machine."
-        )
-    return "\n".join(lines)
-
-
 def main() -> None:
     args = parse_args()
     exit_on_sigterm()
-    run_dir = RESULTS / "run"
+    run_dir = args.run_dir
     started = time.monotonic()
-    with bench_platform(args, run_dir=run_dir, queue=QUEUE) as (procs, env, machine):
-        bench = Bench(args=args, procs=procs, env=env, run_dir=run_dir, fake=FakeFcm(procs, env, run_dir))
+    with bench_platform(args, run_dir=run_dir, queue=QUEUE, settings=WEB_SETTINGS) as (procs, env, machine):
+        fake = FakeFcm(procs, env, run_dir, lean=not args.fake_full)
+        bench = Bench(args=args, procs=procs, env=env, run_dir=run_dir, fake=fake)
+        if "ios" in args.parts:
+            bench.apns = FakeApns(procs, env, run_dir)
+            log(f"fake APNs on {bench.apns.url}")
         bench.quiet_budget = args.wait_quiet
         log(f"fake FCM on {bench.fake.url}; registering {args.users} users with a device each through the services")
         seed_platform(bench, users=args.users)
@@ -321,6 +221,7 @@ def main() -> None:
                 "client": args.client,
                 "concurrency": args.concurrency,
                 "pools": [f"{pool}:{n}" for pool, n in args.pools],
+                "fake_lean": fake.lean,
             },
         }
         if "accept" in args.parts:
@@ -331,6 +232,8 @@ def main() -> None:
         to_user_backlog_trim(keep=0)  # whatever part 1 accepted is not the broadcast's business
         if "broadcast" in args.parts:
             results["broadcast"] = bench_broadcast(bench)
+        if "ios" in args.parts:
+            results["ios"] = bench_ios(bench)
         if "inbox" in args.parts:
             results["inbox"] = bench_inbox(bench)
         results_write(args, results, report, started=started, run_dir=run_dir)

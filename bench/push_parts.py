@@ -1,4 +1,5 @@
-"""The three measurements of ``push_bench.py``: to-user acceptance, broadcast vs. ceiling, inbox.
+"""The to-user and inbox measurements of ``push_bench.py``: acceptance against its floor,
+to-user delivery, inbox latency (the broadcasts are in ``push_broadcast.py``).
 
 Each function takes the ``Bench`` (running platform, fake FCM, tenant and key) and returns
 a JSON-able dict; ``push_bench.py`` sets the platform up, calls them and prints the table.
@@ -6,102 +7,19 @@ a JSON-able dict; ``push_bench.py`` sets the platform up, calls them and prints 
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import json
 import shutil
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.fcm_ceiling import fake_fcm_token
-from bench.harness import CpuMeter, Http, Processes, python, wait_for_quiet, wait_until
+from bench.harness import CpuMeter, python
 from bench.loadgen import latency_summary
+from bench.push_common import QUEUE, Bench, cpu_ms_per_item, delta, log, worker_start
 
-QUEUE = "softafrik_bench"  # a queue of its own: no other worker on this Redis picks our tasks
 POLL_SECONDS = 0.5
-TITLE, BODY = "Flash sale", "Everything half price until midnight"
-BROADCAST_APP = "bench-broadcast"
-
-
-def cpu_probe_ms() -> float:
-    """Milliseconds for a fixed pure-Python loop: how fast this vCPU is right now. On a
-    shared VM it varies with neighbours the guest cannot see (about 200 ms here at best)."""
-    started = time.perf_counter()
-    sum(range(10_000_000))
-    return round((time.perf_counter() - started) * 1000, 1)
-
-
-def log(text: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-class FakeFcm:
-    """bench/fake_fcm_server.py as a child; ``stats()`` asks it for its counters."""
-
-    def __init__(self, procs: Processes, env: dict[str, str], run_dir: Path) -> None:
-        account_file = run_dir / "fcm-service-account.json"
-        self.proc = procs.start(
-            "fake FCM",
-            [python(), "bench/fake_fcm_server.py", "--account-file", str(account_file)],
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=(run_dir / "fake-fcm.log").open("ab"),
-            text=True,
-        )
-        hello = json.loads(self.proc.stdout.readline())
-        self.url = hello["url"]
-        self.account = json.loads(account_file.read_text())
-        account_file.unlink()  # a throwaway key, but a private key all the same
-
-    def stats(self) -> dict:
-        self.proc.stdin.write("stats\n")
-        self.proc.stdin.flush()
-        return json.loads(self.proc.stdout.readline())
-
-
-@dataclass
-class Bench:
-    args: argparse.Namespace
-    procs: Processes
-    env: dict[str, str]
-    run_dir: Path
-    fake: FakeFcm
-    port: int = 0
-    key: str = ""
-    tenant: object = None
-    puids: list[str] = field(default_factory=list)
-    quiet_budget: float = 0.0  # seconds left to wait for other work on the machine to stop
-
-    def meter(self) -> CpuMeter:
-        return CpuMeter(self.procs.pgids, self.args.db_name)
-
-    def http(self) -> Http:
-        return Http(self.port, {"X-API-KEY": self.key})
-
-    def wait_quiet(self, what: str) -> dict:
-        """Before a measurement: wait for processes outside the bench to go quiet."""
-        if self.quiet_budget <= 0:
-            return {"waited_seconds": 0.0, "quiet": None, "cpu_probe_ms": cpu_probe_ms()}
-        started = time.monotonic()
-        seen = wait_for_quiet(self.meter, limit=self.quiet_budget)
-        self.quiet_budget -= time.monotonic() - started
-        if not seen["quiet"]:
-            cores = seen["last_background_cores"]
-            log(f"{what}: --wait-quiet budget used up (other processes lately: {cores} cores); measuring anyway")
-        elif seen["waited_seconds"] > 2:
-            log(f"{what}: waited {seen['waited_seconds']:.0f} s for other processes to go quiet")
-        return {**seen, "cpu_probe_ms": cpu_probe_ms()}
-
-
-def _delta(before: dict, after: dict, key: str) -> int | None:
-    if before.get(key) is None or after.get(key) is None:
-        return None
-    return after[key] - before[key]
 
 
 # --- 1. to-user acceptance ----------------------------------------------------------------
@@ -122,7 +40,7 @@ def _meter_window(meter: CpuMeter, start_after: float, length: float) -> tuple[t
     return thread, box
 
 
-def _run_wrk(bench: Bench, bodies_file: Path) -> dict:
+def _run_wrk(bench: Bench, bodies_file: Path, path: str) -> dict:
     """The same load with wrk (if installed): one warm-up run, then the measured one."""
     args = bench.args
     script = bench.run_dir / "to-user.lua"
@@ -132,7 +50,7 @@ def _run_wrk(bench: Bench, bodies_file: Path) -> dict:
         f'wrk.headers["X-API-KEY"] = "{bench.key}"\n'
         "request = function()\n  i = i % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[i])\nend\n"
     )
-    url = f"http://127.0.0.1:{bench.port}/api/push/to-user"
+    url = f"http://127.0.0.1:{bench.port}{path}"
     base = ["wrk", "-t", "1", "-c", str(args.concurrency), "-s", str(script), "--latency"]
     subprocess.run([*base, "-d", f"{max(1, round(args.warmup))}s", url], capture_output=True, check=True)
     out = subprocess.run(
@@ -154,8 +72,50 @@ def _run_wrk(bench: Bench, bodies_file: Path) -> dict:
     return result
 
 
+def _load(bench: Bench, bodies_file: Path, path: str, what: str) -> dict:
+    """``--concurrency`` keep-alive clients POSTing the bodies to ``path``, CPU metered
+    inside the measured window (a little margin each side); CPU ms per accepted request."""
+    args = bench.args
+    quiet = bench.wait_quiet(what)
+    log(
+        f"{what}: {args.concurrency} connections, {args.warmup:g} s warm-up + {args.duration:g} s measured ({args.client})"
+    )
+    window, cpu = _meter_window(bench.meter(), args.warmup + 0.5, max(0.5, args.duration - 1.0))
+    if args.client == "wrk":
+        if shutil.which("wrk") is None:
+            raise SystemExit("--client wrk: wrk is not installed (apt-get install wrk); or use --client python")
+        result = _run_wrk(bench, bodies_file, path)
+    else:
+        command = [
+            python(), "bench/loadgen.py", "--url", f"http://127.0.0.1:{bench.port}{path}", "--method", "POST",
+            "--header", f"X-API-KEY: {bench.key}", "--bodies", str(bodies_file),
+            "--concurrency", str(args.concurrency), "--warmup", str(args.warmup), "--duration", str(args.duration),
+            "--max-requests", str(args.max_requests),
+        ]  # fmt: skip
+        client = bench.procs.start(
+            "load generator", command, env=bench.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        out, err = client.communicate()
+        bench.procs.children.pop(client.pid, None)
+        if client.returncode != 0:
+            raise RuntimeError(f"loadgen failed: {err.decode()[-2000:]}")
+        result = json.loads(out)
+    window.join()
+    result["cpu_during_window"] = cpu
+    rate = result.get("ok_per_second")
+    # CPU ms per request: cores used over the window / requests per second.
+    result["cpu_ms_per_request"] = (
+        {label: round(cores * 1000 / rate, 4) for label, cores in cpu.get("cores_used", {}).items()} if rate else {}
+    )
+    result["quiet_wait"] = quiet
+    return result
+
+
 def bench_accept(bench: Bench) -> dict:
-    """Accepted ``POST /api/push/to-user`` per second under a concurrent keep-alive client.
+    """Accepted ``POST /api/push/to-user`` per second under a concurrent keep-alive client,
+    then the same client, bodies and concurrency against the floor view
+    (``bench/floor.py``: the real view's authentication and validation, 202 without the
+    database) on the same gunicorn: ``over_floor`` is the real rate over the floor's.
 
     No worker runs; afterwards the broker queue (the wake-ups) is purged. The accepted
     messages stay queued in the database for ``bench_drain``."""
@@ -177,38 +137,20 @@ def bench_accept(bench: Bench) -> dict:
             }
             handle.write(json.dumps(body) + "\n")
     before = Message.objects.filter(kind=MessageKind.TO_USER).count()
-    quiet = bench.wait_quiet("to-user")
-    log(
-        f"to-user: {args.concurrency} connections, {args.warmup:g} s warm-up + {args.duration:g} s measured ({args.client} client)"
-    )
-    # CPU is metered inside the measured window (a little margin each side).
-    window, cpu = _meter_window(bench.meter(), args.warmup + 0.5, max(0.5, args.duration - 1.0))
-    if args.client == "wrk":
-        if shutil.which("wrk") is None:
-            raise SystemExit("--client wrk: wrk is not installed (apt-get install wrk); or use --client python")
-        result = _run_wrk(bench, bodies_file)
-    else:
-        command = [
-            python(), "bench/loadgen.py", "--url", f"http://127.0.0.1:{bench.port}/api/push/to-user", "--method", "POST",
-            "--header", f"X-API-KEY: {bench.key}", "--bodies", str(bodies_file),
-            "--concurrency", str(args.concurrency), "--warmup", str(args.warmup), "--duration", str(args.duration),
-            "--max-requests", str(args.max_requests),
-        ]  # fmt: skip
-        client = bench.procs.start(
-            "load generator", command, env=bench.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        out, err = client.communicate()
-        bench.procs.children.pop(client.pid, None)
-        if client.returncode != 0:
-            raise RuntimeError(f"loadgen failed: {err.decode()[-2000:]}")
-        result = json.loads(out)
-    window.join()
-    result["cpu_during_window"] = cpu
-    result["quiet_wait"] = quiet
+    result = _load(bench, bodies_file, "/api/push/to-user", "to-user")
     connection.close()
     result["messages_written"] = Message.objects.filter(kind=MessageKind.TO_USER).count() - before
     result["tasks_queued"] = redis.Redis.from_url(args.redis_url).llen(QUEUE)  # fan-out wake-ups
     result["tasks_purged"] = celery_app.control.purge()
+    from bench.floor import FLOOR_PATH  # imports DRF: only once Django is set up
+
+    floor = _load(bench, bodies_file, f"/{FLOOR_PATH}", "floor")
+    if floor.get("statuses") and set(floor["statuses"]) != {"202"}:
+        log(f"floor: answers {floor['statuses']}")
+    result["floor"] = floor
+    rate, floor_rate = result.get("ok_per_second"), floor.get("ok_per_second")
+    result["over_floor"] = round(rate / floor_rate, 3) if rate and floor_rate else None
+    log(f"to-user {rate}/s accepted, floor {floor_rate}/s: {result['over_floor']} of the floor")
     return result
 
 
@@ -233,7 +175,7 @@ def bench_drain(bench: Bench) -> dict:
 
     pool, concurrency = bench.args.pools[0]
     kept, dropped = to_user_backlog_trim(keep=bench.args.drain)
-    worker = _worker_start(bench, pool, concurrency)
+    worker = worker_start(bench, pool, concurrency, name=f"drain-{pool}-{concurrency}")
     quiet = bench.wait_quiet("to-user delivery")
     log(f"to-user delivery: worker -P {pool} -c {concurrency} delivers {len(kept):,} accepted messages")
     before = bench.fake.stats()
@@ -259,7 +201,7 @@ def bench_drain(bench: Bench) -> dict:
                 break
     cpu = meter.stop()
     after = bench.fake.stats()
-    bench.procs.stop(worker)
+    bench.procs.stop(worker.proc)
     result = {
         "pool": pool,
         "concurrency": concurrency,
@@ -270,9 +212,10 @@ def bench_drain(bench: Bench) -> dict:
         "sent": sent,
         "complete": complete,
         "messages_per_second": round(dispatched / elapsed, 1),
-        "fake_accepted": _delta(before, after, "accepted"),
+        "fake_accepted": delta(before, after, "accepted"),
         "timeline": timeline,
         "cpu": cpu,
+        "cpu_ms_per_delivery": cpu_ms_per_item(cpu, sent),
         "quiet_wait": quiet,
     }
     log(
@@ -282,271 +225,72 @@ def bench_drain(bench: Bench) -> dict:
     return result
 
 
-# --- 2. broadcast -------------------------------------------------------------------------
+# --- 2. inbox -----------------------------------------------------------------------------
+
+INBOX_COPY_BATCH = 20_000  # rows per COPY write: a few MB of text at a time
 
 
-def devices_bulk_load(*, tenant, app, count: int) -> float:
-    """COPY ``count`` active Android devices into ``app``; returns seconds taken."""
-    from django.db import connection
-
-    from devices.tokens import token_hash
-
-    started = time.perf_counter()
-    now = datetime.now(UTC)
-    columns = (
-        "tenant_id, app_id, platform, token, token_hash, device_uid, lang, country, is_active,"
-        " deactivated_reason, created_at, updated_at"
+def _secondary_indexes(cursor, table: str) -> list[tuple[str, str]]:
+    """(name, CREATE INDEX statement) of ``table``'s indexes that back no constraint."""
+    cursor.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s"
+        " AND indexname NOT IN (SELECT conname FROM pg_constraint)",
+        [table],
     )
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY devices_device ({columns}) FROM STDIN") as copy:
-            for index in range(count):
-                token = fake_fcm_token("bcast", index)
-                copy.write_row(
-                    (
-                        tenant.pk,
-                        app.pk,
-                        "android",
-                        token,
-                        token_hash(token),
-                        f"uid-{index}",
-                        "fr",
-                        "TG",
-                        True,
-                        "",
-                        now,
-                        now,
-                    )
-                )
-        cursor.execute("ANALYZE devices_device")
-    return time.perf_counter() - started
+    return cursor.fetchall()
 
 
-def _worker_start(bench: Bench, pool: str, concurrency: int) -> subprocess.Popen:
-    log_path = bench.run_dir / f"worker-{pool}-{concurrency}.log"
-    log_path.write_text("")
-    command = [
-        python(), "-m", "celery", "-A", "softafrik", "worker", "-P", pool, "-c", str(concurrency),
-        "-n", f"bench-{pool}@%h", "-l", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-    ]  # fmt: skip
-    proc = bench.procs.start(
-        f"celery worker -P {pool}", command, env={**bench.env, "FCM_API_URL": bench.fake.url}, log=log_path
-    )
-    wait_until(
-        lambda: proc.poll() is not None or " ready." in log_path.read_text(errors="replace"),
-        timeout=60,
-        interval=0.2,
-        what="the Celery worker",
-    )
-    if proc.poll() is not None:
-        raise RuntimeError(f"worker exited: {log_path.read_text()[-2000:]}")
-    return proc
+def inbox_bulk_load(*, tenant, rows: int, per_user: int, batch: int = 0) -> dict:
+    """COPY ``rows // per_user`` new users and ``rows`` inbox entries dealt round-robin to
+    them (so one user's entries sit on different pages, as after months of sends); ANALYZE.
+    ``batch`` numbers the load, so several loads add up (1M rows, then 9M more for 10M).
 
-
-def _broadcast_once(bench: Bench, *, devices: int, timeout: float) -> dict:
-    """POST the broadcast; poll until every delivery is sent. Times are from the POST."""
-    from django.db import connection
-
-    http = bench.http()
-    started = time.monotonic()
-    body = {"app_name": BROADCAST_APP, "title": TITLE, "body": BODY, "data": {"campaign": "bench"}}
-    status, _, data, _ = http.request("POST", "/api/push/broadcast", body)
-    accepted = time.monotonic() - started
-    http.close()
-    if status != 202:
-        raise RuntimeError(f"broadcast refused: {status} {data}")
-    message_id = data["id"]
-    timeline = []
-    rows_done_at = None
-    with connection.cursor() as cursor:
-        while True:
-            time.sleep(POLL_SECONDS)
-            cursor.execute(
-                "SELECT count(*) FILTER (WHERE status = 'sent'), count(*)"
-                " FROM notifications_delivery WHERE message_id = %s",
-                [message_id],
-            )
-            sent, rows = cursor.fetchone()
-            elapsed = time.monotonic() - started
-            timeline.append((round(elapsed, 2), rows, sent))
-            if rows_done_at is None and rows >= devices:
-                rows_done_at = elapsed
-            if sent >= devices or elapsed > timeout:
-                break
-        cursor.execute(
-            "SELECT status, count(*) FROM notifications_delivery WHERE message_id = %s GROUP BY status", [message_id]
-        )
-        by_status = dict(cursor.fetchall())
-    return {
-        "message_id": message_id,
-        "post_seconds": round(accepted, 4),
-        "seconds": round(elapsed, 2),
-        "sent": sent,
-        "complete": sent >= devices,
-        "deliveries_per_second": round(sent / elapsed, 1),
-        "all_rows_written_after_seconds": None if rows_done_at is None else round(rows_done_at, 2),
-        "by_status": by_status,
-        "timeline": timeline,
-    }
-
-
-def _ceiling_once(bench: Bench, *, processes: int, threads: int, messages: int) -> dict:
-    """firebase-admin alone: ``processes`` x ``threads`` senders, ``messages`` in all."""
-    account_file = bench.run_dir / "ceiling-account.json"
-    account_file.write_text(json.dumps(bench.fake.account))
-    shares = [messages // processes + (1 if i < messages % processes else 0) for i in range(processes)]
-    children = []
-    try:
-        for index, share in enumerate(shares):
-            command = [
-                python(), "bench/fcm_ceiling.py", "--url", bench.fake.url, "--account-file", str(account_file),
-                "--messages", str(share), "--threads", str(threads), "--token-prefix", f"ceil{index}",
-            ]  # fmt: skip
-            stderr = (bench.run_dir / "ceiling.log").open("ab")
-            children.append(
-                bench.procs.start(
-                    "ceiling",
-                    command,
-                    env=bench.env,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=stderr,
-                    text=True,
-                )
-            )
-        for child in children:
-            if child.stdout.readline().strip() != "ready":
-                raise RuntimeError("a ceiling process failed to start; see bench/results/run/ceiling.log")
-        account_file.unlink()
-        before = bench.fake.stats()
-        meter = bench.meter().start()
-        for child in children:
-            child.stdin.write("go\n")
-            child.stdin.flush()
-        reports = [json.loads(child.stdout.readline()) for child in children]
-        cpu = meter.stop()
-        after = bench.fake.stats()
-    finally:
-        for child in children:
-            with contextlib.suppress(OSError):
-                child.stdin.close()  # end of input: the child exits by itself
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(timeout=5)
-            bench.procs.stop(child, grace=5)
-        account_file.unlink(missing_ok=True)
-    elapsed = max(r["finished"] for r in reports) - min(r["started"] for r in reports)
-    ok = sum(r["ok"] for r in reports)
-    return {
-        "processes": processes,
-        "threads": threads,
-        "messages": messages,
-        "ok": ok,
-        "failed": sum(r["failed"] for r in reports),
-        "errors": [r["errors"] for r in reports if r["errors"]],
-        "seconds": round(elapsed, 2),
-        "messages_per_second": round(ok / elapsed, 1),
-        "fake_accepted": _delta(before, after, "accepted"),
-        "cpu": cpu,
-    }
-
-
-def bench_broadcast(bench: Bench) -> dict:
-    """For each pool: a broadcast through the platform, then the bare client's ceiling."""
-    from django.db import connection
-
-    from devices.services import app_create
-
-    args = bench.args
-    app = app_create(tenant=bench.tenant, name=BROADCAST_APP, fcm_service_account=bench.fake.account)
-    sizes = [args.devices] + [min(args.devices, args.compare_devices)] * (len(args.pools) - 1)
-    load_seconds = devices_bulk_load(tenant=bench.tenant, app=app, count=args.devices)
-    log(f"broadcast: {args.devices:,} devices loaded with COPY in {load_seconds:.1f} s")
-    runs = []
-    for (pool, concurrency), devices in zip(args.pools, sizes, strict=True):
-        with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE notifications_delivery")
-            # Devices past ``devices`` sit out this run (a smaller comparison run).
-            cursor.execute(
-                "UPDATE devices_device SET is_active = (id <= (SELECT id FROM devices_device WHERE app_id = %s"
-                " ORDER BY id OFFSET %s LIMIT 1)) WHERE app_id = %s",
-                [app.pk, devices - 1, app.pk],
-            )
-            cursor.execute("VACUUM ANALYZE devices_device")
-            cursor.execute("VACUUM ANALYZE notifications_delivery")
-        worker = _worker_start(bench, pool, concurrency)
-        quiet = bench.wait_quiet(f"broadcast ({pool})")
-        log(f"broadcast: worker -P {pool} -c {concurrency} ready; POST /api/push/broadcast to {devices:,} devices")
-        before = bench.fake.stats()
-        meter = bench.meter().start()
-        platform = _broadcast_once(bench, devices=devices, timeout=60 + devices / 100)
-        platform["cpu"] = meter.stop()
-        platform["quiet_wait"] = quiet
-        after = bench.fake.stats()
-        platform["fake_accepted"] = _delta(before, after, "accepted")
-        bench.procs.stop(worker)
-        log(
-            f"broadcast: {platform['sent']:,} sent in {platform['seconds']} s = {platform['deliveries_per_second']:,.0f}/s"
-            f" (all rows written after {platform['all_rows_written_after_seconds']} s;"
-            f" fake FCM accepted {platform['fake_accepted']})"
-        )
-        processes, threads = (concurrency, 1) if pool == "prefork" else (1, concurrency)
-        quiet = bench.wait_quiet("ceiling")
-        log(
-            f"ceiling: firebase-admin send_each alone, {processes} process(es) x {threads} thread(s), {devices:,} messages"
-        )
-        ceiling = _ceiling_once(bench, processes=processes, threads=threads, messages=devices)
-        ceiling["quiet_wait"] = quiet
-        log(f"ceiling: {ceiling['ok']:,} sent in {ceiling['seconds']} s = {ceiling['messages_per_second']:,.0f}/s")
-        ratio = platform["deliveries_per_second"] / ceiling["messages_per_second"] if platform["complete"] else None
-        runs.append(
-            {
-                "pool": pool,
-                "concurrency": concurrency,
-                "devices": devices,
-                "platform": platform,
-                "ceiling": ceiling,
-                "ratio": None if ratio is None else round(ratio, 3),
-            }
-        )
-    return {"device_load_seconds": round(load_seconds, 2), "runs": runs}
-
-
-# --- 3. inbox -----------------------------------------------------------------------------
-
-
-def inbox_bulk_load(*, tenant, rows: int, per_user: int) -> dict:
-    """COPY ``rows // per_user`` users and ``rows`` inbox entries dealt round-robin to them
-    (so one user's entries sit on different pages, as after months of sends); ANALYZE."""
+    For speed at ten million rows the table's secondary indexes are dropped for the COPY
+    and built again after it (the same statements, from pg_indexes), and foreign-key
+    triggers are skipped for this session's load (the rows reference users made here)."""
     from django.db import connection
 
     started = time.perf_counter()
     users = max(1, rows // per_user)
     now = datetime.now(UTC)
+    refs = f"inbox-{batch}-"
     with connection.cursor() as cursor:
-        columns = "tenant_id, puid, external_user_ref, meta, created_at, updated_at"
-        with cursor.cursor.copy(f"COPY devices_enduser ({columns}) FROM STDIN") as copy:
-            for index in range(users):
-                copy.write_row((tenant.pk, f"sa_{tenant.pk}_in{index:06d}", f"inbox-{index}", "{}", now, now))
-        cursor.execute(
-            "SELECT id, puid FROM devices_enduser WHERE tenant_id = %s AND external_user_ref LIKE 'inbox-%%' ORDER BY id",
-            [tenant.pk],
-        )
-        user_rows = cursor.fetchall()
-        ids = [row[0] for row in user_rows]
-        first, step = now - timedelta(days=90), timedelta(days=90) / rows
-        columns = "tenant_id, end_user_id, title, body, data, is_read, created_at"
-        with cursor.cursor.copy(f"COPY notifications_inboxentry ({columns}) FROM STDIN") as copy:
-            chunk = []
-            for index in range(rows):
-                chunk.append(
-                    f"{tenant.pk}\t{ids[index % users]}\tOrder {index} shipped\t"
-                    f"Parcel TG-{index:07d} left our warehouse and arrives tomorrow.\t"
-                    f'{{"order_id": "{index}", "url": "/orders/{index}"}}\t{"t" if index % 3 else "f"}\t'
-                    f"{(first + step * index).isoformat()}\n"
-                )
-                if len(chunk) == 20_000:
-                    copy.write("".join(chunk))
-                    chunk = []
-            copy.write("".join(chunk))
+        indexes = _secondary_indexes(cursor, "notifications_inboxentry")
+        for name, _ in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+        cursor.execute("SET session_replication_role = replica")
+        try:
+            columns = "tenant_id, puid, external_user_ref, meta, phone, email, username, lang, created_at, updated_at"
+            with cursor.cursor.copy(f"COPY devices_enduser ({columns}) FROM STDIN") as copy:
+                for index in range(users):
+                    puid = f"sa_{tenant.pk}_in{batch}_{index:07d}"
+                    copy.write_row((tenant.pk, puid, f"{refs}{index}", "{}", "", "", "", "", now, now))
+            cursor.execute(
+                "SELECT id, puid FROM devices_enduser WHERE tenant_id = %s AND external_user_ref LIKE %s ORDER BY id",
+                [tenant.pk, f"{refs}%"],
+            )
+            user_rows = cursor.fetchall()
+            ids = [row[0] for row in user_rows]
+            first, step = now - timedelta(days=90), timedelta(days=90) / rows
+            columns = "tenant_id, end_user_id, title, body, data, is_read, created_at"
+            with cursor.cursor.copy(f"COPY notifications_inboxentry ({columns}) FROM STDIN") as copy:
+                chunk = []
+                for index in range(rows):
+                    chunk.append(
+                        f"{tenant.pk}\t{ids[index % users]}\tOrder {index} shipped\t"
+                        f"Parcel TG-{index:08d} left our warehouse and arrives tomorrow.\t"
+                        f'{{"order_id": "{index}", "url": "/orders/{index}"}}\t{"t" if index % 3 else "f"}\t'
+                        f"{(first + step * index).isoformat()}\n"
+                    )
+                    if len(chunk) == INBOX_COPY_BATCH:
+                        copy.write("".join(chunk))
+                        chunk = []
+                copy.write("".join(chunk))
+        finally:
+            cursor.execute("SET session_replication_role = DEFAULT")
+        copied = time.perf_counter() - started
+        for _, statement in indexes:
+            cursor.execute(statement)
         cursor.execute("ANALYZE notifications_inboxentry")
         cursor.execute("ANALYZE devices_enduser")
         cursor.execute(
@@ -560,20 +304,40 @@ def inbox_bulk_load(*, tenant, rows: int, per_user: int) -> dict:
         "table_rows": total,
         "table_mib": round(size / 2**20, 1),
         "load_seconds": round(time.perf_counter() - started, 2),
+        "copy_seconds": round(copied, 2),
+        "indexes_rebuilt": [name for name, _ in indexes],
         "target_user_id": target_id,
         "target_puid": target_puid,
     }
 
 
 def bench_inbox(bench: Bench) -> dict:
-    """``GET /api/push/inbox`` for one user, sequentially, with a large inbox table."""
+    """``GET /api/push/inbox`` for one user at each ``--inbox-rows`` size (rows loaded on
+    top of the previous size's); ``p99_growth`` is the last size's p99 over the first's."""
+    args = bench.args
+    runs, loaded_rows = [], 0
+    for batch, size in enumerate(args.inbox_rows):
+        if size <= loaded_rows:
+            raise SystemExit(f"--inbox-rows sizes must grow: {args.inbox_rows}")
+        loaded = inbox_bulk_load(
+            tenant=bench.tenant, rows=size - loaded_rows, per_user=args.inbox_per_user, batch=batch
+        )
+        loaded_rows = size
+        log(
+            f"inbox: {loaded['table_rows']:,} rows ({loaded['table_mib']} MiB) after COPY of {loaded['rows_loaded']:,}"
+            f" in {loaded['load_seconds']} s"
+        )
+        runs.append(_inbox_measure(bench, loaded))
+    first, last = runs[0]["first_page"]["p99_ms"], runs[-1]["first_page"]["p99_ms"]
+    growth = round(last / first, 3) if len(runs) > 1 and first and last else None
+    return {"runs": runs, "p99_growth": growth}
+
+
+def _inbox_measure(bench: Bench, loaded: dict) -> dict:
+    """One user's first page and cursor pages, sequentially, from one keep-alive client."""
     from notifications.models import InboxEntry
 
     args = bench.args
-    loaded = inbox_bulk_load(tenant=bench.tenant, rows=args.inbox_rows, per_user=args.inbox_per_user)
-    log(
-        f"inbox: {loaded['table_rows']:,} rows ({loaded['table_mib']} MiB) loaded with COPY in {loaded['load_seconds']} s"
-    )
     entries = InboxEntry.objects.filter(end_user_id=loaded["target_user_id"])
     plan = (
         entries.order_by("-pk")

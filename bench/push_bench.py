@@ -1,38 +1,62 @@
-"""SoftAfrik push benchmark: API acceptance, broadcast delivery against its ceiling, inbox latency.
+"""SoftAfrik push benchmark: to-user accept against its floor, broadcasts against their ceilings, inbox latency.
 
-    .venv/bin/python bench/push_bench.py                     # full run (also `make bench`)
-    .venv/bin/python bench/push_bench.py --devices 2000 --inbox-rows 20000 --duration 3   # smoke, < 1 min
+    .venv/bin/python bench/push_bench.py --devices 2000 --inbox-rows 20000 --duration 3   # smoke, ~2 min
+    .venv/bin/python bench/push_bench.py                                    # full: 100,000 devices (also `make bench`)
+    .venv/bin/python bench/push_bench.py --devices 1000000 --parts broadcast --skip old-transport   # a million devices
+    .venv/bin/python bench/push_bench.py --parts inbox --inbox-rows 1000000,10000000   # inbox at 1M then 10M rows
 
 (A smoke run, --devices under 10,000, also waits less for a quiet machine, drains 100
-to-user messages instead of 2,000 and times 1,000 inbox requests instead of 2,000.)
+to-user messages instead of 2,000 and times 1,000 inbox requests instead of 2,000.
+``--db-name``, ``--redis-url``, ``--output`` and ``--run-dir`` keep two runs apart.)
 
 The platform runs as in production, on a PostgreSQL database created fresh for the run
 (``--db-name``, dropped at the end unless ``--keep-db``): gunicorn serving
-``softafrik.wsgi``, Redis as broker, ``celery -A softafrik worker`` processes, and the fake
-FCM (``fakes.fcm``) in a process of its own. The tenant, its key, the app and the users
-who receive to-user pushes are made by the services; bulk rows (broadcast devices, the
-inbox table) are loaded with COPY. Three measurements (``bench/push_parts.py``):
+``bench.settings`` (the platform's settings and URLs plus the floor view), Redis as
+broker, ``celery -A softafrik worker`` processes (``bench.counted_settings``: the same
+plus a per-process count of SQL statements and tasks, ``bench/sqlcount.py``), the fake
+FCM (``bench/fake_fcm_tokens.py``: ``fakes.fcm`` with ``--lean``, counting each token
+once) and the fake APNs (``bench/fake_apns_server.py``) each in a process of its own.
+The tenant, its key, the apps and the users who receive to-user pushes are made by the
+services; bulk rows (broadcast devices, the inbox table) are loaded with COPY.
+The measurements (``--parts``; ``bench/push_parts.py`` and ``bench/push_broadcast.py``):
 
-1. ``POST /api/push/to-user``: accepted per second and p50/p99 latency under a concurrent
-   keep-alive client (``bench/loadgen.py``, in its own process; ``--client wrk`` to use
-   wrk if installed). No worker runs: only acceptance is measured; the broker queue is
-   purged afterwards. Then (``drain``) workers of the first ``--pools`` entry deliver
-   ``--drain`` of the accepted messages (the rest are marked dispatched, never sent): to-user
-   deliveries per second, to set against the acceptance rate.
-2. ``POST /api/push/broadcast`` to ``--devices`` Android devices: deliveries per second
-   from the POST until every Delivery row is ``sent`` (one COUNT query every 0.5 s), per
-   worker pool in ``--pools`` (the first at full size, the others at ``--compare-devices``);
-   and the ceiling: firebase-admin ``send_each`` alone (``bench/fcm_ceiling.py``) with the
-   same processes x threads against the same fake. Target: platform >= 60% of ceiling.
-3. ``GET /api/push/inbox`` for one user with ~100 entries when the inbox table holds
-   ``--inbox-rows`` rows, from one sequential keep-alive client; and its cursor pages.
-   Target: p99 <= 10 ms.
+1. ``accept``: ``POST /api/push/to-user`` accepted per second and p50/p99 latency under a
+   concurrent keep-alive client (``bench/loadgen.py``, in its own process; ``--client
+   wrk`` to use wrk), then the same client, bodies and concurrency against the floor view
+   ``/bench/floor/to-user`` (``bench/floor.py``: the view's authentication and
+   validation, 202 without the database) on the same gunicorn: the ratio, and the CPU
+   per request of each process group for both. No worker runs; the queue is purged after.
+   ``drain``: a worker of the first ``--pools`` entry delivers ``--drain`` of them.
+2. ``broadcast``: ``POST /api/push/broadcast`` to ``--devices`` Android devices, timed from
+   the POST until every Delivery row is ``sent``, through a worker of the first pool with
+   ``FCM_TRANSPORT=aiohttp``, then with ``FCM_TRANSPORT=firebase-admin`` at
+   ``--compare-devices`` (``--skip old-transport`` leaves that out); the other pools with
+   aiohttp at ``--compare-devices``. Ceilings with the same lanes (prefork -c N: N
+   processes; threads -c N: one process, N batches in flight) against the same fake:
+   the lean client (``bench/fcm_ceiling.py --client aiohttp``: bare aiohttp, the
+   provider's bodies, 100 connections a process) at the same size, and firebase-admin's
+   ``send_each`` at ``--compare-devices``. Targets: aiohttp / firebase-admin >= 5x,
+   platform / lean ceiling >= 60%.
+3. ``ios``: the same broadcast to ``--ios-devices`` iOS devices against the fake APNs;
+   with ``--apns-compare-transport VALUE`` also with ``APNS_TRANSPORT=VALUE`` at
+   ``--compare-devices`` (target >= 3x).
+   Every broadcast reports: the CPU ms per delivery of each process group (worker,
+   PostgreSQL, the fake by its own counter, gunicorn, Redis); the Celery tasks and the SQL
+   statements it took (workers' own count; PostgreSQL's transactions for the database
+   from every client); the peak RSS (VmHWM) of each worker process, and RSS sampled over
+   the run; and exactly once: every active device has one delivery, sent in one
+   attempt, and the fake saw each token once and none again.
+4. ``inbox``: ``GET /api/push/inbox`` for one user with ~100 entries when the inbox table
+   holds each of ``--inbox-rows`` (a comma list: each size loaded on top of the last),
+   from one sequential keep-alive client; and its cursor pages. Targets: p99 <= 10 ms,
+   and p99 at the largest size within 20% of the smallest.
 
 Before each measurement it waits (``--wait-quiet`` seconds in all) for processes outside
 the bench to stop using the CPU, and reports how many cores they used meanwhile: on a
 2-core machine a concurrent test run halves every figure. Prints the machine, a table
-with targets and PASS/MISS, and writes it all to ``bench/results/push.json``. Every
-process it starts is stopped on exit, on Ctrl-C and on error.
+with targets and PASS/MISS, the per-broadcast checks, and writes it all to
+``bench/results/push.json``. Every process it starts is stopped on exit, on Ctrl-C and
+on error.
 """
 
 from __future__ import annotations

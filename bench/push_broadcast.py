@@ -34,7 +34,8 @@ from bench.push_common import (
     worker_start,
 )
 
-POLL_SECONDS = 0.5
+FAKE_POLL_SECONDS = 0.1  # the fake's counters: one stdin round trip
+DB_POLL_SECONDS = 0.25  # a COUNT over the message's deliveries, only once the fake has them all
 SETTLE_SECONDS = 1.5  # after the last delivery: tasks' counters written, PostgreSQL's statistics flushed
 TITLE, BODY = "Flash sale", "Everything half price until midnight"
 ANDROID_APP, IOS_APP = "bench-broadcast", "bench-broadcast-ios"
@@ -158,13 +159,14 @@ def broadcast_run(
     _audience_set(app, devices)
     fake.tokens_reset()
     worker = worker_start(bench, pool, concurrency, name=name, env=env)
-    children = [pid for pid in group_pids(worker.proc.pid) if pid != worker.proc.pid]
+    # The processes that send: a prefork pool's children, else the worker itself.
+    senders = [pid for pid in group_pids(worker.proc.pid) if pid != worker.proc.pid] or [worker.proc.pid]
     quiet = bench.wait_quiet(f"broadcast {name}")
     log(f"broadcast {name}: worker -P {pool} -c {concurrency} {env}; POST /api/push/broadcast to {devices:,} devices")
     database_before = _database_counters(bench.args.db_name)
     fake_before = fake.stats()
     meter = bench.meter().start()
-    started = time.monotonic()
+    started, started_wall = time.monotonic(), time.time()
     http = bench.http()
     body = {"app_name": app.name, "title": TITLE, "body": BODY, "data": {"campaign": "bench"}}
     status, _, data, _ = http.request("POST", "/api/push/broadcast", body)
@@ -175,31 +177,44 @@ def broadcast_run(
         raise RuntimeError(f"broadcast refused: {status} {data}")
     message_id = data["id"]
     timeout = 60 + devices / 100
-    timeline, sent, fake_done_at, db_polls = [], 0, None, 0
+    timeline, sent, fake_done_at, db_polls, polls = [], 0, None, 0, 0
+    accepted_before, moved_at = 0, 0.0
     with connection.cursor() as cursor:
         while True:
-            time.sleep(POLL_SECONDS)
-            elapsed = time.monotonic() - started
+            time.sleep(FAKE_POLL_SECONDS if fake_done_at is None else DB_POLL_SECONDS)
+            elapsed, polls = time.monotonic() - started, polls + 1
             accepted = fake.stats()["accepted"] - fake_before["accepted"]
             if accepted >= devices and fake_done_at is None:
                 fake_done_at = elapsed
-            if fake_done_at is not None:  # the database only once the fake has them all: a count costs
+            if accepted != accepted_before:
+                accepted_before, moved_at = accepted, elapsed
+            # The database only once the fake has them all (a COUNT costs), or if the fake
+            # stopped getting sends for a while (failed sends are retried, or lost).
+            if fake_done_at is not None or elapsed - moved_at > 3:
                 cursor.execute(
                     "SELECT count(*) FROM notifications_delivery WHERE message_id = %s AND status = 'sent'",
                     [message_id],
                 )
                 sent = cursor.fetchone()[0]
                 db_polls += 1
-            timeline.append((round(elapsed, 2), accepted, sent, children_rss_mib(worker, children)))
+            if polls % 5 == 1 or fake_done_at is not None:  # every 0.5 s, and the tail
+                timeline.append((round(elapsed, 2), accepted, sent, children_rss_mib(worker, senders)))
             if sent >= devices or elapsed > timeout:
                 break
-    elapsed = time.monotonic() - started
-    cpu = meter.stop()
-    fake_after = fake.stats()
+        polled = time.monotonic() - started
+        cpu = meter.stop()
+        fake_after = fake.stats()
+        # The last delivery's recording time (set just before its commit) ends the run:
+        # more precise than the poll that saw it.
+        cursor.execute("SELECT max(updated_at) FROM notifications_delivery WHERE message_id = %s", [message_id])
+        last = cursor.fetchone()[0]
+    elapsed = last.timestamp() - started_wall if last is not None and sent >= devices else polled
     counts = _wait_settled(worker)
-    database_after = _database_counters(bench.args.db_name)
     memory = worker_memory(worker)
     bench.procs.stop(worker.proc)
+    # A backend flushes its statistics at exit (while idle, up to 10 s late): read them after.
+    time.sleep(0.5)
+    database_after = _database_counters(bench.args.db_name)
     fake_cpu = delta(fake_before, fake_after, "cpu_seconds")
     per_delivery = cpu_ms_per_item(cpu, sent)
     if fake_cpu is not None and sent:
@@ -213,7 +228,8 @@ def broadcast_run(
         "devices": devices,
         "message_id": message_id,
         "post_seconds": round(post_seconds, 4),
-        "seconds": round(elapsed, 2),
+        "seconds": round(elapsed, 3),
+        "seconds_polled": round(polled, 2),
         "sent": sent,
         "complete": sent >= devices,
         "deliveries_per_second": round(sent / elapsed, 1),

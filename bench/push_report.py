@@ -11,7 +11,7 @@ TARGET_INBOX_P99_MS = 10.0
 TARGET_INBOX_GROWTH = 1.20  # p99 at the largest inbox over the smallest (issue 11: flat within 20%)
 CONTENDED_CORES = 0.25  # other work above this while measuring is called out under the table
 # Process groups shown per delivery, in this order (others are summed as "other").
-GROUPS = ("celery worker", "ceiling", "postgresql", "fake", "gunicorn", "redis", "bench driver")
+GROUPS = ("celery worker", "ceiling", "load generator", "postgresql", "fake", "gunicorn", "redis", "bench driver")
 
 
 def verdict(value: float | None, target: float, *, higher: bool) -> str:

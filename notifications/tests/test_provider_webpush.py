@@ -6,6 +6,8 @@ import base64
 import collections
 import email.utils
 import json
+import os
+import threading
 import time
 
 import jwt
@@ -16,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid
 
 from fakes.webpush import FakeWebPushServer
+from notifications.push.providers import aioloop, webpush
 from notifications.push.providers.base import (
     Outcome,
     PermanentProviderError,
@@ -24,11 +27,14 @@ from notifications.push.providers.base import (
     PushTarget,
 )
 from notifications.push.providers.webpush import (
+    VAPID_TOKEN_LIFETIME,
+    VAPID_TOKEN_REFRESH_MARGIN,
     WebPushProvider,
     collapse_id_to_topic,
     generate_vapid_keypair,
     parse_retry_after,
 )
+from notifications.push.providers.webpush_aiohttp import CONNECTIONS_PER_ORIGIN, PushRequest, WebPushTransport
 
 MESSAGE = PushMessage(
     title="Order shipped",
@@ -132,6 +138,29 @@ def test_vapid_jwt_is_reused_across_pushes_to_the_same_origin(server, provider):
     first, second = server.received
     # ECDSA signatures are randomised: re-signing would give a different token.
     assert first.vapid_token == second.vapid_token
+
+
+def test_vapid_jwt_is_signed_once_for_a_whole_chunk(server, provider):
+    provider.send(MESSAGE, [target(server.new_subscription(), i) for i in range(50)])
+
+    assert {push.vapid_token for push in server.received} == {server.received[0].vapid_token}
+    assert len(server.received) == 50
+
+
+def test_vapid_jwt_is_signed_again_when_it_nears_expiry(server, provider, monkeypatch):
+    provider.send(MESSAGE, [target(server.new_subscription())])
+    first_exp = server.received[0].vapid_claims["exp"]
+    # the cached token is due for renewal once within the refresh margin of its exp
+    later = time.time() + VAPID_TOKEN_LIFETIME - VAPID_TOKEN_REFRESH_MARGIN + 1
+    monkeypatch.setattr(webpush.time, "time", lambda: later)
+
+    provider.send(MESSAGE, [target(server.new_subscription())])
+    provider.send(MESSAGE, [target(server.new_subscription())])
+
+    first, second, third = server.received
+    assert second.vapid_token != first.vapid_token
+    assert third.vapid_token == second.vapid_token
+    assert second.vapid_claims["exp"] == int(later) + VAPID_TOKEN_LIFETIME > first_exp
 
 
 def test_subscription_bound_to_another_vapid_key_gets_403_mapped_permanent(server, provider):
@@ -294,6 +323,17 @@ def test_500_without_retry_after_is_transient_with_none(server, provider):
     assert result == PushResult(delivery_id=1, outcome=Outcome.TRANSIENT, error="HTTP 500")
 
 
+@pytest.mark.parametrize("status", [301, 307, 400, 403])
+def test_other_statuses_are_permanent(server, provider, status):
+    subscription = server.new_subscription()
+    server.fail_subscription(subscription, status)
+
+    [result] = provider.send(MESSAGE, [target(subscription)])
+
+    assert result == PushResult(delivery_id=1, outcome=Outcome.PERMANENT, error=f"HTTP {status}")
+    assert server.request_count == 1
+
+
 def test_injected_failure_stops_after_times(server, provider):
     subscription = server.new_subscription()
     server.fail_subscription(subscription, 503, times=1)
@@ -334,6 +374,23 @@ def test_timeout_is_enforced_and_transient(server):
 
     assert time.monotonic() - started < 1.5
     assert result == PushResult(delivery_id=1, outcome=Outcome.TRANSIENT, error="timeout")
+
+
+def test_batch_deadline_reports_unanswered_pushes_as_timeout(server):
+    transport = WebPushTransport(timeout=5.0)
+    server.delay = 3.0
+    requests_ = [
+        PushRequest(1, server.url, server.new_subscription()["endpoint"], {"TTL": "60"}, b""),
+        PushRequest(2, server.url, server.new_subscription()["endpoint"], {"TTL": "60"}, b""),
+    ]
+    started = time.monotonic()
+    try:
+        results = aioloop.run(transport.send_all(requests_, deadline=0.3), timeout=5)
+    finally:
+        transport.close()
+
+    assert time.monotonic() - started < 1.5
+    assert results == [PushResult(i, Outcome.TRANSIENT, error="timeout") for i in (1, 2)]
 
 
 def test_connection_refused_is_transient(provider):
@@ -427,10 +484,134 @@ def test_batch_reuses_keep_alive_connections(server, provider):
     subscriptions = [server.new_subscription() for _ in range(100)]
 
     provider.send(MESSAGE, [target(sub, i) for i, sub in enumerate(subscriptions)])
+    opened = server.connection_count
     provider.send(MESSAGE, [target(sub, i) for i, sub in enumerate(subscriptions)])
 
     assert len(server.received) == 200
-    assert server.connection_count <= 32
+    assert 1 <= opened <= CONNECTIONS_PER_ORIGIN
+    assert server.connection_count == opened  # the second chunk opened none
+
+
+def test_a_chunk_is_sent_concurrently(server, provider):
+    server.delay = 0.2
+    subscriptions = [server.new_subscription() for _ in range(100)]
+
+    started = time.monotonic()
+    results = provider.send(MESSAGE, [target(sub, i) for i, sub in enumerate(subscriptions)])
+    elapsed = time.monotonic() - started
+
+    assert [r.outcome for r in results] == [Outcome.SENT] * 100
+    assert elapsed < 3.0  # one after the other would take 20 s
+
+
+def test_requests_in_flight_per_origin_are_bounded_by_its_connections(server):
+    adapter = WebPushProvider(vapid_private_key=VAPID_PRIVATE_KEY, allow_http=True, connections_per_origin=4)
+    server.delay = 0.2
+    subscriptions = [server.new_subscription() for _ in range(20)]
+    started = time.monotonic()
+    try:
+        results = adapter.send(MESSAGE, [target(sub, i) for i, sub in enumerate(subscriptions)])
+    finally:
+        adapter.close()
+    elapsed = time.monotonic() - started
+
+    assert [r.outcome for r in results] == [Outcome.SENT] * 20
+    assert server.connection_count == 4
+    assert elapsed >= 5 * 0.2  # 20 pushes, 4 at a time
+
+
+def test_each_origin_has_its_own_connections_and_vapid_audience():
+    adapter = WebPushProvider(vapid_private_key=VAPID_PRIVATE_KEY, allow_http=True, connections_per_origin=2)
+    with FakeWebPushServer() as slow, FakeWebPushServer() as fast:
+        slow.delay = 0.5
+        targets = [target(slow.new_subscription(), i) for i in range(8)]
+        targets += [target(fast.new_subscription(), i) for i in range(8, 16)]
+        fast_done: list[float] = []
+
+        def watch_fast() -> None:
+            while len(fast.received) < 8 and time.monotonic() - started < 10:
+                time.sleep(0.01)
+            fast_done.append(time.monotonic() - started)
+
+        started = time.monotonic()
+        watcher = threading.Thread(target=watch_fast)
+        watcher.start()
+        try:
+            results = adapter.send(MESSAGE, targets)
+        finally:
+            adapter.close()
+        elapsed = time.monotonic() - started
+        watcher.join()
+
+        assert [r.outcome for r in results] == [Outcome.SENT] * 16
+        # the slow service's 8 pushes on its 2 connections take 2 s; the fast one's don't wait
+        assert elapsed >= 4 * 0.5
+        assert fast_done[0] < 1.0
+        assert (slow.connection_count, fast.connection_count) == (2, 2)
+        assert {push.vapid_claims["aud"] for push in slow.received} == {slow.url}
+        assert {push.vapid_claims["aud"] for push in fast.received} == {fast.url}
+
+
+def test_least_recently_used_idle_origin_is_closed_past_the_pool_bound():
+    adapter = WebPushProvider(vapid_private_key=VAPID_PRIVATE_KEY, allow_http=True, pooled_origins=2)
+    with FakeWebPushServer() as first, FakeWebPushServer() as second, FakeWebPushServer() as third:
+        try:
+            for server in (first, second, first, third):
+                [result] = adapter.send(MESSAGE, [target(server.new_subscription())])
+                assert result.outcome is Outcome.SENT
+            sessions = dict(adapter._transport._origins)
+            # first was used after second, so second is the one closed for third
+            assert list(sessions) == [first.url, third.url]
+            [result] = adapter.send(MESSAGE, [target(second.new_subscription())])
+        finally:
+            adapter.close()
+
+    assert result.outcome is Outcome.SENT
+    assert second.connection_count == 2  # its first connection was closed with its session
+    assert all(origin.session.closed for origin in sessions.values())
+
+
+def test_close_closes_every_session_and_is_idempotent(server):
+    adapter = WebPushProvider(vapid_private_key=VAPID_PRIVATE_KEY, allow_http=True)
+    adapter.send(MESSAGE, [target(server.new_subscription())])
+    [origin] = adapter._transport._origins.values()
+
+    adapter.close()
+    adapter.close()
+
+    assert origin.session.closed
+
+
+def test_provider_built_before_a_fork_sends_from_the_child_on_its_own_connections(server, provider):
+    assert provider.send(MESSAGE, [target(server.new_subscription())])[0].outcome is Outcome.SENT
+    [parent_origin] = provider._transport._origins.values()
+    child_subscription = server.new_subscription()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report the outcome and whether its session is a new one
+        try:
+            [result] = provider.send(MESSAGE, [target(child_subscription)])
+            [child_origin] = provider._transport._origins.values()
+            answer = f"{result.outcome}|{result.provider_message_id}|{child_origin is not parent_origin}"
+            provider.close()
+        except BaseException as exc:
+            answer = f"error|{exc!r}|"
+        os.write(write_end, answer.encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        answer = pipe.read()
+    os.waitpid(pid, 0)
+
+    outcome, message_id, new_session = answer.split("|")
+    assert (outcome, new_session) == (str(Outcome.SENT), "True")
+    [child_push] = [push for push in server.received if push.endpoint == child_subscription["endpoint"]]
+    assert message_id == f"{server.url}/message/{child_push.message_id}"
+    # the child's close left the parent's connections alone: the parent sends on them
+    opened = server.connection_count
+    assert provider.send(MESSAGE, [target(server.new_subscription())])[0].outcome is Outcome.SENT
+    assert not parent_origin.session.closed
+    assert server.connection_count == opened
 
 
 def test_mixed_batch_returns_each_outcome_in_target_order(server, provider):

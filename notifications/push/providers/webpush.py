@@ -1,35 +1,34 @@
 """Web Push adapter: RFC 8030 delivery, RFC 8291 aes128gcm payloads, RFC 8292 VAPID.
 
 Each target's token is the browser's PushSubscription JSON. Payload encryption is
-pywebpush's ``WebPusher`` (a fresh ephemeral ECDH key per message, as RFC 8291
-requires); the VAPID ``Authorization`` header is signed here and cached per push
-service origin, because pywebpush's ``webpush()`` re-signs a JWT for every push.
+``http_ece`` (pywebpush's encryption: a fresh ephemeral ECDH key per message, as RFC
+8291 requires), done in the calling thread; the VAPID ``Authorization`` header is
+signed here and cached per push service origin, because pywebpush's ``webpush()``
+re-signs a JWT for every push. The requests go out through ``webpush_aiohttp``: aiohttp
+on the process's shared event loop, one keep-alive connector per push service origin,
+a whole chunk in flight at once.
 
-Two pywebpush defaults are traps and are always overridden here: ``TTL: 0`` (the
-service drops the message unless the browser is online at that instant) and no HTTP
-timeout (``webpush()``) or a 10 000 s one (``WebPusher.send``).
+Two pywebpush defaults are traps and are avoided here: ``TTL: 0`` (the service drops
+the message unless the browser is online at that instant) and no HTTP timeout
+(``webpush()``) or a 10 000 s one (``WebPusher.send``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import email.utils
 import hashlib
 import json
 import logging
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-import requests
+import http_ece
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02, VapidException
-from pywebpush import WebPusher
-from requests.adapters import HTTPAdapter
 
 from notifications.push.providers.base import (
     Outcome,
@@ -38,19 +37,29 @@ from notifications.push.providers.base import (
     PushResult,
     PushTarget,
 )
+from notifications.push.providers.webpush_aiohttp import (
+    CONNECTIONS_PER_ORIGIN,
+    POOLED_ORIGINS,
+    PushRequest,
+    WebPushTransport,
+    parse_retry_after,
+)
+
+__all__ = [
+    "WebPushProvider",
+    "collapse_id_to_topic",
+    "encrypt_payload",
+    "generate_vapid_keypair",
+    "parse_retry_after",
+    "parse_subscription",
+    "push_payload",
+]
 
 logger = logging.getLogger(__name__)
 
-# Concurrent POSTs per provider instance. Each worker holds one keep-alive connection
-# to a push service. Per push the client spends ~0.15 ms encrypting (ephemeral ECDH +
-# HKDF + AES-GCM) and ~1 ms in requests; the rest is network wait, so 32 workers
-# send a 500-target chunk in ~16 round trips.
-WEBPUSH_MAX_WORKERS = 32
-# Distinct push service hosts whose connections are pooled (FCM, Mozilla, Apple, WNS...).
-WEBPUSH_POOLED_HOSTS = 16
 # VAPID JWT lifetime. RFC 8292 caps ``exp`` at 24 h; 12 h (pywebpush's own choice)
 # leaves room for clock skew at the push service. Caching saves an ECDSA signature
-# (~56 us) per push: a few percent of the client's CPU, measured.
+# (~50 us) per push: a third of the encryption's cost, measured.
 VAPID_TOKEN_LIFETIME = 12 * 60 * 60
 # Re-sign this long before ``exp`` so a cached token never expires in flight.
 VAPID_TOKEN_REFRESH_MARGIN = 60 * 60
@@ -63,6 +72,7 @@ MAX_PLAINTEXT_BYTES = 4096 - 86 - 1 - 16
 TOPIC_MAX_LENGTH = 32
 TOPIC_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 URGENCY = "normal"
+CONTENT_ENCODING = "aes128gcm"
 
 INVALID_SUBSCRIPTION = "invalid subscription"
 
@@ -90,6 +100,11 @@ class WebPushProvider:
     itself never raises for a per-target failure. The constructor raises
     ``PermanentProviderError`` for an unusable VAPID key or subject.
 
+    ``timeout`` bounds each request's connect and each read. Each push service origin
+    gets up to ``connections_per_origin`` keep-alive connections (as many requests in
+    flight to it); an instance built before a fork sends from each child on the
+    child's own connections.
+
     ``allow_http`` accepts ``http://`` endpoints (the loopback fake in tests). It is
     off by default: browsers only hand out https endpoints, and POSTing to whatever
     URL a subscriber registered over plain http is an SSRF and leak risk.
@@ -102,6 +117,8 @@ class WebPushProvider:
         vapid_subject: str = "mailto:ops@softafrik.local",
         timeout: float = 10.0,
         allow_http: bool = False,
+        connections_per_origin: int = CONNECTIONS_PER_ORIGIN,
+        pooled_origins: int = POOLED_ORIGINS,
     ) -> None:
         self._vapid = _load_vapid_key(vapid_private_key)
         self._subject = vapid_subject
@@ -110,21 +127,12 @@ class WebPushProvider:
         except VapidException as exc:
             raise PermanentProviderError(f"invalid VAPID subject {vapid_subject!r}") from exc
         self.vapid_public_key = _public_key_b64url(self._vapid.private_key)
-        self._timeout = timeout
         self._schemes = ("https", "http") if allow_http else ("https",)
         self._vapid_cache: dict[str, tuple[dict[str, str], float]] = {}
         self._vapid_lock = threading.Lock()
-
-        self._session = requests.Session()
-        self._session.max_redirects = 0  # a push service never redirects; refuse to follow
-        adapter = HTTPAdapter(
-            pool_connections=WEBPUSH_POOLED_HOSTS,
-            pool_maxsize=WEBPUSH_MAX_WORKERS,
-            max_retries=0,  # the caller retries TRANSIENT outcomes with backoff
+        self._transport = WebPushTransport(
+            timeout=timeout, connections_per_origin=connections_per_origin, pooled_origins=pooled_origins
         )
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
-        self._pool = ThreadPoolExecutor(max_workers=WEBPUSH_MAX_WORKERS, thread_name_prefix="webpush")
 
     def send(self, message: PushMessage, targets: list[PushTarget]) -> list[PushResult]:
         """Return one ``PushResult`` per target, in the order of ``targets``."""
@@ -132,53 +140,41 @@ class WebPushProvider:
         if len(payload) > MAX_PLAINTEXT_BYTES:
             reason = f"payload too large ({len(payload)} > {MAX_PLAINTEXT_BYTES} bytes)"
             return [PushResult(t.delivery_id, Outcome.PERMANENT, error=reason) for t in targets]
-        headers = {"Urgency": URGENCY}
+        headers = {"TTL": str(max(0, message.ttl)), "Urgency": URGENCY, "Content-Encoding": CONTENT_ENCODING}
         topic = collapse_id_to_topic(message.collapse_id)
         if topic:
             headers["Topic"] = topic
-        ttl = max(0, message.ttl)
-        futures = [self._pool.submit(self._send_one, target, payload, headers, ttl) for target in targets]
-        return [future.result() for future in futures]
+        return self._send_targets(targets, payload, headers)
 
     def close(self) -> None:
-        """Stop the worker pool and close pooled connections; idempotent."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        self._session.close()
+        """Close pooled connections; idempotent."""
+        self._transport.close()
 
-    def _send_one(self, target: PushTarget, payload: bytes, headers: dict[str, str], ttl: int) -> PushResult:
+    def _send_targets(self, targets: list[PushTarget], payload: bytes, headers: dict[str, str]) -> list[PushResult]:
+        # Encrypted here, in the calling thread, before anything goes to the loop: the
+        # loop stays free for the other providers' I/O, and the bench measured no saving
+        # in doing it there (bench/webpush_transport_cost.py, aiohttp-encrypt-on-loop).
+        prepared = [self._prepare(target, payload, headers) for target in targets]
+        requests = [item for item in prepared if isinstance(item, PushRequest)]
+        answers = iter(self._transport.send(requests))
+        return [next(answers) if isinstance(item, PushRequest) else item for item in prepared]
+
+    def _prepare(self, target: PushTarget, payload: bytes, headers: dict[str, str]) -> PushRequest | PushResult:
+        """The encrypted, signed request for ``target``, or its result if it cannot be sent."""
         subscription = parse_subscription(target.token, schemes=self._schemes)
         if subscription is None:
             return PushResult(target.delivery_id, Outcome.INVALID_ENDPOINT, error=INVALID_SUBSCRIPTION)
-        url = urlsplit(subscription["endpoint"])
-        request_headers = {
-            **headers,
-            **self._vapid_headers(f"{url.scheme}://{url.netloc}"),
-        }
+        endpoint = subscription["endpoint"]
+        url = urlsplit(endpoint)
+        origin = f"{url.scheme}://{url.netloc}"
         try:
-            response = WebPusher(subscription, requests_session=self._session).send(
-                payload,
-                request_headers,
-                ttl=ttl,
-                content_encoding="aes128gcm",
-                timeout=self._timeout,
-            )
-        except requests.TooManyRedirects as exc:
-            status = exc.response.status_code if exc.response is not None else 0
-            return PushResult(target.delivery_id, Outcome.PERMANENT, error=f"HTTP {status}")
-        except requests.Timeout:
-            return PushResult(target.delivery_id, Outcome.TRANSIENT, error="timeout")
-        # Reasons name the error class only: requests' messages quote the endpoint URL,
-        # a bearer capability for the subscriber, which must not land in delivery rows.
-        except requests.ConnectionError:
-            return PushResult(target.delivery_id, Outcome.TRANSIENT, error="connection error")
-        except requests.RequestException as exc:
-            return PushResult(target.delivery_id, Outcome.TRANSIENT, error=f"request error: {type(exc).__name__}")
+            body = encrypt_payload(subscription, payload)
         except Exception as exc:
             # Encryption failing on a subscription that passed validation: retrying
             # the same bytes cannot help.
             logger.exception("web push to delivery %s failed", target.delivery_id)
             return PushResult(target.delivery_id, Outcome.PERMANENT, error=f"error: {type(exc).__name__}")
-        return _result_for_response(target.delivery_id, response)
+        return PushRequest(target.delivery_id, origin, endpoint, {**headers, **self._vapid_headers(origin)}, body)
 
     def _vapid_headers(self, origin: str) -> dict[str, str]:
         """The ``Authorization: vapid t=..., k=...`` header for ``origin``, cached."""
@@ -193,6 +189,20 @@ class WebPushProvider:
                 self._vapid_cache.clear()
             self._vapid_cache[origin] = (headers, expires - VAPID_TOKEN_REFRESH_MARGIN)
             return headers
+
+
+def encrypt_payload(subscription: dict, payload: bytes) -> bytes:
+    """The RFC 8291 aes128gcm body of ``payload`` for ``subscription`` (as
+    ``parse_subscription`` returns it), under a fresh ephemeral P-256 key: what
+    pywebpush's ``WebPusher.encode`` does, without its copies of the subscription."""
+    keys = subscription["keys"]
+    return http_ece.encrypt(
+        payload,
+        private_key=ec.generate_private_key(ec.SECP256R1()),
+        dh=_b64url_decode(keys["p256dh"]),
+        auth_secret=_b64url_decode(keys["auth"]),
+        version=CONTENT_ENCODING,
+    )
 
 
 def push_payload(message: PushMessage) -> dict:
@@ -269,42 +279,6 @@ def collapse_id_to_topic(collapse_id: str) -> str:
         return collapse_id
     digest = hashlib.sha256(collapse_id.encode()).digest()
     return _b64url_encode(digest)[:TOPIC_MAX_LENGTH]
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP-date), or None."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _result_for_response(delivery_id: int, response: requests.Response) -> PushResult:
-    status = response.status_code
-    if status in (200, 201, 202):
-        return PushResult(
-            delivery_id,
-            Outcome.SENT,
-            provider_message_id=response.headers.get("Location", ""),
-        )
-    error = f"HTTP {status}"
-    if status in (404, 410):
-        return PushResult(delivery_id, Outcome.INVALID_ENDPOINT, error=error)
-    if status == 429 or status >= 500:
-        return PushResult(
-            delivery_id,
-            Outcome.TRANSIENT,
-            error=error,
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-        )
-    return PushResult(delivery_id, Outcome.PERMANENT, error=error)
 
 
 def _load_vapid_key(private_key: str) -> Vapid02:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import ssl
 import threading
@@ -540,3 +541,202 @@ def test_fake_refuses_a_background_push_at_priority_10(server, apns_key, clock, 
 
     assert (response.status_code, response.json()) == (400, {"reason": "BadPriority"})
     assert server.received == []
+
+
+# GOAWAY, stream limits, connection loss (the apns_h2 transport)
+
+
+def send_goaway(server: FakeApnsServer, last_stream_id: int | None = None, error_code: int = 0) -> None:
+    """Make the fake say GOAWAY on every open connection, with Apple's JSON reason.
+    (The fake has no hook for it: this drives its h2 connections on its own loop.)"""
+
+    def goaway() -> None:
+        for protocol in list(server._protocols):
+            protocol.conn.close_connection(
+                error_code=error_code, additional_data=b'{"reason":"Shutdown"}', last_stream_id=last_stream_id
+            )
+            protocol.transport.write(protocol.conn.data_to_send())
+
+    server._loop.call_soon_threadsafe(goaway)
+
+
+def send_in_thread(provider: ApnsProvider, batch: list[PushTarget]) -> tuple[threading.Thread, list]:
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append(provider.send(MESSAGE, batch))
+        except Exception as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+@pytest.fixture
+def concurrency(monkeypatch):
+    """The most streams the fake was working on at once (answers held back by ``delay``)."""
+    from fakes import apns as fake_apns
+
+    state = {"now": 0, "max": 0}
+    handle, respond = fake_apns._ApnsProtocol._handle, fake_apns._ApnsProtocol._respond
+
+    def counting_handle(self, *args):
+        state["now"] += 1
+        state["max"] = max(state["max"], state["now"])
+        return handle(self, *args)
+
+    def counting_respond(self, *args):
+        state["now"] -= 1
+        return respond(self, *args)
+
+    monkeypatch.setattr(fake_apns._ApnsProtocol, "_handle", counting_handle)
+    monkeypatch.setattr(fake_apns._ApnsProtocol, "_respond", counting_respond)
+    return state
+
+
+def test_goaway_on_an_idle_connection_sends_the_next_batch_on_a_new_one(server, provider):
+    provider.send(MESSAGE, targets(1))
+    send_goaway(server)
+    time.sleep(0.1)
+
+    results = provider.send(MESSAGE, targets(5, start=2))
+
+    assert [r.outcome for r in results] == [Outcome.SENT] * 5
+    assert server.connections == 2
+    assert server.jwts_seen == 1
+
+
+def test_streams_above_goaway_last_stream_id_are_sent_again_on_a_new_connection(server, provider):
+    provider.send(MESSAGE, targets(1, start=1000))  # stream 1
+    server.delay = 0.5
+    thread, outcome = send_in_thread(provider, targets(10))
+    time.sleep(0.2)
+    send_goaway(server, last_stream_id=1)  # none of the batch's streams was processed
+    time.sleep(0.1)
+    server.delay = 0.0
+    thread.join(timeout=10)
+
+    (results,) = outcome
+    assert [r.outcome for r in results] == [Outcome.SENT] * 10
+    assert server.connections == 2
+
+
+def test_goaway_below_a_stream_leaves_it_transient_and_not_sent_again(server, provider):
+    provider.send(MESSAGE, targets(1, start=1000))
+    for n in (1, 2):
+        server.delay_token(device_token(n), 0.5)
+    thread, outcome = send_in_thread(provider, targets(4))
+    time.sleep(0.2)
+    send_goaway(server)  # last stream id: the highest the fake saw, so all were processed
+    thread.join(timeout=10)
+
+    results = by_delivery(outcome[0])
+    assert results[1] == PushResult(
+        1, Outcome.TRANSIENT, error='RemoteProtocolError: GOAWAY {"reason":"Shutdown"} before the answer'
+    )
+    assert results[2].outcome is Outcome.TRANSIENT
+    assert results[3].outcome is Outcome.SENT
+    assert results[4].outcome is Outcome.SENT
+    assert server.connections == 1
+    assert len(server.received) == 5  # nothing was sent twice
+
+
+def test_connection_lost_with_answers_owed_is_transient_for_those(server, provider):
+    provider.send(MESSAGE, targets(1, start=1000))
+    server.delay_token(device_token(1), 1.0)
+    thread, outcome = send_in_thread(provider, targets(3))
+    time.sleep(0.3)
+    server.drop_connections()
+    thread.join(timeout=10)
+
+    results = by_delivery(outcome[0])
+    assert results[1].outcome is Outcome.TRANSIENT
+    assert results[1].error.startswith("ReadError: connection")
+    assert [results[2].outcome, results[3].outcome] == [Outcome.SENT, Outcome.SENT]
+
+
+def test_server_max_concurrent_streams_is_respected(server, make_provider, monkeypatch, concurrency):
+    from fakes import apns as fake_apns
+
+    monkeypatch.setattr(fake_apns, "MAX_CONCURRENT_STREAMS", 4)  # what the fake's SETTINGS advertise
+    server.delay = 0.05
+    provider = make_provider()
+
+    results = provider.send(MESSAGE, targets(40))
+
+    assert [r.outcome for r in results] == [Outcome.SENT] * 40
+    assert concurrency["max"] == 4
+    assert server.connections == 1
+
+
+def test_streams_in_flight_are_capped_at_max_in_flight(server, make_provider, monkeypatch, concurrency):
+    monkeypatch.setattr(apns, "MAX_IN_FLIGHT", 7)
+    server.delay = 0.05
+    provider = make_provider()
+
+    results = provider.send(MESSAGE, targets(50))
+
+    assert [r.outcome for r in results] == [Outcome.SENT] * 50
+    assert concurrency["max"] == 7
+
+
+def test_a_whole_batch_runs_as_concurrent_streams_on_one_connection(server, provider, concurrency):
+    provider.send(MESSAGE, targets(1, start=1000))
+    server.delay = 0.2
+
+    results = provider.send(MESSAGE, targets(500))
+
+    assert [r.outcome for r in results] == [Outcome.SENT] * 500
+    assert concurrency["max"] == 500
+    assert server.connections == 1
+
+
+def test_close_closes_the_connection_and_the_next_send_opens_one(server, provider):
+    provider.send(MESSAGE, targets(1))
+    provider.close()
+    time.sleep(0.1)
+
+    assert server._protocols == set()
+    assert provider.send(MESSAGE, targets(1, start=2))[0].outcome is Outcome.SENT
+    assert server.connections == 2
+
+
+def test_a_connection_idle_past_keepalive_expiry_is_replaced(server, provider):
+    provider.send(MESSAGE, targets(1))
+    provider._client.keepalive_expiry = 0.2
+    time.sleep(0.3)
+
+    results = provider.send(MESSAGE, targets(2, start=2))
+
+    assert [r.outcome for r in results] == [Outcome.SENT] * 2
+    assert server.connections == 2
+
+
+def test_forked_child_sends_on_its_own_connection(server, provider):
+    provider.send(MESSAGE, targets(1))
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a Celery prefork worker
+        code = 1
+        try:
+            results = provider.send(MESSAGE, targets(3, start=2))
+            os.write(write_end, json.dumps([r.outcome.value for r in results]).encode())
+            code = 0
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    with os.fdopen(read_end) as pipe:
+        child_outcomes = json.loads(pipe.read() or "null")
+
+    assert status == 0
+    assert child_outcomes == ["sent"] * 3
+    assert server.connections == 2
+    assert provider.send(MESSAGE, targets(1, start=9))[0].outcome is Outcome.SENT  # the parent's still works
+    assert server.connections == 2

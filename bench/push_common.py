@@ -58,7 +58,7 @@ class FakeFcm(_FakeProcess):
 
     label = "fake FCM"
 
-    def __init__(self, procs: Processes, env: dict[str, str], run_dir: Path, *, lean: bool) -> None:
+    def __init__(self, procs: Processes, env: dict[str, str], run_dir: Path, *, lean: bool = False) -> None:
         account_file = run_dir / "fcm-service-account.json"
         command = [python(), "bench/fake_fcm_tokens.py", "--account-file", str(account_file)]
         self.proc = procs.start(

@@ -17,7 +17,10 @@ from pathlib import Path
 
 from bench.harness import CpuMeter, python
 from bench.loadgen import latency_summary
-from bench.push_common import QUEUE, Bench, cpu_ms_per_item, delta, log, worker_start
+from bench.push_common import QUEUE, Bench, FakeFcm, cpu_ms_per_item, cpu_probe_ms, delta, log, worker_start
+
+# Other benches import these from here (billing_bench.py, omni_bench.py, fake_fcm_cost.py).
+__all__ = ["Bench", "FakeFcm", "_meter_window", "bench_accept", "cpu_probe_ms", "log", "to_user_backlog_trim"]
 
 POLL_SECONDS = 0.5
 
@@ -111,11 +114,12 @@ def _load(bench: Bench, bodies_file: Path, path: str, what: str) -> dict:
     return result
 
 
-def bench_accept(bench: Bench) -> dict:
-    """Accepted ``POST /api/push/to-user`` per second under a concurrent keep-alive client,
-    then the same client, bodies and concurrency against the floor view
-    (``bench/floor.py``: the real view's authentication and validation, 202 without the
-    database) on the same gunicorn: ``over_floor`` is the real rate over the floor's.
+def bench_accept(bench: Bench, *, floor: bool = False) -> dict:
+    """Accepted ``POST /api/push/to-user`` per second under a concurrent keep-alive client;
+    with ``floor`` (gunicorn serving ``bench.settings``), then the same client, bodies and
+    concurrency against the floor view (``bench/floor.py``: the real view's authentication
+    and validation, 202 without the database) on the same gunicorn: ``over_floor`` is the
+    real rate over the floor's.
 
     No worker runs; afterwards the broker queue (the wake-ups) is purged. The accepted
     messages stay queued in the database for ``bench_drain``."""
@@ -142,13 +146,15 @@ def bench_accept(bench: Bench) -> dict:
     result["messages_written"] = Message.objects.filter(kind=MessageKind.TO_USER).count() - before
     result["tasks_queued"] = redis.Redis.from_url(args.redis_url).llen(QUEUE)  # fan-out wake-ups
     result["tasks_purged"] = celery_app.control.purge()
+    if not floor:
+        return result
     from bench.floor import FLOOR_PATH  # imports DRF: only once Django is set up
 
-    floor = _load(bench, bodies_file, f"/{FLOOR_PATH}", "floor")
-    if floor.get("statuses") and set(floor["statuses"]) != {"202"}:
-        log(f"floor: answers {floor['statuses']}")
-    result["floor"] = floor
-    rate, floor_rate = result.get("ok_per_second"), floor.get("ok_per_second")
+    answered = _load(bench, bodies_file, f"/{FLOOR_PATH}", "floor")
+    if answered.get("statuses") and set(answered["statuses"]) != {"202"}:
+        log(f"floor: answers {answered['statuses']}")
+    result["floor"] = answered
+    rate, floor_rate = result.get("ok_per_second"), answered.get("ok_per_second")
     result["over_floor"] = round(rate / floor_rate, 3) if rate and floor_rate else None
     log(f"to-user {rate}/s accepted, floor {floor_rate}/s: {result['over_floor']} of the floor")
     return result

@@ -234,6 +234,11 @@ FCM_API_URL = env_str("FCM_API_URL") or None  # None: Google's endpoint
 FCM_TRANSPORT = env_str("FCM_TRANSPORT", "aiohttp")
 if FCM_TRANSPORT not in ("aiohttp", "firebase-admin"):
     raise ValueError(f"FCM_TRANSPORT must be 'aiohttp' or 'firebase-admin', got {FCM_TRANSPORT!r}")
+# "h2": the adapter's own HTTP/2 client on the shared loop (apns_h2); "httpx": the
+# httpx client it replaced (apns_httpx), kept to measure against.
+APNS_TRANSPORT = env_str("APNS_TRANSPORT", "h2")
+if APNS_TRANSPORT not in ("h2", "httpx"):
+    raise ValueError(f"APNS_TRANSPORT must be 'h2' or 'httpx', got {APNS_TRANSPORT!r}")
 APNS_URL = env_str("APNS_URL") or None  # None: Apple's, sandbox or production per app
 APNS_CA_FILE = env_str("APNS_CA_FILE") or None
 WEBPUSH_VAPID_SUBJECT = env_str("WEBPUSH_VAPID_SUBJECT", "mailto:ops@softafrik.local")

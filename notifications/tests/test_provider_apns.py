@@ -436,14 +436,6 @@ def test_key_that_is_not_p256_pem_is_refused_at_construction(server, make_provid
 # Lifecycle
 
 
-def test_close_stops_the_loop_thread(server, provider):
-    provider.send(MESSAGE, targets(1))
-
-    provider.close()
-
-    assert not [t for t in threading.enumerate() if t.name == f"apns-{KEY_ID}" and t.is_alive()]
-
-
 def test_get_apns_provider_shares_one_instance_per_credentials(server, apns_key):
     options = dict(
         key_pem=apns_key[0], key_id=KEY_ID, team_id=TEAM_ID, sandbox=True, url=server.url, ca_file=server.ca_file
@@ -457,6 +449,29 @@ def test_get_apns_provider_shares_one_instance_per_credentials(server, apns_key)
         assert other_topic is not first
     finally:
         close_apns_providers()
+
+
+def test_the_httpx_transport_is_kept_to_measure_against_with_the_same_outcomes(server, apns_key):
+    from notifications.push.providers.apns_httpx import HttpxApnsProvider
+
+    options = dict(
+        key_pem=apns_key[0], key_id=KEY_ID, team_id=TEAM_ID, sandbox=True, url=server.url, ca_file=server.ca_file
+    )
+    server.fail_token(device_token(2), "BadDeviceToken")
+    try:
+        provider = get_apns_provider(topic=TOPIC, transport="httpx", **options)
+        assert isinstance(provider, HttpxApnsProvider)
+        assert get_apns_provider(topic=TOPIC, **options) is not provider  # h2 by default: another one
+        results = {result.delivery_id: result for result in provider.send(MESSAGE, targets(2))}
+        assert results[1].outcome is Outcome.SENT and results[1].provider_message_id
+        assert (results[2].outcome, results[2].error) == (Outcome.INVALID_ENDPOINT, "BadDeviceToken")
+    finally:
+        close_apns_providers()
+
+
+def test_an_unknown_apns_transport_is_refused(apns_key):
+    with pytest.raises(ValueError, match="unknown APNs transport"):
+        get_apns_provider(key_pem=apns_key[0], key_id=KEY_ID, team_id=TEAM_ID, topic=TOPIC, sandbox=True, transport="x")
 
 
 def test_sandbox_flag_picks_apple_url(apns_key):

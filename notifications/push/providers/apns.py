@@ -416,15 +416,21 @@ def get_apns_provider(
     sandbox: bool,
     url: str | None = None,
     ca_file: str | None = None,
+    transport: str = "h2",
 ) -> ApnsProvider:
     """The process-wide ``ApnsProvider`` for these credentials, built on first use.
 
-    Keyed by (pid, key id, team, topic, environment, url, CA file, key digest), so
-    every call in one worker process shares one connection and one provider token,
-    and a rotated key gets a fresh provider.
+    Keyed by (pid, transport, key id, team, topic, environment, url, CA file, key
+    digest), so every call in one worker process shares one connection and one
+    provider token, and a rotated key gets a fresh provider. ``transport``: "h2" (this
+    module's client on ``apns_h2``) or "httpx" (``apns_httpx``, the one before, kept
+    to measure against).
     """
+    if transport not in ("h2", "httpx"):
+        raise ValueError(f"unknown APNs transport {transport!r}")
     key = (
         os.getpid(),
+        transport,
         key_id,
         team_id,
         topic,
@@ -436,7 +442,11 @@ def get_apns_provider(
     with _providers_lock:
         provider = _providers.get(key)
         if provider is None:
-            provider = ApnsProvider(
+            if transport == "httpx":
+                from notifications.push.providers.apns_httpx import HttpxApnsProvider as provider_class
+            else:
+                provider_class = ApnsProvider
+            provider = provider_class(
                 key_pem=key_pem, key_id=key_id, team_id=team_id, topic=topic, sandbox=sandbox, url=url, ca_file=ca_file
             )
             _providers[key] = provider

@@ -49,6 +49,7 @@ def _build(app: App, platform: str) -> PushProvider:
             sandbox=app.apns_sandbox,
             url=settings.APNS_URL,
             ca_file=settings.APNS_CA_FILE,
+            transport=settings.APNS_TRANSPORT,
         )
     if platform == Platform.WEB:
         if not app.has_webpush:

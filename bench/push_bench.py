@@ -1,6 +1,6 @@
 """SoftAfrik push benchmark: to-user accept against its floor, broadcasts against their ceilings, inbox latency.
 
-    .venv/bin/python bench/push_bench.py --devices 2000 --inbox-rows 20000 --duration 3   # smoke, ~2 min
+    .venv/bin/python bench/push_bench.py --devices 2000 --inbox-rows 20000 --duration 3   # smoke, ~65 s
     .venv/bin/python bench/push_bench.py                                    # full: 100,000 devices (also `make bench`)
     .venv/bin/python bench/push_bench.py --devices 1000000 --parts broadcast --skip old-transport   # a million devices
     .venv/bin/python bench/push_bench.py --parts inbox --inbox-rows 1000000,10000000   # inbox at 1M then 10M rows

@@ -37,9 +37,9 @@ The measurements (``--parts``; ``bench/push_parts.py`` and ``bench/push_broadcas
    provider's bodies, 100 connections a process) at the same size, and firebase-admin's
    ``send_each`` at ``--compare-devices``. Targets: aiohttp / firebase-admin >= 5x,
    platform / lean ceiling >= 60%.
-3. ``ios``: the same broadcast to ``--ios-devices`` iOS devices against the fake APNs;
-   with ``--apns-compare-transport VALUE`` also with ``APNS_TRANSPORT=VALUE`` at
-   ``--compare-devices`` (target >= 3x).
+3. ``ios``: the same broadcast to ``--ios-devices`` iOS devices against the fake APNs
+   (``APNS_TRANSPORT=h2``, the default), then with ``APNS_TRANSPORT=httpx`` (the client
+   before; ``--apns-compare-transport``) at ``--compare-devices``: target >= 3x.
    Every broadcast reports: the CPU ms per delivery of each process group (worker,
    PostgreSQL, the fake by its own counter, gunicorn, Redis); the Celery tasks and the SQL
    statements it took (workers' own count; PostgreSQL's transactions for the database
@@ -134,7 +134,9 @@ def parse_args() -> argparse.Namespace:
     )
     setup.add_argument(
         "--apns-compare-transport",
-        help="also broadcast to iOS with APNS_TRANSPORT set to this (the transport before), at --compare-devices",
+        default="httpx",
+        help="the iOS broadcast again with APNS_TRANSPORT set to this (httpx: the client before h2), at"
+        " --compare-devices; '' leaves it out",
     )
     setup.add_argument("--fake-full", action="store_true", help="the fake FCM checks every body (default: --lean)")
     setup.add_argument("--wait-quiet", type=float, help="seconds in all to wait for other CPU users to stop (120)")

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
@@ -163,7 +164,8 @@ def message_fan_out(*, message_id: str) -> Iterator[list[int]]:
     message = Message.objects.filter(pk=message_id).first()
     if message is None or message.state == MessageState.DISPATCHED:
         return
-    audience = audience_of(message).order_by("pk").values_list("pk", flat=True)
+    # Named device_id in the page's SQL, which _page_write selects from.
+    audience = audience_of(message).annotate(device_id=F("pk")).order_by("pk").values_list("device_id", flat=True)
     while True:
         with transaction.atomic():
             locked = Message.objects.select_for_update().filter(pk=message.pk, state=MessageState.QUEUED).first()
@@ -172,16 +174,44 @@ def message_fan_out(*, message_id: str) -> Iterator[list[int]]:
             page = FANOUT_CHUNK
             if locked.paid_deliveries is not None:  # priced: no more than it paid for
                 page = min(page, locked.paid_deliveries - locked.total_deliveries)
-            device_ids = list(audience.filter(pk__gt=locked.fanout_cursor)[: max(page, 0)])
-            if not device_ids:
+            written = _page_write(message=message, devices=audience.filter(pk__gt=locked.fanout_cursor)[: max(page, 0)])
+            if not written:
                 Message.objects.filter(pk=message.pk).update(state=MessageState.DISPATCHED)
                 _release_unwritten(Message.objects.filter(pk=message.pk, paid_deliveries__gt=F("total_deliveries")))
                 return
-            due = timezone.now() + dispatch_grace()
-            created = Delivery.objects.bulk_create(
-                [Delivery(message_id=message.pk, device_id=device_id, next_attempt_at=due) for device_id in device_ids]
-            )
             Message.objects.filter(pk=message.pk).update(
-                fanout_cursor=device_ids[-1], total_deliveries=F("total_deliveries") + len(created)
+                fanout_cursor=max(device_id for _, device_id in written),
+                total_deliveries=F("total_deliveries") + len(written),
             )
-        yield [delivery.pk for delivery in created]
+        yield [delivery_id for delivery_id, _ in written]
+
+
+# A page of a broadcast's deliveries, written by one INSERT ... SELECT from its audience
+# (Django's SQL for the page of device ids): no row of it passes through Python but its
+# id. The page's devices have no delivery of this message yet (the cursor is past every
+# committed page, and the page is written under the message's row lock).
+_PAGE_INSERT = (
+    "INSERT INTO notifications_delivery (message_id, device_id, status, error, attempts, next_attempt_at,"
+    " provider_message_id, updated_at) SELECT %s, page.device_id, %s, '', 0, %s, '', %s FROM ({devices}) AS page"
+    " RETURNING id, device_id"
+)
+
+
+def _page_write(*, message: Message, devices) -> list[tuple[int, int]]:
+    """Write a delivery of ``message`` for each device of the ``devices`` queryset (a
+    page of ids); (delivery id, device id) of each, in no particular order."""
+    try:
+        devices_sql, devices_params = devices.query.sql_with_params()
+    except EmptyResultSet:  # a page of none (a priced message already has all it paid for)
+        return []
+    now = timezone.now()
+    params = [
+        Message._meta.pk.get_db_prep_value(message.pk, connection),
+        DeliveryStatus.PENDING.value,
+        connection.ops.adapt_datetimefield_value(now + dispatch_grace()),
+        connection.ops.adapt_datetimefield_value(now),
+        *devices_params,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_PAGE_INSERT.format(devices=devices_sql), params)
+        return list(cursor.fetchall())

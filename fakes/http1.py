@@ -6,6 +6,10 @@ connections are kept alive (HTTP/1.1 by default, HTTP/1.0 with ``Connection: kee
 and pipelined requests are answered in order. The handler is called on the event loop
 with a ``Request`` and returns ``(status, content_type, extra_headers, body)``, or an
 awaitable of it when the answer must wait (it then holds the connection's later requests).
+An empty ``content_type`` sends no Content-Type; a ``Connection: close`` among the extra
+headers closes the connection after the answer. Answers that carry no body by definition
+(1xx, 204, 205, 304, and any answer to HEAD) are sent without one whatever the handler
+returned, as RFC 9110 requires (aiohttp refuses a 204 with a body).
 
 Why not aiohttp's server: ``bench/fake_fcm_cost.py`` measured both behind the same fake
 FCM handler (2026-12-01, 100,000 requests on 64 keep-alive connections): aiohttp's
@@ -30,6 +34,7 @@ Answer = tuple[int, str, dict[str, str], bytes]
 Handler = Callable[["Request"], "Answer | Awaitable[Answer]"]
 
 _REASONS = {status.value: status.phrase for status in http.HTTPStatus}
+_BODILESS_STATUSES = frozenset({204, 304})
 
 
 class Request:
@@ -49,14 +54,25 @@ class _BadRequest(Exception):
     pass
 
 
-def render(answer: Answer, *, close: bool = False) -> bytes:
+def render(answer: Answer, *, close: bool = False, head_only: bool = False) -> bytes:
     """The bytes of one response, head and body in one write (two small writes meet
-    delayed ACKs on the client)."""
+    delayed ACKs on the client). ``head_only`` (an answer to HEAD) keeps Content-Length
+    but sends no body."""
     status, content_type, extra_headers, body = answer
-    head = f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+    head = f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\n"
+    if content_type:
+        head += f"Content-Type: {content_type}\r\n"
+    if status in _BODILESS_STATUSES or status < 200:
+        body = b""  # RFC 9110 §8.6: no Content-Length and no body in a 1xx or 204 (nor 304 here)
+    else:
+        if status == 205:
+            body = b""  # RFC 9110 §15.3.6: no content, but a length (0) so the client need not read to EOF
+        head += f"Content-Length: {len(body)}\r\n"
+        if head_only:
+            body = b""
     for name, value in extra_headers.items():
         head += f"{name}: {value}\r\n"
-    if close:
+    if close and "Connection" not in extra_headers:
         head += "Connection: close\r\n"
     return (head + "\r\n").encode("latin-1") + body
 
@@ -113,6 +129,7 @@ class _Http1Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self._server.protocols.add(self)
+        self._server.connections_made += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server.protocols.discard(self)
@@ -145,14 +162,18 @@ class _Http1Protocol(asyncio.Protocol):
                 self._busy = True
                 task = asyncio.ensure_future(answer)
                 self._server.tasks.add(task)
-                task.add_done_callback(lambda done, keep=keep_alive: self._answered_later(done, keep))
+                head_only = request.method == "HEAD"
+                task.add_done_callback(
+                    lambda done, keep=keep_alive, head=head_only: self._answered_later(done, keep, head)
+                )
                 return
-            transport.write(render(answer, close=not keep_alive))
+            keep_alive = keep_alive and answer[2].get("Connection") != "close"
+            transport.write(render(answer, close=not keep_alive, head_only=request.method == "HEAD"))
             if not keep_alive:
                 transport.close()
                 return
 
-    def _answered_later(self, task: asyncio.Future, keep_alive: bool) -> None:
+    def _answered_later(self, task: asyncio.Future, keep_alive: bool, head_only: bool) -> None:
         self._server.tasks.discard(task)
         self._busy = False
         if task.cancelled() or self.transport.is_closing():
@@ -161,7 +182,9 @@ class _Http1Protocol(asyncio.Protocol):
             traceback.print_exception(task.exception())
             self._fail()
             return
-        self.transport.write(render(task.result(), close=not keep_alive))
+        answer = task.result()
+        keep_alive = keep_alive and answer[2].get("Connection") != "close"
+        self.transport.write(render(answer, close=not keep_alive, head_only=head_only))
         if not keep_alive:
             self.transport.close()
             return
@@ -219,6 +242,7 @@ class Http1Server:
         self.handler = handler
         self.protocols: set[_Http1Protocol] = set()
         self.tasks: set[asyncio.Future] = set()
+        self.connections_made = 0  # TCP connections accepted since start()
         self._server: asyncio.base_events.Server | None = None
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:

@@ -1,6 +1,6 @@
 """Run ``fakes.apns.FakeApnsServer`` in a process of its own, for benchmarks.
 
-    python bench/fake_apns_server.py --credentials-file PATH
+    python bench/fake_apns_server.py --credentials-file PATH [--lean]
 
 It makes an APNs signing key registered with the server (key id, team id), writes
 ``{"url", "ca_file", "key_pem", "key_id", "team_id", "topic"}`` to PATH (mode 0600) and
@@ -8,8 +8,11 @@ prints one line ``{"url": ..., "ca_file": ...}`` once listening (TLS with the fa
 CA, ALPN h2, every provider token and request checked as ``fakes.apns`` does). Then it
 reads commands on stdin, one a line: ``stats`` answers one JSON line (``accepted``:
 notifications answered 200; ``distinct_tokens`` and ``repeated_tokens``: each device
-token counted once; ``connections``; ``cpu_seconds`` of this process); ``reset`` empties
-the token set; ``quit`` or end of input stops it.
+token counted once; ``connections``; ``cpu_seconds`` of this process; ``requests`` and
+``loop_cpu_seconds`` from the fake's ``stats()``); ``reset`` empties the token set;
+``quit`` or end of input stops it. ``--lean`` runs the fake with ``lean=True`` (h2's
+per-request header validation skipped, same answers to valid requests: see
+``fakes.apns``), what the benchmark should use; ``bench/fake_apns_cost.py`` measures both.
 
 The fake records every accepted notification in ``received``; a thread here takes that
 list every 0.2 s and keeps only the counts (a token's hash in a set), so memory stays
@@ -28,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fakes.apns import FakeApnsServer, make_apns_key
+from fakes.apns import FakeApnsServer, make_apns_key, silence_hpack_logging
 
 KEY_ID, TEAM_ID, TOPIC = "BENCHKEY01", "BENCHTEAM1", "com.softafrik.bench"
 DRAIN_SECONDS = 0.2
@@ -64,6 +67,7 @@ class Counts:
 
     def stats(self) -> dict:
         self.drain()
+        server_stats = self.server.stats()
         with self.lock:
             return {
                 "accepted": self.accepted,
@@ -72,6 +76,9 @@ class Counts:
                 "connections": self.server.connections,
                 "jwts_seen": self.server.jwts_seen,
                 "cpu_seconds": round(time.process_time(), 4),
+                "requests": server_stats["requests"],
+                "loop_cpu_seconds": server_stats["loop_cpu_seconds"],
+                "lean": server_stats["lean"],
                 "server": "h2-asyncio-tls",
             }
 
@@ -79,8 +86,10 @@ class Counts:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--credentials-file", required=True, type=Path)
+    parser.add_argument("--lean", action="store_true", help="skip the per-request checks a benchmark does not need")
     args = parser.parse_args()
-    server = FakeApnsServer().start()
+    silence_hpack_logging()  # this process runs the fake alone
+    server = FakeApnsServer(lean=args.lean).start()
     try:
         key_pem, public_key = make_apns_key()
         server.add_key(KEY_ID, TEAM_ID, public_key)

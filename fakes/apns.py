@@ -20,6 +20,19 @@ Any documented reason can be injected per device token with ``fail_token``; answ
 can be held back (``delay``, ``delay_token``) and connections reset (``drop_connections``).
 Accepted notifications are recorded in ``received``; ``connections`` counts TLS
 connections accepted and ``jwts_seen`` the distinct provider tokens presented.
+``stats()`` (and ``GET /_stats`` on any connection) reports the requests served and the
+CPU spent, for the benchmarks.
+
+The benchmark pushes 100,000 notifications through one instance, so the fake must cost
+less per request than the platform's client (``bench/fake_apns_cost.py`` measures it).
+Per request it does no more than it must: a provider token's ES256 signature is verified
+once per distinct JWT (its age still checked per request), responses are HPACK-coded
+without Huffman coding and ``apns-id`` is kept out of the dynamic table, and h2's count
+of open streams, a walk over every stream per new stream, runs only when it could refuse
+one. ``lean=True`` also skips h2's validation of each request's header block (RFC 9113
+field syntax, pseudo-headers) and parses a body only when it differs from the last one:
+a valid request gets the same answer, a malformed header block may be accepted. Tests
+keep the full checks; benchmarks, which send what the platform's client built, use it.
 """
 
 from __future__ import annotations
@@ -41,9 +54,13 @@ from typing import Any
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import hpack
+import hpack.hpack
+import hyperframe.frame
 import jwt
 import trustme
 from cryptography.hazmat.primitives import serialization
@@ -100,7 +117,23 @@ STATUS_BY_REASON = {
 BAD_PAYLOAD_REASON = "BadPayload"
 DEVICE_PATH_PREFIX = "/3/device/"
 
-_H2_CONFIG = h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
+STATS_PATH = "/_stats"  # GET: the fake's own counters and CPU, for the benchmarks
+
+# Headers reach the fake as bytes and are decoded by it (h2's decoding wraps each
+# field in a new tuple). Responses are built here from known-good values, so h2 neither
+# normalises nor validates them.
+_H2_CONFIG = h2.config.H2Configuration(
+    client_side=False, header_encoding=None, validate_outbound_headers=False, normalize_outbound_headers=False
+)
+_H2_LEAN_CONFIG = h2.config.H2Configuration(
+    client_side=False,
+    header_encoding=None,
+    validate_outbound_headers=False,
+    normalize_outbound_headers=False,
+    validate_inbound_headers=False,
+    normalize_inbound_headers=False,
+)
+_STATUS_200 = (b":status", b"200")
 
 
 @dataclass(frozen=True)
@@ -144,11 +177,18 @@ def make_apns_key() -> tuple[str, ec.EllipticCurvePublicKey]:
 class FakeApnsServer:
     """Use as a context manager, or ``start()``/``stop()``. ``url`` and ``ca_file`` are set once started."""
 
-    def __init__(self, *, delay: float = 0.0, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, delay: float = 0.0, clock: Callable[[], float] = time.time, lean: bool = False) -> None:
         self.delay = delay  # seconds before each answer; the stream stays open meanwhile
         self.clock = clock  # the server's idea of now, for provider token age
+        self.lean = lean  # see the module's docstring: fewer per-request checks, same answers
         self.received: list[ReceivedNotification] = []
         self.connections = 0
+        self.requests = 0  # every request answered but GET /_stats (counted on the loop)
+        self.accepted = 0  # notifications answered 200, whether or not ``received`` was emptied since
+        self._last_body: bytes | None = None  # lean: the last body parsed, and what it parsed to
+        self._last_payload: Any = None
+        self._loop_cpu_at_start = 0.0
+        self._loop_ident = 0
         self.url = ""
         self.ca_file = ""
         self._lock = threading.Lock()
@@ -199,6 +239,33 @@ class FakeApnsServer:
         with self._lock:
             return len(self._jwts)
 
+    def stats(self) -> dict[str, Any]:
+        """Counters and CPU, as ``GET /_stats`` answers them. ``cpu_seconds`` is the whole
+        process's (the fake's own when it runs alone, as in the benchmarks);
+        ``loop_cpu_seconds`` the serving loop thread's since it started listening (the
+        fake's own even inside a test process)."""
+        loop = self._loop
+        if loop is not None and threading.get_ident() != self._loop_ident:
+
+            async def on_the_loop() -> dict[str, Any]:
+                return self.stats()
+
+            return asyncio.run_coroutine_threadsafe(on_the_loop(), loop).result(timeout=10)
+        with self._lock:
+            accepted, jwts_seen = self.accepted, len(self._jwts)
+        stats = {
+            "requests": self.requests,
+            "accepted": accepted,
+            "connections": self.connections,
+            "jwts_seen": jwts_seen,
+            "cpu_seconds": round(time.process_time(), 4),
+            "lean": self.lean,
+            "server": "h2-asyncio-tls",
+        }
+        if loop is not None:
+            stats["loop_cpu_seconds"] = round(time.thread_time() - self._loop_cpu_at_start, 4)
+        return stats
+
     # Lifecycle
 
     def start(self) -> FakeApnsServer:
@@ -217,6 +284,8 @@ class FakeApnsServer:
             self._server = await loop.create_server(
                 lambda: _ApnsProtocol(self), "127.0.0.1", 0, ssl=ssl_context, backlog=256
             )
+            self._loop_cpu_at_start = time.thread_time()
+            self._loop_ident = threading.get_ident()
             return self._server.sockets[0].getsockname()[1]
 
         self._loop = loop
@@ -256,10 +325,15 @@ class FakeApnsServer:
         for protocol in list(self._protocols):
             protocol.transport.abort()
 
-    def _answer(self, headers: dict[str, str], body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-        # Apple echoes a client's apns-id. random, not uuid4: os.urandom per request is slow.
-        apns_id = headers.get("apns-id") or str(uuid.UUID(int=random.getrandbits(128), version=4)).upper()
-        if headers.get(":method") != "POST":
+    def _answer(self, headers: dict[str, str], body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        method = headers.get(":method")
+        if method == "GET" and headers.get(":path") == STATS_PATH:
+            document = json.dumps(self.stats()).encode()
+            return 200, [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(document))], document
+        self.requests += 1
+        # Apple echoes a client's apns-id.
+        apns_id = headers.get("apns-id") or _new_apns_id()
+        if method != "POST":
             return _error("MethodNotAllowed", apns_id)
         path = headers.get(":path", "")
         if not path.startswith(DEVICE_PATH_PREFIX):
@@ -281,15 +355,22 @@ class FakeApnsServer:
             reason = "PayloadTooLarge"
         if reason is not None:
             return _error(reason, apns_id)
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            return _error(BAD_PAYLOAD_REASON, apns_id, status=400)
+        if self.lean and body == self._last_body:
+            payload = self._last_payload  # a broadcast sends one body to every device
+        else:
+            try:
+                payload = json.loads(body)
+            except ValueError:
+                return _error(BAD_PAYLOAD_REASON, apns_id, status=400)
+            if self.lean:
+                self._last_body, self._last_payload = body, payload
         apns_headers = {name: value for name, value in headers.items() if name.startswith("apns-")}
         notification = ReceivedNotification(token, apns_headers, payload, apns_id, key_id)
         with self._lock:
             self.received.append(notification)
-        return 200, [("apns-id", apns_id)], b""
+            self.accepted += 1
+        # Never indexed: a new id every answer would evict what the client's table holds.
+        return 200, [hpack.NeverIndexedHeaderTuple(b"apns-id", apns_id.encode())], b""
 
     def _authenticate(self, authorization: str | None) -> tuple[str, str | None]:
         """``(kid, None)`` for an acceptable provider token, else ``("", 403 reason)``."""
@@ -299,8 +380,9 @@ class FakeApnsServer:
         if scheme.lower() != "bearer" or not token:
             return "", "MissingProviderToken"
         with self._lock:
-            self._jwts.add(token)
             verified = self._verified.get(token)
+            if verified is None:
+                self._jwts.add(token)
         if verified is None:
             verified = self._verify(token)
             with self._lock:
@@ -313,6 +395,7 @@ class FakeApnsServer:
         return key_id, None
 
     def _verify(self, token: str) -> tuple[str, int] | str:
+        """ES256 signature, ``kid`` and ``iss`` of a provider token: ``(kid, iat)``, or the 403 reason."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
@@ -373,14 +456,139 @@ def _header_error(headers: dict[str, str]) -> str | None:
     return None
 
 
-def _error(reason: str, apns_id: str, status: int | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
+def _new_apns_id() -> str:
+    """A random UUID (version 4) in upper case, as Apple's. random, not uuid4: os.urandom per request is slow."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4)).upper()
+
+
+def _error(reason: str, apns_id: str, status: int | None = None) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     status = status or STATUS_BY_REASON[reason]
     document: dict[str, Any] = {"reason": reason}
     if status == 410:
         document["timestamp"] = int(time.time() * 1000)  # when APNs learnt the token was dead
     body = json.dumps(document).encode()
-    headers = [("apns-id", apns_id), ("content-type", "application/json"), ("content-length", str(len(body)))]
+    headers = [
+        hpack.NeverIndexedHeaderTuple(b"apns-id", apns_id.encode()),
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+    ]
     return status, headers, body
+
+
+class _PlainEncoder(hpack.Encoder):
+    """HPACK without Huffman coding: Huffman-coding an apns-id in pure Python costs more
+    CPU than the bytes it saves on loopback."""
+
+    def encode(self, headers, huffman: bool = False) -> bytes:  # type: ignore[override]
+        return super().encode(headers, huffman=False)
+
+
+class _Decoder(hpack.Decoder):
+    """hpack's decoder with a short path for a field sent as a one-byte index (all but
+    ``:path`` of a client's request once its table is warm): the same table lookup, size
+    limits and errors, without hpack's per-field integer parsing, debug logging and
+    tuple copies."""
+
+    def decode(self, data: bytes, raw: bool = False) -> list[hpack.HeaderTuple]:  # type: ignore[override]
+        if not raw:
+            return super().decode(data, raw=False)
+        data_mem = memoryview(data)
+        headers: list[hpack.HeaderTuple] = []
+        get_by_index = self.header_table.get_by_index
+        inflated_size = 0
+        index, length = 0, len(data)
+        while index < length:
+            current = data[index]
+            if current & 0x80 and current != 0xFF:  # indexed, the index in this byte
+                name, value = get_by_index(current & 0x7F)
+                header = hpack.HeaderTuple(name, value)
+                consumed = 1
+            elif current & 0x80:
+                header, consumed = self._decode_indexed(data_mem[index:])
+            elif current & 0x40:
+                header, consumed = self._decode_literal_index(data_mem[index:])
+                header = header.__class__(bytes(header[0]), bytes(header[1]))
+            elif current & 0x20:
+                if headers:
+                    raise hpack.HPACKDecodingError("Table size update not at the start of the block")
+                index += self._update_encoding_context(data_mem[index:])
+                continue
+            else:
+                header, consumed = self._decode_literal_no_index(data_mem[index:])
+                header = header.__class__(bytes(header[0]), bytes(header[1]))
+            headers.append(header)
+            inflated_size += 32 + len(header[0]) + len(header[1])  # hpack's table_entry_size
+            if inflated_size > self.max_header_list_size:
+                raise hpack.OversizedHeaderListError(
+                    f"A header list larger than {self.max_header_list_size} has been received"
+                )
+            index += consumed
+        self._assert_valid_table_size()
+        return headers
+
+
+class _H2Connection(h2.connection.H2Connection):
+    """h2's server connection without its per-stream walk.
+
+    h2 counts the open streams by walking every stream it holds each time a client opens
+    one (a fifth of the fake's CPU at 500 concurrent streams), and forgets the closed
+    ones in that walk. The count can only refuse a stream once h2 holds as many streams
+    as the limit; below that the number held (never fewer than the open ones) is
+    answered, so the walk, with its forgetting, runs only at the limit.
+    """
+
+    def __init__(self, config: h2.config.H2Configuration) -> None:
+        super().__init__(config=config)
+        self.encoder = _PlainEncoder()
+        self.decoder = _Decoder()
+        self.decoder.max_header_list_size = self.DEFAULT_MAX_HEADER_LIST_SIZE
+
+    @property
+    def open_inbound_streams(self) -> int:
+        held = len(self.streams)
+        if held < self.local_settings.max_concurrent_streams:
+            return held
+        return super().open_inbound_streams
+
+    def _receive_frame(self, frame: hyperframe.frame.Frame) -> list[h2.events.Event]:
+        """h2 4.4.1's ``_receive_frame`` (requirements.txt pins it) without its first line,
+        ``logger.trace("Received frame: %s", repr(frame))``: the repr is built for every
+        frame even though nothing logs it, 3 us a frame, two frames a notification."""
+        try:
+            frames, events = self._frame_dispatch_table[frame.__class__](frame)
+        except h2.exceptions.StreamClosedError as e:
+            if self._stream_is_closed_by_reset(e.stream_id):
+                f = hyperframe.frame.RstStreamFrame(e.stream_id)
+                f.error_code = e.error_code
+                self._prepare_for_sending([f])
+                events = e._events
+            else:
+                raise
+        except h2.exceptions.StreamIDTooLowError as e:
+            if self._stream_is_closed_by_reset(e.stream_id):
+                f = hyperframe.frame.RstStreamFrame(e.stream_id)
+                f.error_code = h2.errors.ErrorCodes.STREAM_CLOSED
+                self._prepare_for_sending([f])
+                events = []
+            elif self._stream_is_closed_by_end(e.stream_id):
+                raise h2.exceptions.StreamClosedError(e.stream_id) from e
+            else:
+                raise
+        else:
+            self._prepare_for_sending(frames)
+        return events
+
+
+class _NoLog:
+    def debug(self, *args: object) -> None:
+        pass
+
+
+def silence_hpack_logging() -> None:
+    """Stop hpack's debug logging calls (about 28 a request, 9 us of CPU, though nothing
+    listens). Process-wide, the client's hpack included: for a process that only runs
+    the fake (bench/fake_apns_server.py)."""
+    hpack.hpack.log = _NoLog()
 
 
 class _ApnsProtocol(asyncio.Protocol):
@@ -389,7 +597,7 @@ class _ApnsProtocol(asyncio.Protocol):
     def __init__(self, server: FakeApnsServer) -> None:
         self.server = server
         self.transport: asyncio.Transport
-        self.conn = h2.connection.H2Connection(config=_H2_CONFIG)
+        self.conn = _H2Connection(_H2_LEAN_CONFIG if server.lean else _H2_CONFIG)
         self.conn.local_settings = h2.settings.Settings(
             client=False,
             initial_values={h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_CONCURRENT_STREAMS},
@@ -420,7 +628,14 @@ class _ApnsProtocol(asyncio.Protocol):
             return
         for event in events:
             if isinstance(event, h2.events.RequestReceived):
-                self.streams[event.stream_id] = (dict(event.headers), bytearray())
+                try:
+                    headers = {name.decode(): value.decode() for name, value in event.headers}
+                except UnicodeDecodeError:
+                    self.conn.close_connection(error_code=h2.errors.ErrorCodes.PROTOCOL_ERROR)
+                    self.transport.write(self.conn.data_to_send())
+                    self.transport.close()
+                    return
+                self.streams[event.stream_id] = (headers, bytearray())
             elif isinstance(event, h2.events.DataReceived):
                 stream = self.streams.get(event.stream_id)
                 if stream is not None and len(stream[1]) <= MAX_PAYLOAD_BYTES:
@@ -451,11 +666,14 @@ class _ApnsProtocol(asyncio.Protocol):
         else:
             self._respond(stream_id, status, response_headers, response_body, False)
 
-    def _respond(self, stream_id: int, status: int, headers: list[tuple[str, str]], body: bytes, flush: bool) -> None:
+    def _respond(
+        self, stream_id: int, status: int, headers: list[tuple[bytes, bytes]], body: bytes, flush: bool
+    ) -> None:
         if self.transport.is_closing():
             return
+        status_header = _STATUS_200 if status == 200 else (b":status", b"%d" % status)
         try:
-            self.conn.send_headers(stream_id, [(":status", str(status)), *headers], end_stream=not body)
+            self.conn.send_headers(stream_id, [status_header, *headers], end_stream=not body)
             if body:
                 self.conn.send_data(stream_id, body, end_stream=True)
         except h2.exceptions.ProtocolError:

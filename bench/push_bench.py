@@ -231,7 +231,7 @@ def main() -> None:
         fake = FakeFcm(procs, env, run_dir, lean=not args.fake_full)
         bench = Bench(args=args, procs=procs, env=env, run_dir=run_dir, fake=fake)
         if "ios" in args.parts:
-            bench.apns = FakeApns(procs, env, run_dir)
+            bench.apns = FakeApns(procs, env, run_dir, lean=not args.fake_full)
             log(f"fake APNs on {bench.apns.url}")
         bench.quiet_budget = args.wait_quiet
         log(f"fake FCM on {bench.fake.url}; registering {args.users} users with a device each through the services")

@@ -89,11 +89,12 @@ class FakeApns(_FakeProcess):
 
     label = "fake APNs"
 
-    def __init__(self, procs: Processes, env: dict[str, str], run_dir: Path) -> None:
+    def __init__(self, procs: Processes, env: dict[str, str], run_dir: Path, *, lean: bool) -> None:
         credentials_file = run_dir / "apns-credentials.json"
+        command = [python(), "bench/fake_apns_server.py", "--credentials-file", str(credentials_file)]
         self.proc = procs.start(
             self.label,
-            [python(), "bench/fake_apns_server.py", "--credentials-file", str(credentials_file)],
+            [*command, "--lean"] if lean else command,
             env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

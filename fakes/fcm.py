@@ -43,7 +43,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from fakes.http1 import Answer, Http1Server, Request
+from fakes.http1 import Answer, Http1Fake, Http1Server, Request
 
 FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
@@ -277,7 +277,7 @@ def _unsupported_method(method: str) -> Answer:
     return 501, http.server.DEFAULT_ERROR_CONTENT_TYPE, {}, body.encode("utf-8", "replace")
 
 
-class FakeFcmServer:
+class FakeFcmServer(Http1Fake):
     """FCM HTTP v1 + Google OAuth2 on 127.0.0.1, served by an asyncio loop.
 
     ``with FakeFcmServer() as server:`` or ``start()``/``stop()`` run the loop in a
@@ -297,7 +297,10 @@ class FakeFcmServer:
     that send what firebase-admin built use it; tests keep the full checks.
     """
 
+    thread_name = "fake-fcm"
+
     def __init__(self, *, record: bool = True, lean: bool = False) -> None:
+        super().__init__()
         # record=False keeps only the counters: a recorded message costs ~3 KB, so
         # 100,000 of them ~300 MB. Benchmarks should pass record=False and read ``accepted``.
         self.record = record
@@ -315,87 +318,26 @@ class FakeFcmServer:
         self._accounts: dict[str, tuple[rsa.RSAPublicKey, str, str]] = {}  # kid -> (key, email, project)
         self._access_tokens: dict[str, str] = {}  # access token -> project it may send to
         self._failures: dict[str, list[Any]] = {}  # token -> [kind, times left or None]
-        self._http: Http1Server | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._delayed: concurrent.futures.ThreadPoolExecutor | None = None
-        self._loop_cpu_at_start = 0.0
-        self._loop_ident = 0
-        self.url = ""
 
-    # lifecycle
+    # lifecycle: fakes.http1.Http1Fake
 
-    def start(self) -> FakeFcmServer:
-        """Serve from a loop of its own in a background thread."""
-        loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=loop.run_forever, name="fake-fcm", daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.start_serving(), loop).result(timeout=10)
-        return self
+    @property
+    def url(self) -> str:
+        return self._base_url
 
-    def stop(self) -> None:
-        """Stop listening and drop open keep-alive connections (their clients see the
-        connection end); a send held by ``delay`` is still recorded once its delay is over."""
-        loop, thread = self._loop, self._thread
-        if loop is None:
-            return
-        if thread is None:
-            raise RuntimeError("served on a loop of the caller's: await stop_serving() there")
-        asyncio.run_coroutine_threadsafe(self.stop_serving(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
-        self._thread = None
-
-    async def start_serving(self) -> FakeFcmServer:
-        """Listen on 127.0.0.1 from the running loop."""
-        self._loop = asyncio.get_running_loop()
-        self._http = Http1Server(self._handle)
-        host, port = await self._http.start()
-        self.url = f"http://{host}:{port}"
-        self._loop_cpu_at_start = time.thread_time()
-        self._loop_ident = threading.get_ident()
-        return self
-
-    async def stop_serving(self) -> None:
-        http_server, self._http = self._http, None
-        if http_server is not None:
-            await http_server.close()
+    async def _closing(self, http_server: Http1Server) -> None:
         if self._delayed is not None:
             self._delayed.shutdown(wait=False)  # sleeping sends finish and record on their own
             self._delayed = None
-        self._loop = None
 
-    def __enter__(self) -> FakeFcmServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def stats(self) -> dict[str, Any]:
-        """Counters and CPU, as ``GET /_stats`` answers them. ``cpu_seconds`` is the whole
-        process's (the fake's own when it runs alone, as in the benchmarks);
-        ``loop_cpu_seconds`` the serving loop thread's since it started listening (the
-        fake's own even inside a test process)."""
-        loop = self._loop
-        if loop is not None and threading.get_ident() != self._loop_ident:
-
-            async def on_the_loop() -> dict[str, Any]:
-                return self.stats()
-
-            return asyncio.run_coroutine_threadsafe(on_the_loop(), loop).result(timeout=10)
-        stats = {
+    def _counters(self) -> dict[str, Any]:
+        return {
             "requests": self.requests,
             "send_requests": self.send_requests,
             "token_requests": self.token_requests,
             "accepted": self.accepted,
-            "cpu_seconds": round(time.process_time(), 4),
-            "lean": self.lean,
-            "server": "asyncio-http1",
         }
-        if loop is not None:
-            stats["loop_cpu_seconds"] = round(time.thread_time() - self._loop_cpu_at_start, 4)
-        return stats
 
     # what tests set up and read
 

@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import http
+import threading
+import time
 import traceback
 from collections.abc import Awaitable, Callable
+from typing import Any, Self
 
 # Bigger heads are refused: no client of the fakes sends one, a runaway would grow the buffer.
 MAX_HEAD_BYTES = 64 * 1024
@@ -263,3 +266,104 @@ class Http1Server:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
+
+
+class Http1Fake:
+    """A fake served by ``Http1Server``: from a loop of its own in a background thread
+    (``start()``/``stop()``, or ``with``), or from the caller's running loop (``await
+    start_serving()``/``stop_serving()``, as the bench processes do).
+
+    A subclass sets ``thread_name`` and ``lean``, answers requests in ``_handle``, names its
+    counters in ``_counters()``, and may extend ``_serving`` (on the loop, before listening)
+    and ``_closing`` (on the loop, before the server closes)."""
+
+    thread_name = "fake-http1"
+    lean = False
+
+    def __init__(self) -> None:
+        self._http: Http1Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._loop_cpu_at_start = 0.0
+        self._loop_ident = 0
+        self._base_url = ""  # kept after stop(): tests read endpoints of a stopped server
+
+    def _handle(self, request: Request) -> Answer | Awaitable[Answer]:
+        raise NotImplementedError
+
+    def _counters(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def _serving(self) -> None:
+        """On the loop, before it listens."""
+
+    async def _closing(self, http_server: Http1Server) -> None:
+        """On the loop, before ``http_server`` closes."""
+
+    def start(self) -> Self:
+        """Serve from a loop of its own in a background thread."""
+        loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=loop.run_forever, name=self.thread_name, daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.start_serving(), loop).result(timeout=10)
+        return self
+
+    def stop(self) -> None:
+        """Stop listening and drop open keep-alive connections (their clients see the
+        connection end)."""
+        loop, thread = self._loop, self._thread
+        if loop is None:
+            return
+        if thread is None:
+            raise RuntimeError("served on a loop of the caller's: await stop_serving() there")
+        asyncio.run_coroutine_threadsafe(self.stop_serving(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+        self._thread = None
+
+    async def start_serving(self) -> Self:
+        """Listen on 127.0.0.1 from the running loop."""
+        self._loop = asyncio.get_running_loop()
+        await self._serving()
+        self._http = Http1Server(self._handle)
+        host, port = await self._http.start()
+        self._base_url = f"http://{host}:{port}"
+        self._loop_cpu_at_start = time.thread_time()
+        self._loop_ident = threading.get_ident()
+        return self
+
+    async def stop_serving(self) -> None:
+        http_server, self._http = self._http, None
+        if http_server is not None:
+            await self._closing(http_server)
+            await http_server.close()
+        self._loop = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters and CPU, as ``GET /_stats`` answers them. ``cpu_seconds`` is the whole
+        process's (the fake's own when it runs alone, as in the benchmarks);
+        ``loop_cpu_seconds`` the serving loop thread's since it started listening (the
+        fake's own even inside a test process)."""
+        loop = self._loop
+        if loop is not None and threading.get_ident() != self._loop_ident:
+
+            async def on_the_loop() -> dict[str, Any]:
+                return self.stats()
+
+            return asyncio.run_coroutine_threadsafe(on_the_loop(), loop).result(timeout=10)
+        stats = {
+            **self._counters(),
+            "cpu_seconds": round(time.process_time(), 4),
+            "lean": self.lean,
+            "server": "asyncio-http1",
+        }
+        if loop is not None:
+            stats["loop_cpu_seconds"] = round(time.thread_time() - self._loop_cpu_at_start, 4)
+        return stats

@@ -40,7 +40,7 @@ import time
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlsplit
 
 import http_ece
@@ -48,7 +48,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from fakes.http1 import Answer, Http1Server, Request
+from fakes.http1 import Answer, Http1Fake, Http1Server, Request
 
 # RFC 8291 §4: a push service MUST accept 4096 octets of (encrypted) payload;
 # FCM, autopush and Apple all reject larger bodies with 413.
@@ -107,7 +107,7 @@ class _Subscription:
     fail_retry_after: str | None = None
 
 
-class FakeWebPushServer:
+class FakeWebPushServer(Http1Fake):
     """HTTP/1.1 fake push service on 127.0.0.1, served by an asyncio loop.
 
     ``with FakeWebPushServer() as server:`` or ``start()``/``stop()`` run the loop in a
@@ -124,7 +124,10 @@ class FakeWebPushServer:
     the defaults.
     """
 
+    thread_name = "fake-webpush"
+
     def __init__(self, *, lean: bool = False, record: bool = True) -> None:
+        super().__init__()
         self.lean = lean
         self.record = record
         self.delay: float = 0.0
@@ -139,98 +142,34 @@ class FakeWebPushServer:
         self._subscriptions: dict[str, _Subscription] = {}
         self._received: list[ReceivedPush] = []
         self._verified_vapid: dict[str, tuple[str, str, dict[str, Any]]] = {}  # header -> (k, t, claims)
-        self._http: Http1Server | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._stopping: asyncio.Event | None = None
-        self._loop_cpu_at_start = 0.0
-        self._loop_ident = 0
-        self._url = ""  # kept after stop(): tests read endpoints of a stopped server
 
-    # -- lifecycle -------------------------------------------------------------------
+    # -- lifecycle: fakes.http1.Http1Fake ------------------------------------------
 
-    def start(self) -> Self:
-        """Serve from a loop of its own in a background thread."""
-        loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=loop.run_forever, name="fake-webpush", daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.start_serving(), loop).result(timeout=10)
-        return self
-
-    def stop(self) -> None:
-        """Stop listening; pushes held by ``delay`` get 503, then open keep-alive
-        connections are dropped (their clients see the connection end)."""
-        loop, thread = self._loop, self._thread
-        if loop is None:
-            return
-        if thread is None:
-            raise RuntimeError("served on a loop of the caller's: await stop_serving() there")
-        asyncio.run_coroutine_threadsafe(self.stop_serving(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
-        self._thread = None
-
-    async def start_serving(self) -> Self:
-        """Listen on 127.0.0.1 from the running loop."""
-        self._loop = asyncio.get_running_loop()
+    async def _serving(self) -> None:
         self._stopping = asyncio.Event()
-        self._http = Http1Server(self._handle)
-        host, port = await self._http.start()
-        self._url = f"http://{host}:{port}"
-        self._loop_cpu_at_start = time.thread_time()
-        self._loop_ident = threading.get_ident()
-        return self
 
-    async def stop_serving(self) -> None:
-        http_server, self._http = self._http, None
-        if http_server is not None:
-            self._stopping.set()  # wakes pushes held by ``delay``: they answer 503
-            if http_server.tasks:
-                await asyncio.wait(list(http_server.tasks), timeout=STOP_GRACE_SECONDS)
-            self._connections_before += http_server.connections_made
-            await http_server.close()
-        self._loop = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    async def _closing(self, http_server: Http1Server) -> None:
+        self._stopping.set()  # wakes pushes held by ``delay``: they answer 503
+        if http_server.tasks:
+            await asyncio.wait(list(http_server.tasks), timeout=STOP_GRACE_SECONDS)
+        self._connections_before += http_server.connections_made
 
     @property
     def url(self) -> str:
-        """The push service origin, e.g. ``http://127.0.0.1:41234`` (no trailing slash)."""
-        if not self._url:
+        if not self._base_url:
             raise RuntimeError("FakeWebPushServer was never started")
-        return self._url
+        return self._base_url
 
-    def stats(self) -> dict[str, Any]:
-        """Counters and CPU, as ``GET /_stats`` answers them. ``cpu_seconds`` is the whole
-        process's (the fake's own when it runs alone, as in the benchmarks);
-        ``loop_cpu_seconds`` the serving loop thread's since it started listening (the
-        fake's own even inside a test process)."""
-        loop = self._loop
-        if loop is not None and threading.get_ident() != self._loop_ident:
-
-            async def on_the_loop() -> dict[str, Any]:
-                return self.stats()
-
-            return asyncio.run_coroutine_threadsafe(on_the_loop(), loop).result(timeout=10)
-        stats = {
+    def _counters(self) -> dict[str, Any]:
+        return {
             "requests": self.requests,
             "push_requests": self._push_requests,
             "accepted": self.accepted,
             "connections": self.connection_count,
             "vapid_verifications": self.vapid_verifications,
             "decryptions": self.decryptions,
-            "cpu_seconds": round(time.process_time(), 4),
-            "lean": self.lean,
-            "server": "asyncio-http1",
         }
-        if loop is not None:
-            stats["loop_cpu_seconds"] = round(time.thread_time() - self._loop_cpu_at_start, 4)
-        return stats
 
     # -- the browser side ------------------------------------------------------------
 
@@ -405,7 +344,7 @@ class FakeWebPushServer:
                     payload = plaintext
             push = ReceivedPush(
                 subscription_id=sub.id,
-                endpoint=f"{self._url}/push/{sub.id}",
+                endpoint=f"{self._base_url}/push/{sub.id}",
                 payload=payload,
                 ttl=int(ttl),
                 topic=topic,
@@ -417,7 +356,7 @@ class FakeWebPushServer:
             )
             with self._lock:
                 self._received.append(push)
-        return 201, "", {"Location": f"{self._url}/message/{message_id}"}, b""
+        return 201, "", {"Location": f"{self._base_url}/message/{message_id}"}, b""
 
     def _check_vapid(self, header: str, sub: _Subscription) -> tuple[str, str, dict[str, Any]]:
         """(k, t, claims) of a valid ``Authorization: vapid`` header for ``sub``; raises
@@ -446,7 +385,7 @@ class FakeWebPushServer:
                 token,
                 public_key,
                 algorithms=["ES256"],
-                audience=self._url,
+                audience=self._base_url,
                 options={"require": ["exp", "aud", "sub"]},
             )
         except (ValueError, jwt.PyJWTError) as exc:

@@ -41,6 +41,18 @@ def stdin_lines(loop: asyncio.AbstractEventLoop) -> asyncio.Queue[str]:
     return lines
 
 
+async def stdin_commands_answer(server) -> None:
+    """Answer stdin's commands until "quit" or its end: "stats" prints ``server.stats()``
+    as one JSON line."""
+    lines = stdin_lines(asyncio.get_running_loop())
+    while line := await lines.get():
+        command = line.strip()
+        if command == "stats":
+            print(json.dumps(server.stats()), flush=True)
+        elif command == "quit":
+            break
+
+
 async def serve(args: argparse.Namespace) -> None:
     server = await FakeFcmServer(record=False, lean=args.lean).start_serving()
     try:
@@ -48,13 +60,7 @@ async def serve(args: argparse.Namespace) -> None:
         args.account_file.write_text(json.dumps(account))
         args.account_file.chmod(0o600)
         print(json.dumps({"url": server.url, "account_file": str(args.account_file)}), flush=True)
-        lines = stdin_lines(asyncio.get_running_loop())
-        while line := await lines.get():
-            command = line.strip()
-            if command == "stats":
-                print(json.dumps(server.stats()), flush=True)
-            elif command == "quit":
-                break
+        await stdin_commands_answer(server)
     finally:
         await server.stop_serving()
 

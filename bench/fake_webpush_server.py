@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.fake_fcm_server import stdin_lines
+from bench.fake_fcm_server import stdin_commands_answer
 from fakes.webpush import FakeWebPushServer
 
 
@@ -36,13 +36,7 @@ async def serve(args: argparse.Namespace) -> None:
         args.subscriptions_file.write_text(json.dumps(subscriptions))
         args.subscriptions_file.chmod(0o600)  # the auth secrets are a subscriber's credentials
         print(json.dumps({"url": server.url, "subscriptions_file": str(args.subscriptions_file)}), flush=True)
-        lines = stdin_lines(asyncio.get_running_loop())
-        while line := await lines.get():
-            command = line.strip()
-            if command == "stats":
-                print(json.dumps(server.stats()), flush=True)
-            elif command == "quit":
-                break
+        await stdin_commands_answer(server)
     finally:
         await server.stop_serving()
 

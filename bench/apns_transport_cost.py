@@ -33,7 +33,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import ssl
 import subprocess
 import sys
@@ -43,6 +42,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+from bench.harness import cpu_probe_ms, own_cpu_seconds
 
 VARIANTS = ("httpx-provider", "h2-provider", "raw-h2", "aioapns")
 SLOW_VARIANTS = frozenset({"httpx-provider"})  # ~1.5 ms a message: fewer give the same figure
@@ -55,18 +57,6 @@ TOPIC = "com.softafrik.bench"
 
 def token_for(index: int) -> str:
     return f"{index:064x}"
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def cpu_probe_ms() -> float:
-    """Milliseconds for a fixed pure-Python loop (bench.push_parts' probe): how fast this vCPU is now."""
-    started = time.perf_counter()
-    sum(range(10_000_000))
-    return round((time.perf_counter() - started) * 1000, 1)
 
 
 # --- the fake APNs in its own process -----------------------------------------------------
@@ -87,7 +77,7 @@ def serve_fake(key_file: Path) -> None:
                 # ``received`` holds accepted notifications; the bench's are all valid.
                 accepted = len(server.received)
                 server.received.clear()
-                print(json.dumps({"accepted": accepted, "cpu_seconds": cpu_seconds()}), flush=True)
+                print(json.dumps({"accepted": accepted, "cpu_seconds": own_cpu_seconds()}), flush=True)
 
 
 # --- one variant (a child process) --------------------------------------------------------
@@ -121,10 +111,10 @@ def run_variant(variant: str, url: str, ca_file: str, key_pem: str, messages: in
             return sum(1 for result in results if result.outcome is Outcome.SENT)
 
         send(warm_up)
-        started, cpu = time.perf_counter(), cpu_seconds()
+        started, cpu = time.perf_counter(), own_cpu_seconds()
         for batch in batches:
             ok += send(batch)
-        wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+        wall, cpu = time.perf_counter() - started, own_cpu_seconds() - cpu
         provider.close()
         return {"ok": ok, "failed": messages - ok, "wall": wall, "cpu": cpu}
 
@@ -142,11 +132,11 @@ def run_variant(variant: str, url: str, ca_file: str, key_pem: str, messages: in
         else:
             post, close = aioapns_client(url, ca_file, message, key_pem)
         await asyncio.gather(*(post(index) for index in warm_up))
-        started, cpu = time.perf_counter(), cpu_seconds()
+        started, cpu = time.perf_counter(), own_cpu_seconds()
         ok = 0
         for batch in batches:
             ok += sum(await asyncio.gather(*(post(index) for index in batch)))
-        wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+        wall, cpu = time.perf_counter() - started, own_cpu_seconds() - cpu
         await close()
         return {"ok": ok, "failed": messages - ok, "wall": wall, "cpu": cpu}
 

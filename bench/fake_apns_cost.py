@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import importlib.util
 import io
 import json
 import os
@@ -37,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import CLOCK_TICKS, ROOT, python
+from bench.harness import ROOT, cpu_probe_ms, module_at, process_cpu_seconds, python
 
 VARIANTS = ("before", "full", "lean")
 OLD_REF = "003850e"  # the last commit of fakes/apns.py before the lean request path
@@ -68,19 +67,6 @@ def token_for(index: int) -> str:
     return f"{index:064x}"
 
 
-def process_cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
-
-
-def cpu_probe_ms() -> float:
-    """Milliseconds for a fixed pure-Python loop (bench.push_common's probe): how fast this vCPU is now."""
-    started = time.perf_counter()
-    sum(range(10_000_000))
-    return round((time.perf_counter() - started) * 1000, 1)
-
-
 # --- the fake (a child process) ----------------------------------------------------------
 
 
@@ -90,16 +76,7 @@ def fake_module(variant: str, ref: str, directory: Path) -> types.ModuleType:
         import fakes.apns
 
         return fakes.apns
-    source = subprocess.run(
-        ["git", "show", f"{ref}:fakes/apns.py"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout
-    path = directory / "fake_apns_before.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("fake_apns_before", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look the module up by name
-    spec.loader.exec_module(module)
-    return module
+    return module_at(ref, "fakes/apns.py", name="fake_apns_before", directory=directory)
 
 
 def serve(args: argparse.Namespace) -> None:

@@ -19,21 +19,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-import types
 import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.fcm_ceiling import fake_fcm_token, message_template
-from bench.harness import CLOCK_TICKS, ROOT, python
+from bench.harness import ROOT, module_at, process_cpu_seconds, python
 from bench.push_parts import cpu_probe_ms
 
 VARIANTS = ("threads", "asyncio", "asyncio-lean", "aiohttp", "aiohttp-lean")
@@ -60,20 +58,6 @@ def arguments() -> argparse.Namespace:
 
 
 # --- The fakes being measured (child processes) -------------------------------------------
-
-
-def old_fake_module(ref: str, directory: Path) -> types.ModuleType:
-    """``fakes/fcm.py`` as it was at ``ref``, written to ``directory`` and imported from there."""
-    source = subprocess.run(
-        ["git", "show", f"{ref}:fakes/fcm.py"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout
-    path = directory / "fake_fcm_threads.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("fake_fcm_threads", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses and typing look the module up by name
-    spec.loader.exec_module(module)
-    return module
 
 
 async def aiohttp_fake(lean: bool):
@@ -109,7 +93,7 @@ def serve_child(args: argparse.Namespace) -> None:
         print(json.dumps({"url": fake.url}), flush=True)
 
     if args.serve == "threads":
-        module = old_fake_module(args.old_ref, args.account_file.parent)
+        module = module_at(args.old_ref, "fakes/fcm.py", name="fake_fcm_threads", directory=args.account_file.parent)
         fake = module.FakeFcmServer(record=False).start()
         hello(fake)
         sys.stdin.read()
@@ -133,12 +117,6 @@ def start_fake(variant: str, args: argparse.Namespace, account_file: Path) -> su
     if variant.endswith("-lean"):
         command.append("--lean")
     return subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-
-
-def process_cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
 # --- The lean client ---------------------------------------------------------------------

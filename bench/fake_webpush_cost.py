@@ -20,19 +20,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-import types
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import CLOCK_TICKS, ROOT, python
+from bench.harness import ROOT, module_at, process_cpu_seconds, python
 from bench.push_common import cpu_probe_ms
 
 VARIANTS = ("threads", "asyncio", "asyncio-lean")
@@ -60,23 +58,11 @@ def arguments() -> argparse.Namespace:
 # --- The fakes being measured (child processes) -------------------------------------------
 
 
-def old_fake_module(ref: str, directory: Path) -> types.ModuleType:
-    """``fakes/webpush.py`` as it was at ``ref``, written to ``directory`` and imported from there."""
-    source = subprocess.run(
-        ["git", "show", f"{ref}:fakes/webpush.py"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout
-    path = directory / "fake_webpush_threads.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("fake_webpush_threads", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look the module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
 def serve_threads(args: argparse.Namespace) -> None:
     """The old fake: subscribe, write the file, print {"url"}, stop at end of input."""
-    module = old_fake_module(args.old_ref, args.subscriptions_file.parent)
+    module = module_at(
+        args.old_ref, "fakes/webpush.py", name="fake_webpush_threads", directory=args.subscriptions_file.parent
+    )
     with module.FakeWebPushServer() as fake:
         subscriptions = [fake.new_subscription() for _ in range(args.subscriptions)]
         args.subscriptions_file.write_text(json.dumps(subscriptions))
@@ -93,12 +79,6 @@ def start_fake(variant: str, args: argparse.Namespace, subscriptions_file: Path)
             command.append("--lean")
     command += ["--subscriptions-file", str(subscriptions_file)]
     return subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-
-
-def process_cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
 # --- The client: the platform's provider and transport -------------------------------------

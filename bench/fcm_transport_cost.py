@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,9 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+from bench.harness import own_cpu_seconds
 
 VARIANTS = ("firebase-admin", "aiohttp", "raw-aiohttp-h1", "raw-httpx-h1", "raw-httpx-h2", "raw-h2")
 # httpx costs 1-7 ms a message here: fewer of them give the same figure in less time.
@@ -51,11 +53,6 @@ TOKEN_LENGTH = 163  # what FCM registration tokens measure today
 def token_for(index: int) -> str:
     head = f"bench{index:09d}:APA91b"
     return head + "x" * (TOKEN_LENGTH - len(head))
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 # --- the HTTP/2 server for raw-httpx-h2 ---------------------------------------------------
@@ -129,10 +126,10 @@ def run_variant(variant: str, url: str, h2_url: str, account: dict, messages: in
 
         send(warm_up)
         counts.clear()
-        started, cpu = time.perf_counter(), cpu_seconds()
+        started, cpu = time.perf_counter(), own_cpu_seconds()
         for batch in batches:
             send(batch)
-        wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+        wall, cpu = time.perf_counter() - started, own_cpu_seconds() - cpu
         provider.close()
         return {
             "ok": counts.get(Outcome.SENT, 0),
@@ -186,11 +183,11 @@ def run_variant(variant: str, url: str, h2_url: str, account: dict, messages: in
             close = client.aclose
 
         await asyncio.gather(*(post(index) for index in warm_up))
-        started, cpu = time.perf_counter(), cpu_seconds()
+        started, cpu = time.perf_counter(), own_cpu_seconds()
         ok = 0
         for batch in batches:
             ok += sum(await asyncio.gather(*(post(index) for index in batch)))
-        wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+        wall, cpu = time.perf_counter() - started, own_cpu_seconds() - cpu
         await close()
         return {"ok": ok, "failed": messages - ok, "wall": wall, "cpu": cpu}
 

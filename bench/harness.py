@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import importlib.util
 import json
 import os
 import platform
+import resource
 import secrets
 import shutil
 import signal
@@ -20,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -106,6 +109,27 @@ def free_port() -> int:
 
 
 # --- CPU accounting ----------------------------------------------------------------------
+
+
+def cpu_probe_ms() -> float:
+    """Milliseconds for a fixed pure-Python loop: how fast this vCPU is right now. On a
+    shared VM it varies with neighbours the guest cannot see (about 200 ms here at best)."""
+    started = time.perf_counter()
+    sum(range(10_000_000))
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def own_cpu_seconds() -> float:
+    """User and system CPU of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU of process ``pid`` so far (/proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
 def _process_ticks() -> dict[int, tuple[str, int, int, int]]:
@@ -410,3 +434,19 @@ def results_write(args, results: dict, report: Callable[[dict], str], *, started
     args.output.write_text(json.dumps(results, indent=2, default=str))
     print(report(results))
     print(f"\nTotal {results['total_seconds']} s. Results: {args.output}; logs: {run_dir}/")
+
+
+def module_at(ref: str, path: str, *, name: str, directory: Path) -> ModuleType:
+    """The file ``path`` as it was at git ``ref``, written to ``directory`` and imported as
+    ``name`` (registered in sys.modules: dataclasses and typing look a module up by name),
+    so a benchmark can measure the code before a change beside the code after it."""
+    source = subprocess.run(
+        ["git", "show", f"{ref}:{path}"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    file = directory / f"{name}.py"
+    file.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

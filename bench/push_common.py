@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.harness import CpuMeter, Http, Processes, python, wait_for_quiet, wait_until
+from bench.harness import CpuMeter, Http, Processes, cpu_probe_ms, python, wait_for_quiet, wait_until
 from bench.sqlcount import counts_read
 
 QUEUE = "softafrik_bench"  # a queue of its own: no other worker on this Redis picks our tasks
@@ -22,14 +22,6 @@ QUEUE = "softafrik_bench"  # a queue of its own: no other worker on this Redis p
 # and task counter (``bench.sqlcount``); gunicorn serves ``bench.settings`` (the floor view).
 WORKER_SETTINGS = "bench.counted_settings"
 WEB_SETTINGS = "bench.settings"
-
-
-def cpu_probe_ms() -> float:
-    """Milliseconds for a fixed pure-Python loop: how fast this vCPU is right now. On a
-    shared VM it varies with neighbours the guest cannot see (about 200 ms here at best)."""
-    started = time.perf_counter()
-    sum(range(10_000_000))
-    return round((time.perf_counter() - started) * 1000, 1)
 
 
 def log(text: str) -> None:

@@ -35,10 +35,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -48,6 +46,9 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+
+from bench.harness import cpu_probe_ms, module_at, own_cpu_seconds
+
 VARIANTS = ("crypto", "requests", "aiohttp", "aiohttp-encrypt-on-loop", "requests-lean-service", "aiohttp-lean-service")
 # Variants sending to the lean service instead of the fake.
 LEAN = "-lean-service"
@@ -55,19 +56,6 @@ CHUNK = 500  # FANOUT_CHUNK: the targets the platform hands a provider at once
 # The last commit whose adapter sent through requests and a thread pool.
 BASELINE_REV = "287ed08"
 BASELINE_PATH = "notifications/push/providers/webpush.py"
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def cpu_probe_ms() -> float:
-    """Milliseconds for a fixed pure-Python loop: how fast this vCPU is right now (the
-    same probe as the push benchmark's; about 200 ms here at best)."""
-    started = time.perf_counter()
-    sum(range(10_000_000))
-    return round((time.perf_counter() - started) * 1000, 1)
 
 
 # --- the fake push service (a child process) -------------------------------------------
@@ -86,7 +74,7 @@ def serve(subscriptions_file: Path, count: int) -> None:
                     "requests": server.request_count,
                     "accepted": len(server.received),
                     "connections": server.connection_count,
-                    "cpu_seconds": cpu_seconds(),
+                    "cpu_seconds": own_cpu_seconds(),
                 }
                 print(json.dumps(stats), flush=True)
             elif line.strip() == "quit":
@@ -112,7 +100,12 @@ def serve_lean() -> None:
         loop = asyncio.get_running_loop()
         while line := await loop.run_in_executor(None, sys.stdin.readline):
             if line.strip() == "stats":
-                stats = {"requests": requests, "accepted": requests, "connections": None, "cpu_seconds": cpu_seconds()}
+                stats = {
+                    "requests": requests,
+                    "accepted": requests,
+                    "connections": None,
+                    "cpu_seconds": own_cpu_seconds(),
+                }
                 print(json.dumps(stats), flush=True)
             elif line.strip() == "quit":
                 break
@@ -122,19 +115,6 @@ def serve_lean() -> None:
 
 
 # --- one variant (a child process) -------------------------------------------------------
-
-
-def load_baseline(rev: str):
-    """The adapter module as it was at ``rev``, imported under another name."""
-    source = subprocess.run(
-        ["git", "show", f"{rev}:{BASELINE_PATH}"], check=True, capture_output=True, text=True
-    ).stdout
-    path = Path(tempfile.mkdtemp()) / "webpush_baseline.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("webpush_baseline", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def encrypting_on_the_loop(provider_class):
@@ -185,11 +165,11 @@ def run_variant(variant: str, subscriptions: list[dict], messages: int, baseline
     if variant == "crypto":
         payload = json.dumps(push_payload(message), separators=(",", ":")).encode()
         provider = WebPushProvider(vapid_private_key=private_key, allow_http=True)
-        started, cpu = time.perf_counter(), cpu_seconds()
+        started, cpu = time.perf_counter(), own_cpu_seconds()
         for token in timed:
             encrypt_payload(parse_subscription(token, schemes=("http",)), payload)
-        encrypt_cpu = cpu_seconds() - cpu
-        sign_cpu = cpu_seconds()
+        encrypt_cpu = own_cpu_seconds() - cpu
+        sign_cpu = own_cpu_seconds()
         for index in range(messages):
             provider._vapid.sign(
                 {
@@ -198,13 +178,15 @@ def run_variant(variant: str, subscriptions: list[dict], messages: int, baseline
                     "sub": "mailto:ops@softafrik.local",
                 }
             )
-        sign_cpu = cpu_seconds() - sign_cpu
+        sign_cpu = own_cpu_seconds() - sign_cpu
         wall = time.perf_counter() - started
         provider.close()
         return {"ok": messages, "failed": 0, "wall": wall, "cpu": encrypt_cpu, "vapid_sign_cpu": sign_cpu}
 
     if variant == "requests" or variant == "requests" + LEAN:
-        provider_class = load_baseline(baseline_rev).WebPushProvider
+        provider_class = module_at(
+            baseline_rev, BASELINE_PATH, name="webpush_baseline", directory=Path(tempfile.mkdtemp())
+        ).WebPushProvider
     elif variant == "aiohttp" or variant == "aiohttp" + LEAN:
         provider_class = WebPushProvider
     else:
@@ -219,10 +201,10 @@ def run_variant(variant: str, subscriptions: list[dict], messages: int, baseline
 
     send(warm_up, 0)
     counts.clear()
-    started, cpu = time.perf_counter(), cpu_seconds()
+    started, cpu = time.perf_counter(), own_cpu_seconds()
     for start in range(0, messages, CHUNK):
         send(timed[start : start + CHUNK], CHUNK + start)
-    wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+    wall, cpu = time.perf_counter() - started, own_cpu_seconds() - cpu
     provider.close()
     ok = counts.get(Outcome.SENT, 0)
     return {"ok": ok, "failed": messages - ok, "wall": wall, "cpu": cpu}

@@ -18,10 +18,7 @@ from notifications.core.status import DeliveryStatus
 from sms import campaigns, delivery
 from sms.models import BlacklistedNumber, SmsMessage, SmsRecipient, SmsState
 from sms.services import CampaignSpec, sms_cancel
-from sms.tests.test_delivery import CI, TG, TG2, send_all, submit
-
-# What the network took: sent, or delivered once the fake SMSC's immediate receipt came back.
-HANDED = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
+from sms.tests.test_delivery import CI, HANDED, TG, TG2, send_all, submit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

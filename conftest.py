@@ -9,6 +9,8 @@ from rest_framework.test import APIClient
 
 from accounts.selectors import api_key_cache_clear
 
+pytest_plugins = ["softafrik.testing.browser"]  # browser, page, browser_login
+
 
 @dataclass
 class TenantClient:

@@ -188,3 +188,24 @@ def rows_copy(*, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[
     with connection.cursor() as cursor, cursor.connection.cursor() as raw, raw.copy(statement) as copy:
         for row in rows:
             copy.write_row(row)
+
+
+def rows_upsert(
+    *, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence], keys: Sequence[str], add: Sequence[str]
+) -> None:
+    """Insert ``rows`` (like ``rows_insert``); a row whose ``keys`` match an existing one
+    (a unique constraint on exactly those columns) adds its ``add`` columns to that row's
+    instead: ``INSERT … ON CONFLICT (keys) DO UPDATE SET c = c + EXCLUDED.c``, on
+    PostgreSQL and SQLite (3.24+) alike. ``rows`` must not repeat a key (PostgreSQL
+    refuses to update one row twice in a statement): sum them first."""
+    if not rows:
+        return
+    names = ", ".join(name for name, _ in columns)
+    sums = ", ".join(f"{name} = {table}.{name} + EXCLUDED.{name}" for name in add)
+    upsert = f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sums}"
+    # Identifiers come from code, never from input; every value is a bound parameter.
+    pg_sql = f"INSERT INTO {table} ({names}) SELECT * FROM {{source}}{upsert}"  # noqa: S608
+    sqlite_sql = f"INSERT INTO {table} ({names}) {{values}}{upsert}"
+    with connection.cursor() as cursor:
+        for batch in _batches(rows, len(columns)):
+            _execute_batch(cursor, columns, batch, pg_sql=pg_sql, sqlite_sql=sqlite_sql)

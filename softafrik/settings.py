@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "sms",
     "scenarios",
     "billing",
+    "reports",  # the dashboard's aggregates and the reports (the "reports" consumer of status events)
 ]
 
 MIDDLEWARE = [
@@ -173,6 +174,7 @@ CELERY_TASK_DEFAULT_ROUTING_KEY = CELERY_TASK_DEFAULT_QUEUE
 CELERY_TASK_ROUTES = {
     "scenarios.tasks.omni_tick": {"queue": CELERY_TIMERS_QUEUE},
     "billing.tasks.billing_tick": {"queue": CELERY_TIMERS_QUEUE},
+    "reports.tasks.reports_tick": {"queue": CELERY_TIMERS_QUEUE},
 }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True  # a killed worker's task is delivered again ...
@@ -337,6 +339,16 @@ CELERY_BEAT_SCHEDULE["webhooks-purge"] = {"task": "notifications.webhooks.tasks.
 CELERY_BEAT_SCHEDULE["omni-tick"] = {"task": "scenarios.tasks.omni_tick", "schedule": BEAT_SWEEP_SECONDS}
 # How long a tick's lock outlives a tick killed mid-way (one tick runs at a time).
 OMNI_TICK_LOCK_SECONDS = env_int("OMNI_TICK_LOCK_SECONDS", 30)
+
+# --- Reports ----------------------------------------------------------------------------
+# The "reports" consumer folds status events into daily aggregates (reports.consumer),
+# which the admin's first page and its reports read; beat purges hourly what it keeps
+# only for a while: the keys of counted changes (a repeated event, a push receipt days
+# later, counts nothing twice within this) and the failures the dashboard lists.
+CELERY_BEAT_SCHEDULE["reports-tick"] = {"task": "reports.tasks.reports_tick", "schedule": BEAT_SWEEP_SECONDS}
+CELERY_BEAT_SCHEDULE["reports-purge"] = {"task": "reports.tasks.reports_purge", "schedule": 3600.0}
+REPORTS_COUNTED_DAYS = env_float("REPORTS_COUNTED_DAYS", 60.0)
+REPORTS_FAILURES_DAYS = env_float("REPORTS_FAILURES_DAYS", 30.0)
 
 # --- The rest -------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

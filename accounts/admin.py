@@ -3,6 +3,8 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 
 from accounts.models import ApiKey, Tenant, User
+from accounts.networks import networks_clean
+from accounts.ratelimit import key_limits
 from accounts.scopes import SCOPES
 from accounts.selectors import api_key_cache_clear
 from accounts.services import api_key_issue_for, api_key_regenerate, api_key_revoke
@@ -69,8 +71,43 @@ class SoftAfrikUserAdmin(UserAdmin):
     list_filter = ("tenant", "is_staff", "is_superuser")
 
 
-class ApiKeyAddForm(forms.ModelForm):
-    """A new key's scopes, chosen from the registry; none ticked: every right."""
+class NetworksField(forms.CharField):
+    """CIDRs, one a line (or comma separated) -> the normalized list; empty: anywhere."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault(
+            "help_text",
+            "Accept calls only from these networks, IPv4 or IPv6, one a line (e.g. 203.0.113.0/24, "
+            "2001:db8::/32). Empty: from anywhere.",
+        )
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        try:
+            return networks_clean(text.replace(",", "\n").split())
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
+class ApiKeyChangeForm(forms.ModelForm):
+    """What may change on an issued key: its name, expiry, networks and rate limits."""
+
+    allowed_networks = NetworksField()
+
+    class Meta:
+        model = ApiKey
+        fields = ("name", "expires_at", "allowed_networks", "rate_per_second", "rate_per_minute")
+
+
+class ApiKeyAddForm(ApiKeyChangeForm):
+    """A new key: also its scopes, chosen from the registry; none ticked: every right."""
 
     scopes = forms.MultipleChoiceField(
         choices=list(SCOPES.items()),
@@ -80,14 +117,18 @@ class ApiKeyAddForm(forms.ModelForm):
         "None ticked: every right. Fixed once the key is issued.",
     )
 
-    class Meta:
-        model = ApiKey
-        fields = ("tenant", "name", "expires_at", "scopes")
+    class Meta(ApiKeyChangeForm.Meta):
+        fields = ("tenant", *ApiKeyChangeForm.Meta.fields, "scopes")
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(TenantScopedAdmin):
-    list_display = ("name", "masked", "rights", "created_at", "expires_at", "revoked_at", "last_used_at")
+    """A tenant's keys: issued (and shown) once, then regenerated or revoked; their
+    networks, rate limits and expiry may change (within API_KEY_CACHE_SECONDS in every
+    web process), their scopes may not."""
+
+    form = ApiKeyChangeForm
+    list_display = ("name", "masked", "rights", "networks", "limits", "expires_at", "revoked_at", "last_used_at")
     list_filter = ("tenant",)
     readonly_fields = ("prefix", "rights", "created_at", "revoked_at", "last_used_at")
     actions = ("regenerate_keys", "revoke_keys")
@@ -96,6 +137,7 @@ class ApiKeyAdmin(TenantScopedAdmin):
         # A key's scopes are chosen when it is issued and fixed after (issue another key
         # to change them): a key already shipped in an app must not gain rights.
         fields = ["tenant", "name", "expires_at", "scopes" if obj is None else "rights"]
+        fields += ["allowed_networks", "rate_per_second", "rate_per_minute"]
         fields += ["prefix", "created_at", "revoked_at", "last_used_at"]
         return [f for f in fields if f not in self.get_exclude(request, obj)]
 
@@ -103,6 +145,18 @@ class ApiKeyAdmin(TenantScopedAdmin):
         if obj is None:
             kwargs["form"] = ApiKeyAddForm
         return super().get_form(request, obj, **kwargs)
+
+    @admin.display(description="networks")
+    def networks(self, obj):
+        return ", ".join(obj.allowed_networks) if obj.allowed_networks else "anywhere"
+
+    @admin.display(description="rate limits")
+    def limits(self, obj):
+        limits = key_limits(obj)
+        second = f"{limits.per_second}/s" if limits.per_second else "no limit a second"
+        minute = f"{limits.per_minute}/min" if limits.per_minute else "no limit a minute"
+        default = "" if obj.rate_per_second is not None or obj.rate_per_minute is not None else " (default)"
+        return f"{second}, {minute}{default}"
 
     @admin.display(description="key")
     def masked(self, obj):
@@ -118,7 +172,7 @@ class ApiKeyAdmin(TenantScopedAdmin):
             plaintext = api_key_issue_for(api_key=obj)
         super().save_model(request, obj, form, change)
         if change:
-            api_key_cache_clear()  # a new expiry takes effect at once in this process
+            api_key_cache_clear()  # a new expiry, networks or limits take effect at once in this process
         if plaintext:
             messages.warning(request, f"New API key (shown once, copy it now): {plaintext}")
 

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from accounts.networks import validate_networks
 from softafrik.crypto import EncryptedTextField
 
 
@@ -36,6 +37,8 @@ class Tenant(models.Model):
     # HMAC-SHA256(callback_secret, body) in X-SoftAfrik-Signature.
     status_callback_url = models.URLField(max_length=500, blank=True, default="")
     callback_secret = EncryptedTextField(blank=True, default="")
+    # Shown in the dashboard's header (the admin), next to the tenant's name.
+    logo = models.ImageField(upload_to="tenant-logos/", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -67,6 +70,17 @@ class ApiKey(models.Model):
     # What the key may do (``accounts.scopes``); empty: every right. A key an app ships
     # in its binary carries only "deliveries:confirm".
     scopes = models.JSONField(default=list, blank=True)
+    # The networks (CIDRs, IPv4 or IPv6) calls may come from (``accounts.networks``);
+    # empty: anywhere.
+    allowed_networks = models.JSONField(default=list, blank=True, validators=[validate_networks])
+    # Requests a second and a minute (``accounts.ratelimit``); empty: the platform's
+    # API_RATE_PER_SECOND / API_RATE_PER_MINUTE; 0: no limit in that window.
+    rate_per_second = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests a second; empty: the platform default; 0: no limit."
+    )
+    rate_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests a minute; empty: the platform default; 0: no limit."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -15,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.scopes import ACCOUNT_READ
 from billing import selectors
 from billing.models import Book, TariffChannel
 from billing.money import amount_str
@@ -51,6 +52,8 @@ class AccountOut(serializers.Serializer):
 
 
 class AccountView(APIView):
+    required_scope = ACCOUNT_READ
+
     @extend_schema(responses={200: AccountOut}, tags=["account"])
     def get(self, request):
         account = account_ensure(tenant_id=request.user.tenant.pk)
@@ -126,6 +129,8 @@ class UsageOut(serializers.Serializer):
 
 
 class UsageView(APIView):
+    required_scope = ACCOUNT_READ
+
     @extend_schema(
         parameters=[UsageQuery],
         responses={200: UsageOut},
@@ -207,6 +212,8 @@ class EntriesOut(serializers.Serializer):
 
 
 class EntriesView(APIView):
+    required_scope = ACCOUNT_READ
+
     @extend_schema(
         parameters=[EntriesQuery],
         responses={200: EntriesOut},
@@ -300,6 +307,8 @@ class PriceOut(serializers.Serializer):
 
 
 class PriceView(APIView):
+    required_scope = ACCOUNT_READ
+
     @extend_schema(
         parameters=[PriceQuery],
         responses={200: PriceOut},

@@ -75,7 +75,10 @@ def error_body(code: str, message: str, *, field: str | None = None, fields: dic
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         fields = {exc.field: [exc.message]} if exc.field else None
-        return Response(error_body(exc.code, exc.message, field=exc.field, fields=fields), status=exc.status_code)
+        response = Response(error_body(exc.code, exc.message, field=exc.field, fields=fields), status=exc.status_code)
+        if getattr(exc, "retry_after", None):  # a 429 (accounts.authentication.RateLimited)
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, exceptions.ValidationError):
         fields = _flatten(exc.detail)
         first = next(iter(fields))

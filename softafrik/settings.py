@@ -228,6 +228,14 @@ SPECTACULAR_SETTINGS = {
 # An authenticated API key is cached in-process this many seconds (revocation is also
 # pushed through the cache version, see accounts.selectors).
 API_KEY_CACHE_SECONDS = env_float("API_KEY_CACHE_SECONDS", 10.0)
+# Every key's rate limits unless it has its own (accounts.ratelimit): requests a second
+# and a minute, counted in Redis across every web process (in-process without REDIS_URL).
+# 0: no limit in that window (both 0: rate limits off).
+API_RATE_PER_SECOND = env_int("API_RATE_PER_SECOND", 50)
+API_RATE_PER_MINUTE = env_int("API_RATE_PER_MINUTE", 1500)
+# Reverse proxies (CIDRs) whose X-Forwarded-For names the client, for keys limited to
+# networks (accounts.networks). Empty: the client is REMOTE_ADDR, the header is ignored.
+API_TRUSTED_PROXIES = env_list("API_TRUSTED_PROXIES")
 
 # --- Push providers -------------------------------------------------------------------
 FCM_API_URL = env_str("FCM_API_URL") or None  # None: Google's endpoint

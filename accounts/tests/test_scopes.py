@@ -20,10 +20,14 @@ from softafrik.errors import DomainError
 pytestmark = pytest.mark.django_db
 
 TOKEN = "fcm-token-" + "c" * 40
-CONFIRM_ONLY = (
-    "This API key is limited to scopes (deliveries:confirm: confirm push deliveries (POST /api/push/delivered)); "
-    "this call needs a key with every right."
-)
+CONFIRM_ONLY = "This API key is limited to the scopes deliveries:confirm; this call needs a key with every right."
+
+
+def needs(scope: str) -> str:
+    """The 403 message a confirm-only key gets from a view needing ``scope``."""
+    return f"This call needs the scope {scope}; this API key is limited to the scopes deliveries:confirm."
+
+
 TG = "+22890123456"
 
 
@@ -59,6 +63,22 @@ def test_registry_knows_deliveries_confirm():
     assert SCOPES[DELIVERIES_CONFIRM] == "confirm push deliveries (POST /api/push/delivered)"
 
 
+def test_registry_names_read_as_resource_and_action():
+    assert list(SCOPES) == [
+        "push:send",
+        "sms:send",
+        "omni:send",
+        "statuses:read",
+        "devices:manage",
+        "inbox:manage",
+        "deliveries:confirm",
+        "scenarios:manage",
+        "blacklist:manage",
+        "webhooks:manage",
+        "account:read",
+    ]
+
+
 def test_scopes_validate_drops_duplicates_and_refuses_unknown_names():
     assert scopes_validate([DELIVERIES_CONFIRM, DELIVERIES_CONFIRM]) == [DELIVERIES_CONFIRM]
     assert scopes_validate([]) == []
@@ -71,9 +91,9 @@ def test_scope_refusal_rules():
     assert scope_refusal(key_scopes=[], required_scope=DELIVERIES_CONFIRM) is None
     assert scope_refusal(key_scopes=[DELIVERIES_CONFIRM], required_scope=DELIVERIES_CONFIRM) is None
     assert scope_refusal(key_scopes=[DELIVERIES_CONFIRM], required_scope=None) == CONFIRM_ONLY
-    assert scope_refusal(key_scopes=[DELIVERIES_CONFIRM], required_scope="sms:send") == (
-        "This call needs the scope sms:send; this API key is limited to scopes "
-        "(deliveries:confirm: confirm push deliveries (POST /api/push/delivered))."
+    assert scope_refusal(key_scopes=[DELIVERIES_CONFIRM], required_scope="sms:send") == needs("sms:send")
+    assert scope_refusal(key_scopes=["sms:send", "account:read"], required_scope="push:send") == (
+        "This call needs the scope push:send; this API key is limited to the scopes sms:send, account:read."
     )
 
 
@@ -92,7 +112,7 @@ def test_api_key_create_with_an_unknown_scope_is_refused_and_creates_nothing(own
         api_key_create(tenant=owner.tenant, name="x", scopes=["sms:send-everything"])
 
     assert refused.value.field == "scopes"
-    assert refused.value.message == "Unknown scope 'sms:send-everything'; known scopes: deliveries:confirm."
+    assert refused.value.message == f"Unknown scope 'sms:send-everything'; known scopes: {', '.join(SCOPES)}."
     assert owner.tenant.api_keys.count() == 1
 
 
@@ -136,7 +156,7 @@ def test_confirm_only_key_cannot_push(owner, app_key, sent_push):
     response = app_key.post("/api/push/to-user", {"puid": puid, "title": "t", "body": "b"})
 
     assert response.status_code == 403
-    assert response.json() == {"error": "forbidden", "message": CONFIRM_ONLY}
+    assert response.json() == {"error": "forbidden", "message": needs("push:send")}
     assert Message.objects.count() == 1
 
 
@@ -159,7 +179,7 @@ def test_confirm_only_key_is_403_in_ions_body(app_key):
     response = app_key.post("/api/V1/sms/unides", {"emetteur": "SoftAfrik", "destinataire": TG, "corps": "x"})
 
     assert response.status_code == 403
-    assert response.json() == {"error": "forbidden", "message": CONFIRM_ONLY}
+    assert response.json() == {"error": "forbidden", "message": needs("sms:send")}
     assert SmsMessage.objects.count() == 0
 
 
@@ -172,7 +192,7 @@ def test_confirm_only_key_is_403_in_primotextos_body(app_key):
     )
 
     assert response.status_code == 403
-    assert response.json() == {"error": "forbidden", "message": CONFIRM_ONLY}
+    assert response.json() == {"error": "forbidden", "message": needs("sms:send")}
     assert SmsMessage.objects.count() == 0
 
 
@@ -185,7 +205,7 @@ def test_confirm_only_key_is_403_in_deleveras_body(app_key):
     )
 
     assert response.status_code == 403
-    assert response.json() == {"code": 403, "message": CONFIRM_ONLY}
+    assert response.json() == {"code": 403, "message": needs("sms:send")}
     assert SmsMessage.objects.count() == 0
 
 
@@ -217,7 +237,7 @@ def test_create_api_key_command_prints_a_working_confirm_only_key(owner, sent_pu
     call_command("create_api_key", "--tenant", "Owner Bank", "--name", "app-receipts", "--scope", DELIVERIES_CONFIRM)
 
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0] == "API key 'app-receipts' for tenant Owner Bank (deliveries:confirm), shown once:"
+    assert lines[0] == "API key 'app-receipts' for tenant Owner Bank (deliveries:confirm; from anywhere), shown once:"
     key = lines[-1]
     client = TenantClient(tenant=owner.tenant, key=key, client=APIClient())
     assert confirm(client, sent_push).status_code == 200
@@ -229,7 +249,7 @@ def test_create_api_key_command_without_scope_issues_a_full_key(owner, capsys):
     call_command("create_api_key", "--tenant", "Owner Bank", "--name", "backend")
 
     out = capsys.readouterr().out.strip().splitlines()
-    assert out[0] == "API key 'backend' for tenant Owner Bank (every right), shown once:"
+    assert out[0] == "API key 'backend' for tenant Owner Bank (every right; from anywhere), shown once:"
     assert api_key_authenticate(plaintext=out[-1]).scopes == []
 
 
@@ -251,7 +271,15 @@ def staff_client(client, owner):
 def test_admin_issues_a_confirm_only_key_shown_once(staff_client, owner, outsider, sent_push):
     response = staff_client.post(
         "/admin/accounts/apikey/add/",
-        {"name": "app-receipts", "expires_at_0": "", "expires_at_1": "", "scopes": [DELIVERIES_CONFIRM]},
+        {
+            "name": "app-receipts",
+            "expires_at_0": "",
+            "expires_at_1": "",
+            "scopes": [DELIVERIES_CONFIRM],
+            "allowed_networks": "",
+            "rate_per_second": "",
+            "rate_per_minute": "",
+        },
         follow=True,
     )
 
@@ -278,7 +306,15 @@ def test_admin_keeps_a_keys_scopes_fixed_after_issue(staff_client, owner, app_ke
     page = staff_client.get(f"/admin/accounts/apikey/{row.pk}/change/").content.decode()
     staff_client.post(
         f"/admin/accounts/apikey/{row.pk}/change/",
-        {"name": "renamed", "expires_at_0": "", "expires_at_1": "", "scopes": []},
+        {
+            "name": "renamed",
+            "expires_at_0": "",
+            "expires_at_1": "",
+            "scopes": [],
+            "allowed_networks": "",
+            "rate_per_second": "",
+            "rate_per_minute": "",
+        },
     )
 
     assert DELIVERIES_CONFIRM in page and 'name="scopes"' not in page

@@ -7,6 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.scopes import WEBHOOKS_MANAGE
 from notifications.webhooks import selectors, services
 from notifications.webhooks.event_types import EVENT_TYPES
 
@@ -34,6 +35,8 @@ class EndpointCreatedOut(serializers.Serializer):
 
 
 class WebhooksView(APIView):
+    required_scope = WEBHOOKS_MANAGE
+
     @extend_schema(responses={200: EndpointOut(many=True)}, tags=["webhooks"])
     def get(self, request):
         return Response(EndpointOut(selectors.endpoint_list(tenant=request.user.tenant), many=True).data)
@@ -55,6 +58,8 @@ class WebhooksView(APIView):
 
 
 class WebhookDetailView(APIView):
+    required_scope = WEBHOOKS_MANAGE
+
     @extend_schema(responses={204: None}, tags=["webhooks"])
     def delete(self, request, endpoint_id: str):
         endpoint = selectors.endpoint_get(tenant=request.user.tenant, endpoint_id=endpoint_id)

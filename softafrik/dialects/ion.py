@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.settings import ISO_8601
 from rest_framework.views import APIView
 
+from accounts.scopes import SMS_SEND, STATUSES_READ
 from billing.selectors import cost_shown
 from billing.services import INSUFFICIENT, InsufficientBalance
 from notifications.core.status import DeliveryStatus, send_status
@@ -290,6 +291,7 @@ def _submitted_bulk(accepted: services.SmsAccepted) -> dict:
 
 
 class IonUnidesView(IonView):
+    required_scope = SMS_SEND
     field_names = SINGLE_FIELDS
 
     @idempotent(errors=IonError)
@@ -308,6 +310,8 @@ class IonUnidesView(IonView):
 
 
 class IonMuldesView(IonView):
+    required_scope = SMS_SEND
+
     @idempotent(errors=IonError)
     @extend_schema(
         request=IonMuldesIn, responses={201: IonMuldesOut, **ERRORS}, tags=TAGS, summary="MULDES: one SMS, many numbers"
@@ -325,6 +329,8 @@ class IonMuldesView(IonView):
 
 
 class IonMuldespView(IonView):
+    required_scope = SMS_SEND
+
     @idempotent(errors=IonError)
     @extend_schema(
         request=IonMuldespIn,
@@ -378,6 +384,8 @@ def _campaign_fields(message: SmsMessage) -> dict:
 
 
 class IonSendView(IonView):
+    required_scope = STATUSES_READ
+
     @extend_schema(
         parameters=[IonStatusQuery, OpenApiParameter("ref", str, OpenApiParameter.PATH)],
         responses={200: IonSendOut, 401: IonError, 404: IonError},
@@ -414,6 +422,8 @@ class IonSendView(IonView):
 
 
 class IonCancelView(IonView):
+    required_scope = SMS_SEND
+
     @idempotent(errors=IonError)
     @extend_schema(
         request=None,

@@ -20,8 +20,8 @@ from rest_framework.fields import empty
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.authentication import ApiClient, ApiKeyAuthentication
-from accounts.selectors import api_key_authenticate
+from accounts.authentication import ApiKeyAuthentication, api_client_admit
+from accounts.scopes import BLACKLIST_MANAGE, SMS_SEND, STATUSES_READ
 from notifications.core.status import send_status
 from sms import selectors, services
 from sms.pricing import sms_amount_number
@@ -65,10 +65,7 @@ class PrimotextoQueryKeyAuthentication(ApiKeyAuthentication):
         plaintext = request.query_params.get("apiKey", "").strip() if request.method == "GET" else ""
         if not plaintext:
             return None
-        api_key = api_key_authenticate(plaintext=plaintext)
-        if api_key is None:
-            raise exceptions.AuthenticationFailed("Invalid, revoked or expired API key.")
-        return ApiClient(tenant=api_key.tenant, api_key=api_key), api_key
+        return api_client_admit(plaintext=plaintext, request=request)
 
 
 class PrimotextoKeyScheme(OpenApiAuthenticationExtension):
@@ -320,6 +317,7 @@ ERRORS = {400: PrimotextoError, 401: PrimotextoError}
 
 
 class PrimotextoSendView(PrimotextoView):
+    required_scope = SMS_SEND
     authentication_classes = [PrimotextoKeyAuthentication, PrimotextoQueryKeyAuthentication]
     field_names = {"number": "number", "text": "message"}
 
@@ -362,6 +360,8 @@ class PrimotextoSendView(PrimotextoView):
 
 
 class PrimotextoStatsView(PrimotextoView):
+    required_scope = STATUSES_READ
+
     @extend_schema(
         parameters=[PrimotextoStatsQuery],
         responses={200: PrimotextoCategoryStats(many=True), **ERRORS},
@@ -377,6 +377,7 @@ class PrimotextoStatsView(PrimotextoView):
 
 
 class PrimotextoStatusView(PrimotextoView):
+    required_scope = STATUSES_READ
     field_names = {"ref": "snapshotId"}
 
     @extend_schema(
@@ -400,6 +401,7 @@ class PrimotextoStatusView(PrimotextoView):
 
 
 class PrimotextoUnsubscribersView(PrimotextoView):
+    required_scope = BLACKLIST_MANAGE
     field_names = {"number": "identifier"}
 
     @extend_schema(

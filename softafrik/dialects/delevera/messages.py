@@ -18,6 +18,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from accounts.scopes import OMNI_SEND, PUSH_SEND, STATUSES_READ
 from devices.models import Platform
 from devices.selectors import app_get_by_code
 from scenarios import reads
@@ -266,6 +267,7 @@ def _push_content(data: dict) -> dict:
 
 
 class PushMessagesView(DeleveraView):
+    required_scope = PUSH_SEND
     field_names = {"pushContent.text": "text", "app_code": "appCode"}
 
     @idempotent(errors=DeleveraError)
@@ -315,6 +317,8 @@ class PushMessagesView(DeleveraView):
 
 
 class PushMessageView(DeleveraView):
+    required_scope = STATUSES_READ
+
     @extend_schema(
         parameters=[MessageQuery, OpenApiParameter("message_id", str, OpenApiParameter.PATH)],
         responses={200: MessageOut, 401: DeleveraError, 404: DeleveraError, 405: DeleveraError},
@@ -329,6 +333,7 @@ class PushMessageView(DeleveraView):
 
 
 class OmniMessagesView(DeleveraView):
+    required_scope = OMNI_SEND
     field_names = {"scenario_key": "scenarioKey", "app_code": "appCode", "number": "destinations"}
 
     @idempotent(errors=DeleveraError)
@@ -389,6 +394,8 @@ class OmniMessagesView(DeleveraView):
 
 
 class OmniMessageView(DeleveraView):
+    required_scope = STATUSES_READ
+
     @extend_schema(
         parameters=[MessageQuery, OpenApiParameter("message_id", str, OpenApiParameter.PATH)],
         responses={200: MessageOut, 401: DeleveraError, 404: DeleveraError, 405: DeleveraError},

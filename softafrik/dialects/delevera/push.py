@@ -16,6 +16,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from accounts.scopes import DEVICES_MANAGE
 from devices import selectors
 from devices.models import Device, Platform
 from softafrik.dialects.common import valid_input
@@ -34,6 +35,7 @@ DEVICE_TYPE = {Platform.ANDROID: "ANDROID", Platform.IOS: "IOS", Platform.WEB: "
 
 
 class DeleveraPushView(DeleveraView):
+    required_scope = DEVICES_MANAGE
     field_names = FIELDS
 
 

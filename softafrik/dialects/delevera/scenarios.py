@@ -13,6 +13,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from accounts.scopes import SCENARIOS_MANAGE
 from scenarios import selectors, services
 from scenarios.flows import FROM_MAX, STEPS_MAX, TIMEOUT_MAX, flow_ordered
 from scenarios.models import FlowChannel, Scenario
@@ -49,6 +50,7 @@ FLOW_SCHEMA = {"type": "array", "items": FLOW_STEP_SCHEMA, "minItems": 1, "maxIt
 
 
 class DeleveraScenarioView(DeleveraView):
+    required_scope = SCENARIOS_MANAGE
     field_names = FIELDS
 
 

@@ -16,6 +16,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from accounts.scopes import SMS_SEND, STATUSES_READ
 from billing.selectors import cost_shown, reserved_for
 from scenarios import reads
 from scenarios.accept import omni_send
@@ -167,6 +168,8 @@ def _omni_destination(phone: str, status: str, reason: str) -> dict:
 
 
 class DeleveraMessagesView(DeleveraSmsView):
+    required_scope = SMS_SEND
+
     @idempotent(errors=DeleveraError)
     @extend_schema(
         request=DeleveraSendIn,
@@ -214,6 +217,8 @@ class DeleveraMessagesView(DeleveraSmsView):
 
 
 class DeleveraMessageView(DeleveraSmsView):
+    required_scope = STATUSES_READ
+
     @extend_schema(
         parameters=[DeleveraMessageQuery, OpenApiParameter("message_id", str, OpenApiParameter.PATH)],
         responses={200: DeleveraMessagePage, 401: DeleveraError, 404: DeleveraError, 405: DeleveraError},

@@ -7,6 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.scopes import DEVICES_MANAGE
 from devices import selectors, services
 from devices.models import Platform
 from softafrik.dialects.common import SUCCESS, valid_input
@@ -49,6 +50,8 @@ class UserOut(serializers.Serializer):
 
 
 class UserRegisterView(APIView):
+    required_scope = DEVICES_MANAGE
+
     @extend_schema(request=UserRegisterIn, responses={200: UserOut, 201: UserOut}, tags=["users"])
     def post(self, request):
         data = valid_input(UserRegisterIn, request)
@@ -91,6 +94,8 @@ class DeviceRegisterIn(serializers.Serializer):
 
 
 class DeviceRegisterView(APIView):
+    required_scope = DEVICES_MANAGE
+
     @extend_schema(request=DeviceRegisterIn, responses={200: SUCCESS, 201: SUCCESS}, tags=["devices"])
     def post(self, request):
         data = valid_input(DeviceRegisterIn, request)
@@ -115,6 +120,8 @@ class DeviceUnregisterIn(serializers.Serializer):
 
 
 class DeviceUnregisterView(APIView):
+    required_scope = DEVICES_MANAGE
+
     @extend_schema(request=DeviceUnregisterIn, responses={200: SUCCESS}, tags=["devices"])
     def post(self, request):
         data = valid_input(DeviceUnregisterIn, request)
@@ -131,6 +138,8 @@ class AppOut(serializers.Serializer):
 
 
 class AppDetailView(APIView):
+    required_scope = DEVICES_MANAGE
+
     @extend_schema(responses={200: AppOut}, tags=["apps"])
     def get(self, request, app_name: str):
         app = selectors.app_get(tenant=request.user.tenant, name=app_name)

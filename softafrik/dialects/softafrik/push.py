@@ -9,6 +9,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.scopes import DELIVERIES_CONFIRM, INBOX_MANAGE, PUSH_SEND, SMS_SEND, STATUSES_READ, scope_require
 from billing.selectors import cost_shown
 from devices import selectors as device_selectors
 from devices.models import Platform
@@ -98,12 +99,16 @@ def _accepted(message) -> Response:
 
 
 class PushToUserView(APIView):
+    required_scope = PUSH_SEND
+
     @idempotent(errors=ERROR)
     @extend_schema(request=ToUserIn, responses={202: ACCEPTED, 402: ERROR}, tags=["push"])
     def post(self, request):
         data = valid_input(ToUserIn, request)
         tenant = request.user.tenant
         fallback = data.get("fallback")
+        if fallback is not None:
+            scope_require(request=request, scope=SMS_SEND)  # the fallback may send an SMS
         if fallback is None:
             message = accept.push_send_to_user(
                 tenant=tenant, puid=data["puid"], title=data["title"], body=data["body"], data=data["data"]
@@ -123,6 +128,8 @@ class PushToUserView(APIView):
 
 
 class PushToDeviceView(APIView):
+    required_scope = PUSH_SEND
+
     @idempotent(errors=ERROR)
     @extend_schema(request=ToDeviceIn, responses={202: ACCEPTED, 402: ERROR}, tags=["push"])
     def post(self, request):
@@ -136,6 +143,8 @@ class PushToDeviceView(APIView):
 
 
 class PushBroadcastView(APIView):
+    required_scope = PUSH_SEND
+
     @idempotent(errors=ERROR)
     @extend_schema(request=BroadcastIn, responses={202: ACCEPTED, 402: ERROR}, tags=["push"])
     def post(self, request):
@@ -172,6 +181,8 @@ class InboxEntryOut(serializers.Serializer):
 
 
 class InboxView(APIView):
+    required_scope = INBOX_MANAGE
+
     @extend_schema(
         parameters=[InboxQuery],
         responses={200: InboxEntryOut(many=True)},
@@ -201,6 +212,8 @@ class ReadIn(serializers.Serializer):
 
 
 class ReadView(APIView):
+    required_scope = INBOX_MANAGE
+
     @extend_schema(request=ReadIn, responses={200: SUCCESS}, tags=["inbox"])
     def post(self, request):
         data = valid_input(ReadIn, request)
@@ -213,6 +226,8 @@ class ReadAllIn(serializers.Serializer):
 
 
 class ReadAllView(APIView):
+    required_scope = INBOX_MANAGE
+
     @extend_schema(request=ReadAllIn, responses={200: SUCCESS}, tags=["inbox"])
     def post(self, request):
         data = valid_input(ReadAllIn, request)
@@ -248,6 +263,8 @@ class PushMessageQuery(serializers.Serializer):
 
 
 class MessageDetailView(APIView):
+    required_scope = STATUSES_READ
+
     @extend_schema(parameters=[PushMessageQuery], responses={200: PushMessageOut}, tags=["push"])
     def get(self, request, message_id: str):
         query = valid_input(PushMessageQuery, request, data=request.query_params)
@@ -296,7 +313,7 @@ RECEIPT_CORS = {
 
 
 class DeliveredView(APIView):
-    required_scope = "deliveries:confirm"  # the one call a key shipped in an app may make
+    required_scope = DELIVERIES_CONFIRM  # the one call a key shipped in an app may make
 
     def initial(self, request, *args, **kwargs):
         if request.method == "OPTIONS":  # a preflight carries no key: nothing to check

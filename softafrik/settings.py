@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "sms",
     "scenarios",
     "billing",
+    "console",  # sending from the dashboard (/admin/send/)
     "reports",  # the dashboard's aggregates and the reports (the "reports" consumer of status events)
 ]
 

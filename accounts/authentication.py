@@ -65,7 +65,8 @@ def api_client_admit(*, plaintext: str, request) -> tuple[ApiClient, ApiKey]:
     refusal = rate_admit(api_key=api_key)
     if refusal is not None:
         raise RateLimited(
-            f"Rate limit exceeded: this API key may make {refusal.limit} requests a {refusal.window}; "
+            f"Rate limit exceeded: this API key may make {refusal.limit} "
+            f"request{'' if refusal.limit == 1 else 's'} a {refusal.window}; "
             f"retry after {refusal.retry_after} s.",
             retry_after=refusal.retry_after,
         )

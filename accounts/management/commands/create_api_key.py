@@ -1,3 +1,5 @@
+import argparse
+
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.scopes import SCOPES
@@ -11,10 +13,9 @@ def _comma_list(value: str) -> list[str]:
 
 
 def _rate(value: str) -> int:
-    rate = int(value)  # argparse turns the ValueError into "invalid _rate value"
-    if rate < 0:
-        raise ValueError(value)
-    return rate
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of requests (0: no limit)")
+    return int(value)
 
 
 class Command(BaseCommand):

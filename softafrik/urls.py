@@ -35,6 +35,7 @@ api_patterns = [
 urlpatterns = [
     path("api/", include(api_patterns)),
     path("admin/send/", include("console.urls")),  # the dashboard's sending pages, before the admin's catch-all
+    path("admin/reports/", include("reports.urls")),  # the reports and their CSV/XLSX downloads
     path("admin/", admin.site.urls),
     path("", include("sms.urls")),
     path("", include("softafrik.dialects.urls")),

@@ -4,7 +4,8 @@ write them, and their status events through the core's ``events_record``."""
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
@@ -100,3 +101,60 @@ def record(tenant, channel, rows, status, *, at: datetime | None = None, reason=
     """The status events of ``rows`` (recipients, deliveries or omni steps) reaching ``status``."""
     changes = [(tenant.pk, row.message_id, row.pk, status, reason) for row in rows]
     events_record(channel=channel, changes=changes, occurred_at=at or timezone.now(), subject=subject)
+
+
+def demo_data(tenant) -> None:
+    """A tenant's known month, folded by the consumer (the reports' tests, the browser
+    test and the screenshot in docs/ use it):
+
+    - today, SMS from BANKTG (category otp) to TG, TG2, CI, SN at 1 credit: all handed
+      over, TG delivered after 4 s, TG2 after 20 s, CI after 40 s, SN undelivered;
+    - today, a push of the app Wallet to devices in TG, CI, SN at 0.05 credit: TG
+      delivered after 1 s, CI after 2 s, SN refused (UNREGISTERED) before leaving;
+    - 3 days ago, SMS from PROMO (category promo, campaign Noel) to TG and TG2: both
+      handed over, TG delivered after 8 s;
+    - 10 days ago, an omni message through the scenario Rappel to SN and TG: SN
+      delivered, TG failed (no delivery within the timeout).
+    """
+    from reports.consumer import reports_consume
+
+    zone = ZoneInfo(tenant.timezone)
+    midnight = datetime.combine(timezone.now().astimezone(zone).date(), time.min, tzinfo=zone)
+    today = midnight + timedelta(minutes=1)
+
+    def at(base, seconds):
+        return base + timedelta(seconds=seconds)
+
+    _, (tg, tg2, ci, sn) = sms_send(tenant, [TG, TG2, CI, SN], sender="BANKTG", category="otp", at=today)
+    record(tenant, "sms", [tg, tg2, ci, sn], "sent", at=at(today, 1))
+    for number, seconds in ((tg, 4), (tg2, 20), (ci, 40)):
+        record(tenant, "sms", [number], "delivered", at=at(today, seconds))
+    record(tenant, "sms", [sn], "failed", at=at(today, 60), reason="undelivered")
+
+    app = push_app(tenant, "Wallet")
+    _, (p_tg, p_ci, p_sn) = push_send(tenant, app, ["TG", "CI", "SN"], unit_price=5, at=today)
+    record(tenant, "push", [p_tg, p_ci], "sent", at=at(today, 0.5))
+    record(tenant, "push", [p_tg], "delivered", at=at(today, 1))
+    record(tenant, "push", [p_ci], "delivered", at=at(today, 2))
+    record(tenant, "push", [p_sn], "failed", at=at(today, 0.5), reason="UNREGISTERED")
+
+    earlier = midnight - timedelta(days=3) + timedelta(hours=10)
+    _, (promo_tg, promo_tg2) = sms_send(
+        tenant, [TG, TG2], sender="PROMO", category="promo", campaign="Noel", at=earlier
+    )
+    record(tenant, "sms", [promo_tg, promo_tg2], "sent", at=at(earlier, 1))
+    record(tenant, "sms", [promo_tg], "delivered", at=at(earlier, 8))
+
+    older = midnight - timedelta(days=10) + timedelta(hours=9)
+    _, (step_sn, step_tg) = omni_send(tenant, [SN, TG], scenario_name="Rappel", at=older)
+    record(tenant, "omni", [step_sn], "delivered", at=at(older, 30), subject="destination")
+    record(
+        tenant,
+        "omni",
+        [step_tg],
+        "failed",
+        at=at(older, 300),
+        subject="destination",
+        reason="no delivery within the timeout",
+    )
+    reports_consume()

@@ -378,6 +378,9 @@ def platform_env(*, db_url: str, redis_url: str, queue: str, run_dir: Path, sett
             "DEBUG": "0",
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
+            # The platform's ceiling is measured, not a key's rate limit (accounts.ratelimit).
+            "API_RATE_PER_SECOND": "0",
+            "API_RATE_PER_MINUTE": "0",
         }
     )
     return env

@@ -9,7 +9,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate
 
 from billing import money
-from billing.models import Book, Charge, EntryKind, LedgerEntry
+from billing.models import Book, Charge, EntryKind, LedgerEntry, Tariff
 from billing.services import account_unit
 
 
@@ -75,3 +75,9 @@ def topup_credited(*, account_id: int, reference: str) -> bool:
     return LedgerEntry.objects.filter(
         account_id=account_id, book=Book.AVAILABLE, kind=EntryKind.TOPUP, reference=f"topup:{reference}"
     ).exists()
+
+
+def platform_tariffs() -> list[Tariff]:
+    """The platform's price list (the tariffs of no tenant), as the public site shows it:
+    by channel, unit and prefix. A tenant's own prices are never in it."""
+    return list(Tariff.objects.filter(tenant__isnull=True).order_by("channel", "unit", "prefix"))

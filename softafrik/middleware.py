@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.middleware.locale import LocaleMiddleware as DjangoLocaleMiddleware
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
 from django.utils.module_loading import import_string
 
 
@@ -45,3 +48,30 @@ class BrowserOnly:
             if response is not None:
                 return response
         return None
+
+
+class LocaleMiddleware(DjangoLocaleMiddleware):
+    """Django's locale middleware for the browser pages (site and admin), with two changes.
+
+    A visitor who has not chosen a language (no valid language cookie: the switch posts
+    to ``set_language``, which sets it) gets ``SITE_LANGUAGE_CODE`` (French), not the
+    browser's Accept-Language nor ``LANGUAGE_CODE``, which stays English for the API's
+    messages. And the language is deactivated once the response is made: Django's
+    activation is per thread, and the thread's next request may be an API call, which
+    skips this middleware and must be in ``LANGUAGE_CODE`` again.
+    """
+
+    def process_request(self, request):
+        chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+        try:
+            language = translation.get_supported_language_variant(chosen or settings.SITE_LANGUAGE_CODE)
+        except LookupError:
+            language = translation.get_supported_language_variant(settings.SITE_LANGUAGE_CODE)
+        translation.activate(language)
+        request.LANGUAGE_CODE = translation.get_language()
+
+    def process_response(self, request, response):
+        response = super().process_response(request, response)
+        patch_vary_headers(response, ("Cookie",))
+        translation.deactivate()
+        return response

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "billing",
     "console",  # sending from the dashboard (/admin/send/)
     "reports",  # the dashboard's aggregates and the reports (the "reports" consumer of status events)
+    "website",  # the public site: home, docs, prices, about (softafrik/urls.py routes it at /)
 ]
 
 MIDDLEWARE = [
@@ -74,6 +75,8 @@ MIDDLEWARE = [
 # The admin's needs. API calls (key-authenticated, no cookies) skip them: see softafrik.middleware.
 BROWSER_MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's, defaulting to SITE_LANGUAGE_CODE until the visitor chooses (softafrik.middleware).
+    "softafrik.middleware.LocaleMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -102,6 +105,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "billing.context_processors.billing_account",  # the admin's balance and low-balance banner
+                "website.context_processors.site",  # SITE_NAME and the rest of the brand
             ]
         },
     }
@@ -358,6 +362,21 @@ CELERY_BEAT_SCHEDULE["reports-tick"] = {"task": "reports.tasks.reports_tick", "s
 CELERY_BEAT_SCHEDULE["reports-purge"] = {"task": "reports.tasks.reports_purge", "schedule": 3600.0}
 REPORTS_COUNTED_DAYS = env_float("REPORTS_COUNTED_DAYS", 60.0)
 REPORTS_FAILURES_DAYS = env_float("REPORTS_FAILURES_DAYS", 30.0)
+
+# --- The public site and the browser pages' languages ------------------------------------
+# The brand of the site served at / (website app); an operator rebrands it here and by
+# overriding its templates in templates/website/ (docs/operations.md).
+SITE_NAME = env_str("SITE_NAME", "SoftAfrik")
+SITE_TAGLINE = env_str("SITE_TAGLINE")  # empty: the built-in tagline, in the visitor's language
+SITE_CONTACT_EMAIL = env_str("SITE_CONTACT_EMAIL")  # empty: the about page names no address
+# Browser pages (site, admin) are in French or English: SITE_LANGUAGE_CODE until the
+# visitor chooses with the language switch (set_language, remembered in Django's language
+# cookie). API answers skip the locale middleware and stay in LANGUAGE_CODE.
+LANGUAGES = [("fr", "Français"), ("en", "English")]
+SITE_LANGUAGE_CODE = env_str("SITE_LANGUAGE_CODE", "fr")
+# Catalogues of the project-level templates (templates/); each app keeps its own in <app>/locale.
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_AGE = 365 * 86400
 
 # --- The rest -------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -37,9 +37,11 @@ urlpatterns = [
     path("admin/send/", include("console.urls")),  # the dashboard's sending pages, before the admin's catch-all
     path("admin/reports/", include("reports.urls")),  # the reports and their CSV/XLSX downloads
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language: the site's and admin's language switch
     path("", include("sms.urls")),
     path("", include("softafrik.dialects.urls")),
     path("", include("django_prometheus.urls")),
+    path("", include("website.urls")),  # the public site: /, /docs/, /tarifs/, /a-propos/
     # Last: any other path under an API dialect's prefix answers that dialect's 404 body.
     re_path(r"^api/V1/", ion.unknown_path),
     re_path(r"^api/", UnknownPathView.as_view()),

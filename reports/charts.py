@@ -16,7 +16,9 @@ from django.utils.safestring import SafeString
 
 from reports.selectors import Figures
 
-DAY_WIDTH, DAY_HEIGHT, DAY_GAP = 24, 160, 4  # px per day column, chart height, gap
+DAY_WIDTH, DAY_HEIGHT, DAY_GAP = 24, 160, 4  # px per day column, bars' height, gap
+DAY_AXIS = 18  # px under the bars for the dates
+DAY_LABEL_EVERY = 7  # a date under every 7th column, counted from the last (today)
 RANK_WIDTH, RANK_ROW, RANK_LABEL = 520, 22, 120  # px of the longest bar, per row, label column
 
 
@@ -52,12 +54,27 @@ def day_chart(days: list[tuple[date, Figures]]) -> SafeString:
                 y -= height
                 shapes.append(_rect(x, y, DAY_WIDTH - DAY_GAP, height, kind, f"{day.isoformat()}: {value} {kind}"))
     width = len(days) * DAY_WIDTH
+    shapes.append(
+        format_html('<line x1="0" y1="{}" x2="{}" y2="{}" class="chart-axis"/>', DAY_HEIGHT, width, DAY_HEIGHT)
+    )
+    for index, (day, _) in enumerate(days):
+        if (len(days) - 1 - index) % DAY_LABEL_EVERY == 0:
+            shapes.append(
+                format_html(
+                    '<text x="{}" y="{}" class="chart-label" text-anchor="middle">{}</text>',
+                    index * DAY_WIDTH + (DAY_WIDTH - DAY_GAP) / 2,
+                    DAY_HEIGHT + DAY_AXIS - 4,
+                    day.strftime("%d/%m"),
+                )
+            )
+    shapes.append(format_html('<text x="0" y="12" class="chart-label">{}</text>', top))
+    height = DAY_HEIGHT + DAY_AXIS
     return format_html(
         '<svg class="reports-chart" role="img" viewBox="0 0 {} {}" width="{}" height="{}">{}</svg>',
         width,
-        DAY_HEIGHT,
+        height,
         width,
-        DAY_HEIGHT,
+        height,
         format_html_join("", "{}", ((shape,) for shape in shapes)),
     )
 

@@ -11,7 +11,16 @@ from django.utils.translation import gettext_lazy as _
 from reports.models import DIMENSIONS
 from reports.selectors import CHANNELS, REPORT_MAX_DAYS
 
-GROUP_CHOICES = [("day", _("Day")), *((name, _(name.capitalize())) for name in DIMENSIONS)]
+_DIMENSION_LABELS = {
+    "channel": _("Channel"),
+    "app": _("App"),
+    "sender": _("Sender"),
+    "country": _("Country"),
+    "category": _("Category"),
+    "campaign": _("Campaign"),
+    "scenario": _("Scenario"),
+}
+GROUP_CHOICES = [("day", _("Day")), *((name, _DIMENSION_LABELS[name]) for name in DIMENSIONS)]
 DEFAULT_GROUP_BY = ["day", "channel"]
 DEFAULT_DAYS = 30
 

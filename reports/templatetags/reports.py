@@ -4,6 +4,7 @@ templates/admin/index.html) and how its figures are written."""
 from __future__ import annotations
 
 from django import template
+from django.utils.translation import gettext_lazy as _
 
 from billing import money
 from billing.models import AccountType, BillingAccount
@@ -12,7 +13,7 @@ from reports.selectors import CHANNELS, PERIODS, dashboard_figures
 
 register = template.Library()
 
-PERIOD_LABELS = {"today": "Today", "7d": "Last 7 days", "30d": "Last 30 days"}
+PERIOD_LABELS = {"today": _("Today"), "7d": _("Last 7 days"), "30d": _("Last 30 days")}
 
 
 @register.inclusion_tag("reports/dashboard.html", takes_context=True)

@@ -1,6 +1,10 @@
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from accounts.models import ApiKey, Tenant, User
 from accounts.networks import networks_clean
@@ -9,10 +13,12 @@ from accounts.scopes import SCOPES
 from accounts.selectors import api_key_cache_clear
 from accounts.services import api_key_issue_for, api_key_regenerate, api_key_revoke
 from notifications.webhooks.ssrf import url_refusal
-from softafrik.tenant_admin import TenantScopedAdmin, is_platform_admin, user_tenant
+from softafrik.tenant_admin import SecretField, TenantScopedAdmin, WriteOnlySecrets, is_platform_admin, user_tenant
 
 
-class TenantForm(forms.ModelForm):
+class TenantForm(WriteOnlySecrets):
+    callback_secret = SecretField(label=_("Callback secret"))
+
     class Meta:
         model = Tenant
         fields = ("status_callback_url",)  # the admin adds the others (get_fields)
@@ -27,17 +33,19 @@ class TenantForm(forms.ModelForm):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(ModelAdmin):
     """Platform admins manage tenants; a tenant's staff may set its own callback URL."""
 
     form = TenantForm
     list_display = ("id", "name", "default_region", "timezone", "is_active", "created_at")
+    list_filter = ("is_active", "default_region")
     search_fields = ("name",)
 
     def get_fields(self, request, obj=None):
-        if is_platform_admin(request):
-            return ("name", "default_region", "timezone", "is_active", "status_callback_url", "callback_secret")
-        return ("name", "default_region", "timezone", "status_callback_url", "callback_secret")
+        fields = ["name", "default_region", "timezone", "is_active", "status_callback_url", "callback_secret"]
+        if any(f.name == "logo" for f in Tenant._meta.fields):
+            fields.insert(1, "logo")  # the admin header's (softafrik.dashboard)
+        return fields if is_platform_admin(request) else [f for f in fields if f != "is_active"]
 
     def get_readonly_fields(self, request, obj=None):
         return () if is_platform_admin(request) else ("name", "default_region", "timezone")
@@ -65,10 +73,21 @@ class TenantAdmin(admin.ModelAdmin):
 
 
 @admin.register(User)
-class SoftAfrikUserAdmin(UserAdmin):
+class SoftAfrikUserAdmin(UserAdmin, ModelAdmin):
+    form = UserChangeForm  # unfold's, styled like the rest of the admin
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
     fieldsets = (*UserAdmin.fieldsets, ("Tenant", {"fields": ("tenant",)}))
     list_display = ("username", "email", "tenant", "is_staff", "is_superuser")
     list_filter = ("tenant", "is_staff", "is_superuser")
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class SoftAfrikGroupAdmin(GroupAdmin, ModelAdmin):
+    """Django's groups (django.contrib.auth registers them on the plain admin), in the theme."""
 
 
 class NetworksField(forms.CharField):

@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget, UnfoldAdminTextInputWidget
 
 from billing import money
 from billing.models import BillingAccount
@@ -39,11 +40,23 @@ def amount_parsed(text: str, *, unit: str, allow_negative: bool = False) -> int:
         raise forms.ValidationError(f"{exc}.") from exc
 
 
+def themed(form: forms.Form) -> forms.Form:
+    """The form with the admin theme's widgets (a plain form's inputs carry no style)."""
+    for field in form.fields.values():
+        if type(field.widget) is forms.TextInput:
+            field.widget = UnfoldAdminTextInputWidget(attrs=field.widget.attrs)
+        elif type(field.widget) is forms.Textarea:
+            field.widget = UnfoldAdminTextareaWidget(attrs=field.widget.attrs)
+        elif type(field.widget) is forms.Select:
+            field.widget = UnfoldAdminSelectWidget(attrs=field.widget.attrs, choices=field.widget.choices)
+    return form
+
+
 def form_page(admin_obj, request, *, title: str, form, submit: str, account=None) -> TemplateResponse:
     context = {
         **admin_obj.admin_site.each_context(request),
         "title": title,
-        "form": form,
+        "form": themed(form),
         "submit": submit,
         "account": account,
         "opts": admin_obj.model._meta,

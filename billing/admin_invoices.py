@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.http import Http404, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from unfold.admin import TabularInline
 
 from billing.invoices import invoice_mark_paid, tenant_zone
 from billing.models import Invoice, InvoiceLine, InvoiceStatus
@@ -23,7 +24,7 @@ from softafrik.tenant_admin import (
 )
 
 
-class InvoiceLineInline(ReadOnlyPermissions, admin.TabularInline):
+class InvoiceLineInline(ReadOnlyPermissions, TabularInline):
     model = InvoiceLine
     fields = ("channel", "country", "sender", "quantity", "amount_shown")
     readonly_fields = fields

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.db.models import Q
+from unfold.admin import ModelAdmin
 
 from billing import money
 from billing.admin_accounts import amount_parsed
@@ -50,7 +51,7 @@ class TariffForm(forms.ModelForm):
 
 
 @admin.register(Tariff)
-class TariffAdmin(admin.ModelAdmin):
+class TariffAdmin(ModelAdmin):
     """Platform admins set the prices; a tenant's staff sees the platform's and its own."""
 
     form = TariffForm

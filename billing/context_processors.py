@@ -1,7 +1,7 @@
 """The admin's billing banner: a tenant's staff sees its balance, and a warning while the
 account is below its low-balance threshold (``low_balance_alerted_at`` set).
 
-Read lazily: only a page whose template asks (templates/admin/base_site.html, index.html)
+Read lazily: only a page whose template asks (templates/admin/base.html, index.html)
 costs the one query, and API requests (no session, no ``request.user``) never do.
 """
 

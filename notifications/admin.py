@@ -3,12 +3,14 @@ from django.db.models import Count, Q
 
 from notifications.core.status import DeliveryStatus
 from notifications.models import Delivery, InboxEntry, Message
-from softafrik.tenant_admin import TenantScopedAdmin
+from softafrik.tenant_admin import TenantReadOnlyAdmin
+
+# Messages, deliveries and inbox entries are records of what was sent: read-only for
+# everyone, platform superusers included.
 
 
 @admin.register(Message)
-class MessageAdmin(TenantScopedAdmin):
-    tenant_read_only = True
+class MessageAdmin(TenantReadOnlyAdmin):
     list_display = ("created_at", "kind", "title", "state", "total_deliveries", "sent", "failed")
     list_filter = ("tenant", "kind", "state")
     search_fields = ("title",)
@@ -37,20 +39,20 @@ class MessageAdmin(TenantScopedAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(TenantScopedAdmin):
+class DeliveryAdmin(TenantReadOnlyAdmin):
     tenant_field = "message__tenant"
-    tenant_read_only = True
     list_display = ("id", "message", "device", "status", "error", "attempts", "updated_at")
     list_filter = ("status",)
+    search_fields = ("error",)
     list_select_related = ("message", "device")
     raw_id_fields = ("message", "device")
     show_full_result_count = False
 
 
 @admin.register(InboxEntry)
-class InboxEntryAdmin(TenantScopedAdmin):
-    tenant_read_only = True
+class InboxEntryAdmin(TenantReadOnlyAdmin):
     list_display = ("id", "end_user", "title", "is_read", "created_at")
     list_filter = ("tenant", "is_read")
+    search_fields = ("=end_user__puid", "title")
     raw_id_fields = ("end_user", "message")
     show_full_result_count = False

@@ -1,20 +1,46 @@
 import secrets
 
+from django import forms
 from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
 
 from sms.campaigns import campaign_progress
 from sms.models import BlacklistedNumber, SenderName, SenderStatus, SmsMessage, SmsRecipient, SmsRoute
+from sms.numbers import InvalidSender, validate_sender
 from sms.services import sms_cancel
 from softafrik.errors import DomainError
-from softafrik.tenant_admin import TenantScopedAdmin, is_platform_admin
+from softafrik.tenant_admin import (
+    SecretField,
+    TenantReadOnlyAdmin,
+    TenantScopedAdmin,
+    WriteOnlySecrets,
+    is_platform_admin,
+)
+
+
+class SenderNameForm(forms.ModelForm):
+    """A sender name by the operators' rules (``validate_sender``), as the API asks them."""
+
+    class Meta:
+        model = SenderName
+        fields = ("tenant", "name", "status", "is_default")
+
+    def clean_name(self):
+        try:
+            return validate_sender(self.cleaned_data["name"])
+        except InvalidSender as exc:
+            raise forms.ValidationError(_("Invalid sender: %(reason)s.") % {"reason": exc}) from exc
 
 
 @admin.register(SenderName)
 class SenderNameAdmin(TenantScopedAdmin):
-    """Tenants ask for sender names; only platform admins approve them."""
+    """Tenants ask for sender names and see their status; only platform admins approve them."""
 
+    form = SenderNameForm
     list_display = ("name", "tenant", "status", "is_default", "created_at")
-    list_filter = ("status", "tenant")
+    list_filter = ("status", "is_default", "tenant")
+    search_fields = ("name",)
     actions = ("approve", "reject")
 
     def get_readonly_fields(self, request, obj=None):
@@ -27,41 +53,39 @@ class SenderNameAdmin(TenantScopedAdmin):
             actions.pop("reject", None)
         return actions
 
-    @admin.action(description="Approve")
+    @admin.action(description=_("Approve"))
     def approve(self, request, queryset):
-        queryset.update(status=SenderStatus.APPROVED)
+        n = queryset.update(status=SenderStatus.APPROVED)
+        messages.success(request, _("%(n)d sender name(s) approved.") % {"n": n})
 
-    @admin.action(description="Reject")
+    @admin.action(description=_("Reject"))
     def reject(self, request, queryset):
-        queryset.update(status=SenderStatus.REJECTED, is_default=False)
+        n = queryset.update(status=SenderStatus.REJECTED, is_default=False)
+        messages.success(request, _("%(n)d sender name(s) rejected.") % {"n": n})
+
+
+class SmsRouteForm(WriteOnlySecrets):
+    secret = SecretField(
+        label=_("Secret"),
+        help_text=_("Password / API key / auth token, write-only. Leave empty to keep the stored one."),
+    )
+
+    class Meta:
+        model = SmsRoute
+        fields = "__all__"
 
 
 @admin.register(SmsRoute)
-class SmsRouteAdmin(admin.ModelAdmin):
+class SmsRouteAdmin(ModelAdmin):
     """Platform-level routes: platform admins only. The secret is write-only."""
 
+    form = SmsRouteForm
     list_display = ("name", "kind", "countries", "priority", "is_active", "tps", "window")
     list_filter = ("kind", "is_active")
+    search_fields = ("name", "countries")
     readonly_fields = ("callback_token",)
 
-    def get_form(self, request, obj=None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)
-        form.base_fields["secret"].required = False
-        form.base_fields["secret"].help_text = "Password / API key / auth token. Leave empty to keep the stored one."
-        form.base_fields["secret"].initial = ""
-        return form
-
-    def get_changeform_initial_data(self, request):
-        return {"secret": ""}
-
-    def render_change_form(self, request, context, *args, obj=None, **kwargs):
-        if "adminform" in context:
-            context["adminform"].form.initial["secret"] = ""
-        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
-
     def save_model(self, request, obj, form, change):
-        if change and not form.cleaned_data.get("secret"):
-            obj.secret = SmsRoute.objects.get(pk=obj.pk).secret
         if not obj.callback_token:
             obj.callback_token = secrets.token_urlsafe(24)
         super().save_model(request, obj, form, change)
@@ -75,7 +99,7 @@ class SmsRouteAdmin(admin.ModelAdmin):
     has_change_permission = has_add_permission = has_delete_permission = has_view_permission
 
 
-class RecipientInline(admin.TabularInline):
+class RecipientInline(TabularInline):
     model = SmsRecipient
     fields = ("number", "status", "error", "parts", "route", "attempts", "updated_at")
     readonly_fields = fields
@@ -125,8 +149,9 @@ class SmsMessageAdmin(TenantScopedAdmin):
 
 
 @admin.register(SmsRecipient)
-class SmsRecipientAdmin(TenantScopedAdmin):
-    tenant_read_only = True
+class SmsRecipientAdmin(TenantReadOnlyAdmin):
+    """Each number of a send: a record, read-only for everyone."""
+
     list_display = ("id", "message", "number", "status", "error", "parts", "route", "attempts", "updated_at")
     list_filter = ("status",)
     search_fields = ("number",)

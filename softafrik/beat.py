@@ -21,7 +21,13 @@ from django.conf import settings
 from django.core import checks
 from django_celery_beat.apps import BeatConfig
 
-from softafrik.tenant_admin import is_platform_admin
+
+def is_platform_admin(request) -> bool:
+    # Imported when asked: softafrik.tenant_admin's base class (the admin theme's) needs the
+    # app registry, which is still loading when this app's config is imported.
+    from softafrik.tenant_admin import is_platform_admin as platform_admin
+
+    return platform_admin(request)
 
 
 class PlatformOnlyAdmin:
@@ -45,13 +51,15 @@ class PlatformOnlyAdmin:
 
 def _admin_for_platform_only() -> None:
     """Re-register every django-celery-beat admin (the periodic tasks and their interval,
-    crontab, solar and clocked schedules) as platform-only."""
+    crontab, solar and clocked schedules) as platform-only, on the admin theme's base class."""
     from django.contrib import admin
+    from unfold.admin import ModelAdmin
 
     for model, model_admin in list(admin.site._registry.items()):
         if model._meta.app_label != BeatConfig.label or isinstance(model_admin, PlatformOnlyAdmin):
             continue
-        platform_only = type(model_admin.__class__.__name__, (PlatformOnlyAdmin, model_admin.__class__), {})
+        bases = (PlatformOnlyAdmin, model_admin.__class__, ModelAdmin)
+        platform_only = type(model_admin.__class__.__name__, bases, {})
         admin.site.unregister(model)
         admin.site.register(model, platform_only)
 

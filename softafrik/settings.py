@@ -42,6 +42,10 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["*"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
+    # The admin's theme (its own assets, no CDN): before django.contrib.admin, whose
+    # templates it overrides; it makes admin.site its UnfoldAdminSite (softafrik/dashboard.py).
+    "unfold",
+    "unfold.contrib.filters",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -363,6 +367,24 @@ CELERY_BEAT_SCHEDULE["reports-purge"] = {"task": "reports.tasks.reports_purge", 
 REPORTS_COUNTED_DAYS = env_float("REPORTS_COUNTED_DAYS", 60.0)
 REPORTS_FAILURES_DAYS = env_float("REPORTS_FAILURES_DAYS", 30.0)
 
+# --- The admin dashboard (django-unfold) ------------------------------------------------
+# Its header shows the tenant's name and logo, its sidebar only what the user may see: the
+# callables are in softafrik/dashboard.py (unfold calls each with the request).
+UNFOLD = {
+    "SITE_TITLE": "softafrik.dashboard.site_title",
+    "SITE_HEADER": "softafrik.dashboard.site_header",
+    "SITE_SUBHEADER": "softafrik.dashboard.site_subheader",
+    "SITE_ICON": "softafrik.dashboard.site_icon",
+    "SITE_SYMBOL": "notifications",
+    "SHOW_LANGUAGES": True,  # the language switch (set_language: remembered in a cookie)
+    "SHOW_HISTORY": True,
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": True,  # every other list (attempts, steps...) one click away
+        "navigation": "softafrik.dashboard.sidebar_navigation",
+    },
+}
+
 # --- The public site and the browser pages' languages ------------------------------------
 # The brand of the site served at / (website app); an operator rebrands it here and by
 # overriding its templates in templates/website/ (docs/operations.md).
@@ -375,7 +397,7 @@ SITE_CONTACT_EMAIL = env_str("SITE_CONTACT_EMAIL")  # empty: the about page name
 LANGUAGES = [("fr", "Français"), ("en", "English")]
 SITE_LANGUAGE_CODE = env_str("SITE_LANGUAGE_CODE", "fr")
 # Catalogues of the project-level templates (templates/); each app keeps its own in <app>/locale.
-LOCALE_PATHS = [BASE_DIR / "locale"]
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "softafrik" / "locale"]  # the 2nd: the admin theme's
 LANGUAGE_COOKIE_AGE = 365 * 86400
 
 # --- The rest -------------------------------------------------------------------------

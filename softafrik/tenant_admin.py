@@ -7,7 +7,10 @@ from ``TenantScopedAdmin`` and names the path from its model to the tenant.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
+from unfold.widgets import UnfoldAdminPasswordWidget
 
 
 def user_tenant(request):
@@ -20,6 +23,27 @@ def is_platform_admin(request) -> bool:
 
 def is_tenant_staff(request) -> bool:
     return bool(request.user.is_active and request.user.is_staff and user_tenant(request) is not None)
+
+
+class SecretField(forms.CharField):
+    """A write-only secret: a password input that never shows the stored value back."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", _("Write-only: never shown once saved. Leave empty to keep the stored one."))
+        super().__init__(widget=UnfoldAdminPasswordWidget(render_value=False), **kwargs)
+
+
+class WriteOnlySecrets(forms.ModelForm):
+    """A ModelForm whose ``SecretField`` fields keep the stored value when left empty
+    (the form never had it to send back)."""
+
+    def clean(self):
+        cleaned = super().clean()
+        for name, field in self.fields.items():
+            if isinstance(field, SecretField) and not cleaned.get(name) and self.instance.pk:
+                cleaned[name] = getattr(self.instance, name)
+        return cleaned
 
 
 class ReadOnlyPermissions:
@@ -36,7 +60,7 @@ class ReadOnlyPermissions:
         return False
 
 
-class TenantScopedAdmin(admin.ModelAdmin):
+class TenantScopedAdmin(ModelAdmin):
     tenant_field = "tenant"  # path from the model to its Tenant, e.g. "message__tenant"
     tenant_read_only = False  # staff may only look (e.g. delivery rows)
     # Actions the tenant's staff may run even on read-only rows (cancel a send, replay a webhook).

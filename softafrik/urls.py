@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 import softafrik.converters  # noqa: F401  (the key and keypath converters)
 from notifications.webhooks import api as webhooks_api
 from softafrik.api import UnknownPathView, json_errors
+from softafrik.dashboard import tenant_logo
 from softafrik.dialects import ion, primotexto
 from softafrik.dialects.delevera import errors as delevera_errors
 from softafrik.dialects.softafrik import devices as devices_api
@@ -34,6 +35,7 @@ api_patterns = [
 
 urlpatterns = [
     path("api/", include(api_patterns)),
+    path("admin/logo/<int:tenant_id>/", tenant_logo, name="tenant_logo"),  # the header's logo
     path("admin/send/", include("console.urls")),  # the dashboard's sending pages, before the admin's catch-all
     path("admin/reports/", include("reports.urls")),  # the reports and their CSV/XLSX downloads
     path("admin/", admin.site.urls),

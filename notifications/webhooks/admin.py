@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import TabularInline
 
 from notifications.webhooks import services
 from notifications.webhooks.event_types import EVENT_TYPES
@@ -44,7 +46,7 @@ class WebhookEndpointAdmin(TenantScopedAdmin):
     list_display = ("url", "kind", "is_enabled", "event_types", "disabled_reason", "created_at")
     list_filter = ("tenant", "kind", "is_enabled")
     search_fields = ("url",)
-    actions = ("enable", "disable")
+    actions = ("enable", "disable", "rotate_secret")
 
     def get_readonly_fields(self, request, obj=None):
         fields = ["kind", "disabled_reason", "created_at", "updated_at"]
@@ -70,6 +72,17 @@ class WebhookEndpointAdmin(TenantScopedAdmin):
         n = services.endpoints_enable(endpoints=queryset)
         messages.success(request, f"{n} endpoints enabled.")
 
+    @admin.action(description=_("Rotate the signing secret (the new one is shown once)"))
+    def rotate_secret(self, request, queryset):
+        for endpoint in queryset.exclude(kind=EndpointKind.LEGACY):
+            secret = services.endpoint_secret_rotate(endpoint=endpoint)
+            messages.warning(
+                request,
+                _("%(url)s: new signing secret (shown once): %(secret)s") % {"url": endpoint.url, "secret": secret},
+            )
+        if queryset.filter(kind=EndpointKind.LEGACY).exists():
+            messages.info(request, _("The status callback signs with the tenant's callback secret: change it there."))
+
     @admin.action(description="Disable")
     def disable(self, request, queryset):
         from notifications.webhooks.delivery import endpoints_disable
@@ -78,7 +91,7 @@ class WebhookEndpointAdmin(TenantScopedAdmin):
         messages.success(request, f"{n} endpoints disabled.")
 
 
-class AttemptInline(ReadOnlyPermissions, admin.TabularInline):
+class AttemptInline(ReadOnlyPermissions, TabularInline):
     model = WebhookAttempt
     fields = ("number", "at", "url", "status_code", "response", "error", "duration_ms")
     readonly_fields = fields

@@ -63,6 +63,15 @@ def endpoint_secret_issue(*, endpoint: WebhookEndpoint) -> str:
     return endpoint.secret
 
 
+def endpoint_secret_rotate(*, endpoint: WebhookEndpoint) -> str:
+    """A new signing secret for an endpoint, saved at once; returns it (shown once). Its
+    receiver must take the new one: deliveries from now on are signed with it."""
+    secret = secret_generate()
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(secret=secret)
+    endpoint.secret = secret
+    return secret
+
+
 def endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
     """Remove an endpoint with its deliveries, sent or waiting (the caller found it
     through a tenant-scoped selector)."""

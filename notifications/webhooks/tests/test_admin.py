@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.messages import get_messages
+from django.test import Client
 
 from accounts.models import User
+from notifications.webhooks import services
 from notifications.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from notifications.webhooks.tests.conftest import consume_all, endpoint_for, record, send_due, sms_recipient
 
@@ -123,3 +125,20 @@ def test_the_tenants_callback_url_follows_the_address_rule(client, owner, settin
     assert response.status_code == 302
     owner.tenant.refresh_from_db()
     assert (owner.tenant.status_callback_url, owner.tenant.callback_secret) == ("https://93.184.215.14/cb", "s")
+
+
+def test_staff_rotates_an_endpoints_secret_shown_once_and_an_outsider_cannot(client, owner, outsider, allow_private):
+    created = services.endpoint_create(tenant=owner.tenant, url="http://127.0.0.1:9/hook")
+    endpoints = "/admin/webhooks/webhookendpoint/"
+    intruder = Client()
+    intruder.force_login(staff_of(outsider.tenant, "intruder"))
+    intruder.post(endpoints, {"action": "rotate_secret", "_selected_action": [created.endpoint.pk]})
+    created.endpoint.refresh_from_db()
+    assert created.endpoint.secret == created.secret
+
+    client.force_login(staff_of(owner.tenant))
+    page = client.post(endpoints, {"action": "rotate_secret", "_selected_action": [created.endpoint.pk]}, follow=True)
+    created.endpoint.refresh_from_db()
+    assert created.endpoint.secret != created.secret
+    assert created.endpoint.secret in page.content.decode()  # shown once, in the message
+    assert created.endpoint.secret not in client.get(f"{endpoints}{created.endpoint.pk}/change/").content.decode()

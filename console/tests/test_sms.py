@@ -284,3 +284,15 @@ def test_the_pages_need_a_staff_login(client, sender):
     page = client.get(PATH)
 
     assert page.status_code == 302 and page["Location"].startswith("/admin/login/")
+
+
+def test_change_goes_back_to_the_form_with_its_values(staff, sender):
+    upload = SimpleUploadedFile("clients.csv", b"numero\n+22890123456\n", content_type="text/csv")
+    priced = staff.post(PATH, {**form(numbers="+22891234567"), "numbers_file": upload, "action": "price"})
+
+    page = staff.post(PATH, {**hidden_fields(priced.content.decode()), "action": "edit"})
+
+    assert page.status_code == 200 and not page.context["form"].errors
+    html = page.content.decode()
+    assert "+22891234567\n+22890123456</textarea>" in html  # the file's numbers kept with the typed ones
+    assert SmsMessage.objects.count() == 0

@@ -4,6 +4,7 @@ seeing its own account's only."""
 from __future__ import annotations
 
 from django.contrib import admin
+from unfold.contrib.filters.admin import RangeDateTimeFilter
 
 from billing.admin_accounts import in_unit
 from billing.models import AccountChange, LedgerEntry
@@ -37,7 +38,8 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
         "quantity",
         "note",
     )
-    list_filter = ("book", "kind", "account")
+    list_filter = ("book", "kind", "account", ("created_at", RangeDateTimeFilter))
+    list_filter_submit = True  # the period's two fields are sent together
     list_select_related = ("account__tenant",)
     search_fields = ("reference",)
     show_full_result_count = False  # a ledger grows with every send

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.db.models import Count, Q
+from unfold.contrib.filters.admin import RangeDateTimeFilter
 
 from notifications.core.status import DeliveryStatus
 from notifications.models import Delivery, InboxEntry, Message
@@ -12,7 +13,8 @@ from softafrik.tenant_admin import TenantReadOnlyAdmin
 @admin.register(Message)
 class MessageAdmin(TenantReadOnlyAdmin):
     list_display = ("created_at", "kind", "title", "state", "total_deliveries", "sent", "failed")
-    list_filter = ("tenant", "kind", "state")
+    list_filter = ("tenant", "kind", "state", ("created_at", RangeDateTimeFilter))
+    list_filter_submit = True  # the period's two fields are sent together
     search_fields = ("title",)
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in Message._meta.fields]

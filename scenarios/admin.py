@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
+from unfold.contrib.filters.admin import RangeDateTimeFilter
 
 from scenarios.flows import flow_validate
 from scenarios.models import OmniDestination, OmniMessage, OmniStep, Scenario
@@ -99,7 +100,8 @@ class OmniMessageAdmin(OutcomeColumns, ReadOnlyAdmin):
         "delivered_by_sms",
         "not_delivered",
     )
-    list_filter = ("tenant", "product", "state")
+    list_filter = ("tenant", "product", "state", ("created_at", RangeDateTimeFilter))
+    list_filter_submit = True  # the period's two fields are sent together
     list_select_related = ("scenario",)
     date_hierarchy = "created_at"
     show_full_result_count = False

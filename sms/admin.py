@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
+from unfold.contrib.filters.admin import RangeDateTimeFilter
 
 from sms.campaigns import campaign_progress
 from sms.models import BlacklistedNumber, SenderName, SenderStatus, SmsMessage, SmsRecipient, SmsRoute
@@ -123,7 +124,8 @@ class SmsMessageAdmin(TenantScopedAdmin):
         "total_recipients",
         "credits",
     )
-    list_filter = ("tenant", "kind", "state", "dialect", "category")
+    list_filter = ("tenant", "kind", "state", "dialect", "category", ("created_at", RangeDateTimeFilter))
+    list_filter_submit = True  # the period's two fields are sent together
     search_fields = ("campaign_name", "category", "text")
     date_hierarchy = "created_at"
     readonly_fields = ("progress", *[f.name for f in SmsMessage._meta.fields])

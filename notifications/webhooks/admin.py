@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
+from unfold.contrib.filters.admin import RangeDateTimeFilter
 
 from notifications.webhooks import services
 from notifications.webhooks.event_types import EVENT_TYPES
@@ -107,7 +108,8 @@ class AttemptInline(ReadOnlyPermissions, TabularInline):
 class WebhookDeliveryAdmin(TenantScopedAdmin):
     tenant_read_only = True
     list_display = ("id", "event_type", "endpoint", "status", "attempts", "next_attempt_at", "error", "created_at")
-    list_filter = ("tenant", "status", "event_type")
+    list_filter = ("tenant", "status", "event_type", ("created_at", RangeDateTimeFilter))
+    list_filter_submit = True  # the period's two fields are sent together
     search_fields = ("=message_id",)
     raw_id_fields = ("endpoint",)
     readonly_fields = ("webhook_id", *[f.name for f in WebhookDelivery._meta.fields])

@@ -150,6 +150,8 @@ def test_an_outsider_sees_none_of_the_owners_rows(model, model_admin, owner, out
     assert refused.status_code in (302, 404)
     if refused.status_code == 302:
         assert refused["Location"] == "/admin/"
+    history = outsider_staff.get(f"{changelist}{row.pk}/history/")
+    assert history.status_code in (302, 403, 404)
     deleted = outsider_staff.post(f"{changelist}{row.pk}/delete/", {"post": "yes"})
     assert deleted.status_code in (302, 403, 404)
     assert model._default_manager.filter(pk=row.pk).exists()

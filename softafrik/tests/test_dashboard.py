@@ -168,3 +168,28 @@ def test_an_sms_routes_secret_is_write_only_and_kept_when_left_empty(root):
     assert response.status_code == 302, response.content.decode()[:2000]
     route.refresh_from_db()
     assert (route.username, route.secret) == ("AC2", "tok-secret")
+
+
+def test_a_list_of_records_filters_by_period(owner):
+    from datetime import UTC, datetime
+
+    from billing.models import LedgerEntry
+    from billing.services import account_ensure, account_topup
+
+    account = account_ensure(tenant_id=owner.tenant.pk)
+    account_topup(account=account, amount=100, note="", reference="pay-january")
+    account_topup(account=account, amount=100, note="", reference="pay-march")
+    LedgerEntry.objects.filter(reference__endswith="pay-january").update(
+        created_at=datetime(2026, 1, 5, 12, tzinfo=UTC)
+    )
+    LedgerEntry.objects.filter(reference__endswith="pay-march").update(created_at=datetime(2026, 3, 5, 12, tzinfo=UTC))
+    period = {
+        "created_at_from_0": "2026-01-01",
+        "created_at_from_1": "00:00",
+        "created_at_to_0": "2026-01-31",
+        "created_at_to_1": "23:59",
+    }
+
+    page = staff_client(owner.tenant).get("/admin/billing/ledgerentry/", period).content.decode()
+
+    assert "pay-january" in page and "pay-march" not in page

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.apps import apps
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Tenant
 from console.lists import CSV_MAX_BYTES, NUMBERS_MAX, csv_entries, numbers_check, pasted_entries
@@ -74,8 +76,11 @@ def approved_senders(tenant: Tenant) -> list[tuple[str, str]]:
         .values_list("name", "is_default")
     )
     default = next((name for name, is_default in names if is_default), None)
-    first = ("", f"Default ({default})" if default else "Default (none approved yet)")
-    return [first, *((name, name) for name, _ in names)]
+    first = (
+        "",
+        gettext("Default (%(name)s)") % {"name": default} if default else gettext("Default (none approved yet)"),
+    )
+    return [first, *((name, name) for name, _default in names)]
 
 
 class ConsoleForm(forms.Form):
@@ -107,7 +112,7 @@ class ConsoleForm(forms.Form):
     def _future(self, name: str) -> None:
         at = self.cleaned_data.get(name)
         if at is not None and at < timezone.now() - PAST_GRACE:
-            self.add_error(name, "This date is in the past.")
+            self.add_error(name, gettext("This date is in the past."))
 
     def send_values(self) -> dict:
         """What the send asks for (every cleaned value but the token): its fingerprint."""
@@ -115,7 +120,7 @@ class ConsoleForm(forms.Form):
 
 
 class SenderMixin(forms.Form):
-    sender = forms.ChoiceField(required=False, help_text="An approved sender name of yours.")
+    sender = forms.ChoiceField(label=_("Sender"), required=False, help_text=_("An approved sender name of yours."))
 
     def _senders(self) -> None:
         self.fields["sender"].choices = approved_senders(self.tenant)
@@ -136,9 +141,9 @@ class SmsWhen:
     SCHEDULED = "scheduled"
     SPREAD = "spread"
     CHOICES = [
-        (NOW, "Now"),
-        (SCHEDULED, "At a date"),
-        (SPREAD, "Spread over a window (a batch every few minutes, a daily cap)"),
+        (NOW, _("Now")),
+        (SCHEDULED, _("At a date")),
+        (SPREAD, _("Spread over a window (a batch every few minutes, a daily cap)")),
     ]
 
 
@@ -147,25 +152,27 @@ class SmsForm(SenderMixin, ConsoleForm):
     MULDESP). Cleaned: ``recipients`` (E.164), ``single`` (one number typed)."""
 
     numbers = forms.CharField(
+        label=_("Numbers"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="One number, or a list: one a line, or separated by commas. National numbers are read in your "
-        "region.",
+        help_text=_(
+            "One number, or a list: one a line, or separated by commas. National numbers are read in your region."
+        ),
     )
     numbers_file = forms.FileField(
         required=False,
-        label="Or a CSV file of numbers",
-        help_text="One number a row (the first column that holds one).",
+        label=_("Or a CSV file of numbers"),
+        help_text=_("One number a row (the first column that holds one)."),
     )
-    skip_invalid = forms.BooleanField(required=False, label="Skip invalid numbers and send to the others")
-    text = forms.CharField(strip=False, widget=forms.Textarea(attrs={"rows": 4}))
-    when = forms.ChoiceField(choices=SmsWhen.CHOICES, initial=SmsWhen.NOW, widget=forms.RadioSelect)
-    scheduled_at = _when_field("Send at", "In your account's time zone.")
-    window_start = _when_field("Spread from", "Empty: now.")
-    window_end = _when_field("Spread until", "Numbers not sent by then end failed.")
-    per_day = forms.IntegerField(required=False, min_value=1, max_value=INT_COLUMN_MAX, label="At most a day")
+    skip_invalid = forms.BooleanField(required=False, label=_("Skip invalid numbers and send to the others"))
+    text = forms.CharField(label=_("Text"), strip=False, widget=forms.Textarea(attrs={"rows": 4}))
+    when = forms.ChoiceField(label=_("When"), choices=SmsWhen.CHOICES, initial=SmsWhen.NOW, widget=forms.RadioSelect)
+    scheduled_at = _when_field(_("Send at"), _("In your account's time zone."))
+    window_start = _when_field(_("Spread from"), _("Empty: now."))
+    window_end = _when_field(_("Spread until"), _("Numbers not sent by then end failed."))
+    per_day = forms.IntegerField(required=False, min_value=1, max_value=INT_COLUMN_MAX, label=_("At most a day"))
     interval_minutes = forms.IntegerField(
-        required=False, min_value=1, max_value=INT_COLUMN_MAX, label="A batch every (minutes)"
+        required=False, min_value=1, max_value=INT_COLUMN_MAX, label=_("A batch every (minutes)")
     )
 
     service_fields = {"sender": "sender", "number": "numbers", "text": "text"}
@@ -173,20 +180,22 @@ class SmsForm(SenderMixin, ConsoleForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._senders()
+        self.file_entries: list[tuple[str, str]] = []  # (where, number) read from the CSV file
 
     def clean_numbers_file(self):
         upload = self.cleaned_data.get("numbers_file")
-        self.file_entries = []
         if not upload:
             return None
         if upload.size > CSV_MAX_BYTES:
-            raise forms.ValidationError(f"The file is too large: at most {CSV_MAX_BYTES // (1024 * 1024)} MB.")
+            raise forms.ValidationError(
+                gettext("The file is too large: at most %(mb)s MB.") % {"mb": CSV_MAX_BYTES // (1024 * 1024)}
+            )
         try:
             self.file_entries = csv_entries(upload.read())
         except ValueError as exc:
-            raise forms.ValidationError(f"Unreadable file: {exc}.") from None
+            raise forms.ValidationError(gettext("Unreadable file: %(reason)s.") % {"reason": exc}) from None
         if not self.file_entries:
-            raise forms.ValidationError("No phone number found in this file.")
+            raise forms.ValidationError(gettext("No phone number found in this file."))
         return upload.name
 
     def clean_text(self) -> str:
@@ -203,7 +212,7 @@ class SmsForm(SenderMixin, ConsoleForm):
         when = data.get("when")
         if when == SmsWhen.SCHEDULED:
             if not data.get("scheduled_at"):
-                self.add_error("scheduled_at", "Give the date to send at.")
+                self.add_error("scheduled_at", gettext("Give the date to send at."))
             self._future("scheduled_at")
         elif when == SmsWhen.SPREAD:
             self._clean_spread(data)
@@ -213,23 +222,27 @@ class SmsForm(SenderMixin, ConsoleForm):
         if "numbers_file" in self.errors:
             return
         pasted = pasted_entries(data.get("numbers") or "")
-        entries = pasted + getattr(self, "file_entries", [])
+        entries = pasted + self.file_entries
         if not entries:
-            self.add_error("numbers", "Give at least one number, or a CSV file of numbers.")
+            self.add_error("numbers", gettext("Give at least one number, or a CSV file of numbers."))
             return
         if len(entries) > NUMBERS_MAX:
-            self.add_error("numbers", f"At most {NUMBERS_MAX} numbers per send ({len(entries)} given).")
+            self.add_error(
+                "numbers",
+                gettext("At most %(max)s numbers per send (%(given)s given).")
+                % {"max": NUMBERS_MAX, "given": len(entries)},
+            )
             return
         checked = numbers_check(tenant=self.tenant, entries=entries)
         if checked.invalid and not data.get("skip_invalid"):
-            in_file = any(where.startswith("file") for where, _, _ in checked.invalid)
+            in_file = {text for _where, text in self.file_entries} & {text for _where, text, _why in checked.invalid}
             self.add_error(
                 "numbers_file" if in_file and not pasted else "numbers",
-                f"Invalid numbers: {checked.invalid_summary()}.",
+                gettext("Invalid numbers: %(lines)s.") % {"lines": checked.invalid_summary()},
             )
             return
         if not checked.valid:
-            self.add_error("numbers", f"No valid number: {checked.invalid_summary()}.")
+            self.add_error("numbers", gettext("No valid number: %(lines)s.") % {"lines": checked.invalid_summary()})
             return
         data["recipients"] = checked.valid
         data["skipped"] = len(checked.invalid)
@@ -238,14 +251,14 @@ class SmsForm(SenderMixin, ConsoleForm):
     def _clean_spread(self, data: dict) -> None:
         for name in ("window_end", "per_day", "interval_minutes"):
             if not data.get(name) and name not in self.errors:
-                self.add_error(name, "Required for a spread send.")
+                self.add_error(name, gettext("Required for a spread send."))
         self._future("window_start")
         start, end = data.get("window_start") or timezone.now(), data.get("window_end")
         if end is not None and "window_start" not in self.errors:
             if end <= start:
-                self.add_error("window_end", "Must be after the start.")
+                self.add_error("window_end", gettext("Must be after the start."))
             elif end <= timezone.now():
-                self.add_error("window_end", "This date is in the past.")
+                self.add_error("window_end", gettext("This date is in the past."))
         data["window_start"] = start
 
 
@@ -255,24 +268,29 @@ class SmsForm(SenderMixin, ConsoleForm):
 class PushTarget:
     USER = "user"
     BROADCAST = "broadcast"
-    CHOICES = [(USER, "One user (every device of the user)"), (BROADCAST, "Every device of an app (a broadcast)")]
+    CHOICES = [(USER, _("One user (every device of the user)")), (BROADCAST, _("Every device of an app (a broadcast)"))]
 
 
 class PushForm(ConsoleForm):
     """A push to one user (by puid) or a broadcast to an app's devices (optionally one
     country or platform). Cleaned: ``end_user`` or ``app``."""
 
-    target = forms.ChoiceField(choices=PushTarget.CHOICES, initial=PushTarget.USER, widget=forms.RadioSelect)
-    puid = forms.CharField(required=False, max_length=40, label="User (puid)")
-    app = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
-    country = forms.RegexField(r"^[A-Za-z]{2}$", required=False, help_text="ISO code, e.g. TG; empty: all.")
-    platform = forms.ChoiceField(choices=[("", "All"), *Platform.choices], required=False)
-    title = forms.CharField(max_length=500)
-    body = forms.CharField(max_length=4000, widget=forms.Textarea(attrs={"rows": 3}))
+    target = forms.ChoiceField(
+        label=_("To"), choices=PushTarget.CHOICES, initial=PushTarget.USER, widget=forms.RadioSelect
+    )
+    puid = forms.CharField(required=False, max_length=40, label=_("User (puid)"))
+    app = forms.TypedChoiceField(label=_("App"), required=False, coerce=int, empty_value=None)
+    country = forms.RegexField(
+        r"^[A-Za-z]{2}$", label=_("Country"), required=False, help_text=_("ISO code, e.g. TG; empty: all.")
+    )
+    platform = forms.ChoiceField(label=_("Platform"), choices=[("", _("All")), *Platform.choices], required=False)
+    title = forms.CharField(label=_("Title"), max_length=500)
+    body = forms.CharField(label=_("Body"), max_length=4000, widget=forms.Textarea(attrs={"rows": 3}))
     data = forms.CharField(
+        label=_("Data"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text='Optional JSON object the app receives, e.g. {"order": "42"}.',
+        help_text=_('Optional JSON object the app receives, e.g. {"order": "42"}.'),
     )
 
     service_fields = {"puid": "puid", "app_name": "app"}
@@ -289,9 +307,9 @@ class PushForm(ConsoleForm):
         try:
             value = json.loads(raw)
         except ValueError:
-            raise forms.ValidationError("Not valid JSON.") from None
+            raise forms.ValidationError(gettext("Not valid JSON.")) from None
         if not isinstance(value, dict):
-            raise forms.ValidationError("Give a JSON object ({...}).")
+            raise forms.ValidationError(gettext("Give a JSON object ({...})."))
         return value
 
     def clean(self):
@@ -300,14 +318,14 @@ class PushForm(ConsoleForm):
             puid = (data.get("puid") or "").strip()
             user = EndUser.objects.filter(tenant=self.tenant, puid=puid).first() if puid else None
             if not puid:
-                self.add_error("puid", "Give the user's puid.")
+                self.add_error("puid", gettext("Give the user's puid."))
             elif user is None:
-                self.add_error("puid", f"Unknown puid {puid!r}.")
+                self.add_error("puid", gettext("Unknown puid %(puid)r.") % {"puid": puid})
             data["end_user"] = user
         elif data.get("target") == PushTarget.BROADCAST:
             app = App.objects.filter(tenant=self.tenant, pk=data.get("app")).first() if data.get("app") else None
             if app is None and "app" not in self.errors:
-                self.add_error("app", "Choose the app to broadcast to.")
+                self.add_error("app", gettext("Choose the app to broadcast to."))
             data["app_row"] = app
             data["country"] = (data.get("country") or "").upper()
         return data
@@ -322,11 +340,11 @@ class PushForm(ConsoleForm):
 # --- Omni ------------------------------------------------------------------------------
 
 DESTINATION_KINDS = [
-    ("phone", "Phone numbers"),
-    ("userId", "User ids (your reference)"),
-    ("username", "Usernames"),
-    ("email", "Emails"),
-    ("uid", "Device uids"),
+    ("phone", _("Phone numbers")),
+    ("userId", _("User ids (your reference)")),
+    ("username", _("Usernames")),
+    ("email", _("Emails")),
+    ("uid", _("Device uids")),
 ]
 
 
@@ -335,16 +353,26 @@ class OmniForm(SenderMixin, ConsoleForm):
     list of people. Cleaned: ``scenario_row`` and ``entries`` (the omni engine's
     destinations)."""
 
-    scenario = forms.ChoiceField()
-    destination_kind = forms.ChoiceField(choices=DESTINATION_KINDS, label="Destinations are")
-    destinations = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), help_text="One a line.")
-    app = forms.TypedChoiceField(
-        required=False, coerce=int, empty_value=None, help_text="For a push step whose scenario names no app."
+    scenario = forms.ChoiceField(label=_("Scenario"))
+    destination_kind = forms.ChoiceField(choices=DESTINATION_KINDS, label=_("Destinations are"))
+    destinations = forms.CharField(
+        label=_("Destinations"), widget=forms.Textarea(attrs={"rows": 4}), help_text=_("One a line.")
     )
-    push_title = forms.CharField(required=False, max_length=100, label="Push title")
-    push_text = forms.CharField(required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}))
-    sms_text = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 2}), label="SMS text")
-    start_at = _when_field("Start at", "Empty: now. In your account's time zone.")
+    app = forms.TypedChoiceField(
+        label=_("App"),
+        required=False,
+        coerce=int,
+        empty_value=None,
+        help_text=_("For a push step whose scenario names no app."),
+    )
+    push_title = forms.CharField(required=False, max_length=100, label=_("Push title"))
+    push_text = forms.CharField(
+        label=_("Push text"), required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    sms_text = forms.CharField(
+        required=False, strip=False, widget=forms.Textarea(attrs={"rows": 2}), label=_("SMS text")
+    )
+    start_at = _when_field(_("Start at"), _("Empty: now. In your account's time zone."))
 
     service_fields = {
         "appCode": "app",
@@ -359,7 +387,7 @@ class OmniForm(SenderMixin, ConsoleForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._senders()
-        self.fields["sender"].help_text = "For the SMS steps, unless the scenario names one."
+        self.fields["sender"].help_text = _("For the SMS steps, unless the scenario names one.")
         scenarios = Scenario.objects.filter(tenant=self.tenant).order_by("name").values_list("key", "name")
         self.fields["scenario"].choices = [("", "---------"), *scenarios]
         apps_of = App.objects.filter(tenant=self.tenant).order_by("name").values_list("pk", "name")
@@ -375,9 +403,9 @@ class OmniForm(SenderMixin, ConsoleForm):
         if scenario is not None:
             channels = {step.get("channel") for step in scenario.flow}
             if FlowChannel.PUSH in channels and not data.get("push_text"):
-                self.add_error("push_text", "This scenario has a push step: give its text.")
+                self.add_error("push_text", gettext("This scenario has a push step: give its text."))
             if FlowChannel.SMS in channels and not data.get("sms_text"):
-                self.add_error("sms_text", "This scenario has an SMS step: give its text.")
+                self.add_error("sms_text", gettext("This scenario has an SMS step: give its text."))
             own_sender = all(s.get("from") for s in scenario.flow if s.get("channel") == FlowChannel.SMS)
             if FlowChannel.SMS in channels and not own_sender and "sender" in data:
                 try:
@@ -398,12 +426,14 @@ class OmniForm(SenderMixin, ConsoleForm):
         entries = pasted_entries(data.get("destinations") or "")
         if not entries or kind not in CONTACT_KEYS:
             if "destinations" not in self.errors:
-                self.add_error("destinations", "Give at least one destination.")
+                self.add_error("destinations", gettext("Give at least one destination."))
             return
         if kind == "phone":
             checked = numbers_check(tenant=self.tenant, entries=entries)
             if checked.invalid:
-                self.add_error("destinations", f"Invalid numbers: {checked.invalid_summary()}.")
+                self.add_error(
+                    "destinations", gettext("Invalid numbers: %(lines)s.") % {"lines": checked.invalid_summary()}
+                )
                 return
             data["entries"] = [{"phone": number} for number in checked.valid]
         else:
@@ -418,7 +448,7 @@ class OmniForm(SenderMixin, ConsoleForm):
 class TenantPickForm(forms.Form):
     """A platform superuser sends as the tenant it picks first."""
 
-    tenant = forms.ModelChoiceField(queryset=Tenant.objects.filter(is_active=True).order_by("name"))
+    tenant = forms.ModelChoiceField(label=_("Tenant"), queryset=Tenant.objects.filter(is_active=True).order_by("name"))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -12,6 +12,8 @@ import io
 import re
 from dataclasses import dataclass, field
 
+from django.utils.translation import gettext
+
 from accounts.models import Tenant
 from sms.services import numbers_normalize
 
@@ -38,14 +40,16 @@ class NumberList:
     def invalid_summary(self) -> str:
         shown = "; ".join(f"{where}: {text!r} ({reason})" for where, text, reason in self.invalid[:LINES_SHOWN])
         more = len(self.invalid) - LINES_SHOWN
-        return shown + (f"; and {more} more" if more > 0 else "")
+        return shown + (gettext("; and %(more)s more") % {"more": more} if more > 0 else "")
 
 
 def pasted_entries(text: str) -> list[tuple[str, str]]:
     """("line N", number as typed) for every non-empty item of a pasted list."""
     entries = []
     for line, row in enumerate(text.splitlines(), start=1):
-        entries += [(f"line {line}", item.strip()) for item in _SEPARATORS.split(row) if item.strip()]
+        entries += [
+            (gettext("line %(n)s") % {"n": line}, item.strip()) for item in _SEPARATORS.split(row) if item.strip()
+        ]
     return entries
 
 
@@ -66,15 +70,16 @@ def csv_entries(data: bytes) -> list[tuple[str, str]]:
     except csv.Error:
         dialect = csv.excel  # one column: no delimiter to find
     entries = []
+    where = gettext("file line %(n)s")
     for line, row in enumerate(csv.reader(io.StringIO(text), dialect), start=1):
         cells = [cell.strip() for cell in row if cell.strip()]
         if not cells:
             continue
         number = next((c for c in cells if _PHONE_CELL.match(c) and len(_DIGIT.findall(c)) >= 6), None)
         if number is not None:
-            entries.append((f"file line {line}", number))
+            entries.append((where % {"n": line}, number))
         elif entries or line > 1:
-            entries.append((f"file line {line}", cells[0]))
+            entries.append((where % {"n": line}, cells[0]))
     return entries
 
 

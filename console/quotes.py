@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from django.utils.translation import gettext
+
 from accounts.models import Tenant
 from billing.models import AccountType
 from billing.money import amount_str
@@ -52,7 +54,9 @@ def _quote(*, tenant: Tenant, what: str, unit_prices: list[int], quantity: int, 
     unit = account.unit
     low, high = (min(unit_prices), max(unit_prices)) if unit_prices else (0, 0)
     per = (
-        amount_str(low, unit=unit) if low == high else f"{amount_str(low, unit=unit)} to {amount_str(high, unit=unit)}"
+        amount_str(low, unit=unit)
+        if low == high
+        else gettext("%(low)s to %(high)s") % {"low": amount_str(low, unit=unit), "high": amount_str(high, unit=unit)}
     )
     return Quote(
         unit=unit,
@@ -78,14 +82,14 @@ def sms_quote(*, tenant: Tenant, numbers: list[str], text: str, campaign: bool =
     prices = sms_prices(tenant=tenant, numbers=[n for n in numbers if n not in blocked], parts=parts)
     return _quote(
         tenant=tenant,
-        what="SMS parts",
+        what=gettext("SMS parts"),
         unit_prices=[price // parts for price in prices.values()],
         quantity=parts * len(prices),
         total=sum(prices.values()),
         parts=parts,
         encoding=segmentation.encoding,
         blacklisted=len(blocked),
-        note="Charged batch by batch, as the campaign releases its numbers." if campaign else "",
+        note=gettext("Charged batch by batch, as the campaign releases its numbers.") if campaign else "",
     )
 
 
@@ -99,7 +103,11 @@ def push_quote(*, tenant: Tenant, end_user_id: int | None = None, app: App | Non
     unit_price = push_price(tenant_id=tenant.pk)
     devices = audience_of(message).count()
     return _quote(
-        tenant=tenant, what="push deliveries", unit_prices=[unit_price], quantity=devices, total=unit_price * devices
+        tenant=tenant,
+        what=gettext("push deliveries"),
+        unit_prices=[unit_price],
+        quantity=devices,
+        total=unit_price * devices,
     )
 
 
@@ -123,14 +131,17 @@ def omni_quote(
         unit_price = push_price(tenant_id=tenant.pk)
         quote = _quote(
             tenant=tenant,
-            what="push deliveries",
+            what=gettext("push deliveries"),
             unit_prices=[unit_price],
             quantity=reached,
             total=unit_price * reached,
         )
         if sms_text and phones:
             later = sms_quote(tenant=tenant, numbers=phones, text=sms_text)
-            fallback = f"If the SMS step runs for everyone, it costs {later.total_shown} {later.unit} more."
+            fallback = gettext("If the SMS step runs for everyone, it costs %(total)s %(unit)s more.") % {
+                "total": later.total_shown,
+                "unit": later.unit,
+            }
     else:
         quote = sms_quote(tenant=tenant, numbers=phones, text=sms_text)
     return replace(quote, note=fallback) if fallback else quote

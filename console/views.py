@@ -14,12 +14,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Tenant
 from billing.money import amount_str
@@ -42,6 +45,8 @@ from softafrik.idempotency import IdempotencyKeyReused
 DIALECT = "console"  # SmsMessage.dialect of a send made from the dashboard
 FAILURES_SHOWN = 20  # failed numbers a result page lists with their reason
 FORM_TEMPLATE = "console/form.html"
+# A send's overall status as its result page shows it (the JSON keeps the code too).
+STATUS_LABELS = {"pending": _("pending"), "sent": _("sent"), "delivered": _("delivered"), "failed": _("failed")}
 
 
 def _tenant(request) -> Tenant | None:
@@ -51,8 +56,18 @@ def _tenant(request) -> Tenant | None:
         picked = request.POST.get("tenant") or request.GET.get("tenant") or ""
         return Tenant.objects.filter(pk=picked, is_active=True).first() if picked.isdigit() else None
     if user.tenant is None:
-        raise PermissionDenied("Your account belongs to no tenant.")
+        raise PermissionDenied(gettext("Your account belongs to no tenant."))
     return user.tenant
+
+
+def _labelled(progress: dict) -> dict:
+    """A progress read (console.selectors) with its status in the user's language."""
+    return {**progress, "status_label": str(STATUS_LABELS.get(progress["status"], progress["status"]))}
+
+
+def _local(at, tenant: Tenant) -> str:
+    """A date as the tenant reads it: in its time zone, which is named."""
+    return f"{at.astimezone(ZoneInfo(tenant.timezone or 'UTC')):%Y-%m-%d %H:%M} ({tenant.timezone or 'UTC'})"
 
 
 def _page(request, template: str, title: str, **context):
@@ -64,7 +79,13 @@ def _balance_error(exc: InsufficientBalance, tenant: Tenant) -> str:
     account = account_ensure(tenant_id=tenant.pk)
     price = amount_str(exc.needed, unit=exc.unit)
     balance = amount_str(account.balance, unit=account.unit)
-    return f"Insufficient balance: this send costs {price} {exc.unit} and your balance is {balance} {account.unit}."
+    return gettext(
+        "Insufficient balance: this send costs %(price)s %(unit)s and your balance is %(balance)s %(unit)s."
+    ) % {
+        "price": price,
+        "balance": balance,
+        "unit": account.unit,
+    }
 
 
 # --- The three steps, shared by the forms ------------------------------------------------
@@ -123,9 +144,9 @@ def _send_view(request, page: SendPage):
         except InsufficientBalance as exc:
             form.add_error(None, _balance_error(exc, tenant))
         except IdempotencyKeyReused:
-            form.add_error(None, "This confirmation was already sent with other values: price the send again.")
+            form.add_error(None, gettext("This confirmation was already sent with other values: price the send again."))
         except AlreadySending:
-            form.add_error(None, "This send is still being accepted: wait a moment, then look at your sends.")
+            form.add_error(None, gettext("This send is still being accepted: wait a moment, then look at your sends."))
         except DomainError as exc:
             form.add_domain_error(exc)
         else:
@@ -148,7 +169,7 @@ def _result_tenant(request, channel: str, send_id) -> Tenant:
     superuser = request.user.is_superuser
     tenant = selectors.send_tenant(channel=channel, send_id=send_id) if superuser else _tenant(request)
     if tenant is None:
-        raise Http404("Unknown send.")
+        raise Http404(gettext("Unknown send."))
     return tenant
 
 
@@ -184,21 +205,26 @@ def _sms_send(form: SmsForm) -> str:
 
 def _sms_summary(form: SmsForm) -> list[tuple[str, str]]:
     data = form.cleaned_data
-    rows = [("Sender", data["sender"]), ("Numbers", str(len(data["recipients"])))]
+    rows = [(gettext("Sender"), data["sender"]), (gettext("Numbers"), str(len(data["recipients"])))]
     if data["skipped"]:
-        rows.append(("Invalid numbers skipped", str(data["skipped"])))
-    rows.append(("Text", data["text"]))
+        rows.append((gettext("Invalid numbers skipped"), str(data["skipped"])))
+    rows.append((gettext("Text"), data["text"]))
     if data["when"] == SmsWhen.SCHEDULED:
-        rows.append(("Send at", f"{data['scheduled_at']:%Y-%m-%d %H:%M} ({form.tenant.timezone})"))
+        rows.append((gettext("Send at"), _local(data["scheduled_at"], form.tenant)))
     elif data["when"] == SmsWhen.SPREAD:
-        window = f"{data['window_start']:%Y-%m-%d %H:%M} to {data['window_end']:%Y-%m-%d %H:%M}"
-        rows.append(("Spread", f"{window} UTC, at most {data['per_day']} a day, every {data['interval_minutes']} min"))
+        spread = gettext("%(start)s to %(end)s, at most %(per_day)s a day, a batch every %(minutes)s min") % {
+            "start": _local(data["window_start"], form.tenant),
+            "end": _local(data["window_end"], form.tenant),
+            "per_day": data["per_day"],
+            "minutes": data["interval_minutes"],
+        }
+        rows.append((gettext("Spread"), spread))
     return rows
 
 
 SMS_PAGE = SendPage(
     form_class=SmsForm,
-    title="Send an SMS",
+    title=_("Send an SMS"),
     quote=lambda form: sms_quote(
         tenant=form.tenant,
         numbers=form.cleaned_data["recipients"],
@@ -221,7 +247,7 @@ def _sms_message(request, send_id):
     try:
         return sms_selectors.sms_message_get(tenant=tenant, ref=send_id)
     except NotFound:
-        raise Http404("Unknown send.") from None
+        raise Http404(gettext("Unknown send.")) from None
 
 
 def sms_result(request, send_id):
@@ -229,17 +255,17 @@ def sms_result(request, send_id):
     return _page(
         request,
         "console/result.html",
-        "SMS send",
+        gettext("SMS send"),
         channel="sms",
         send=message,
         cost=cost_shown(tenant_id=message.tenant_id, amount=message.amount),
         details=[
-            ("Sender", message.sender),
-            ("Text", message.text),
-            ("Kind", message.get_kind_display()),
-            ("Parts per number", str(message.parts)),
+            (gettext("Sender"), message.sender),
+            (gettext("Text"), message.text),
+            (gettext("Kind"), message.get_kind_display()),
+            (gettext("Parts per number"), str(message.parts)),
         ],
-        progress=selectors.sms_progress(message=message),
+        progress=_labelled(selectors.sms_progress(message=message)),
         progress_url=reverse("console:sms_progress", args=[message.pk]),
         failures=selectors.sms_failures(message=message, limit=FAILURES_SHOWN),
         again=reverse("console:sms"),
@@ -247,7 +273,7 @@ def sms_result(request, send_id):
 
 
 def sms_progress(request, send_id):
-    return JsonResponse(selectors.sms_progress(message=_sms_message(request, send_id)))
+    return JsonResponse(_labelled(selectors.sms_progress(message=_sms_message(request, send_id))))
 
 
 # --- Push ------------------------------------------------------------------------------
@@ -276,16 +302,16 @@ def _push_send(form: PushForm) -> str:
 def _push_summary(form: PushForm) -> list[tuple[str, str]]:
     data = form.cleaned_data
     if data["target"] == PushTarget.USER:
-        rows = [("To the user", data["end_user"].puid)]
+        rows = [(gettext("To the user"), data["end_user"].puid)]
     else:
-        where = ", ".join(filter(None, [data["country"], data["platform"]])) or "every country and platform"
-        rows = [("Broadcast to", f"{data['app_row'].name} ({where})")]
-    return [*rows, ("Title", data["title"]), ("Body", data["body"])]
+        where = ", ".join(filter(None, [data["country"], data["platform"]])) or gettext("every country and platform")
+        rows = [(gettext("Broadcast to"), f"{data['app_row'].name} ({where})")]
+    return [*rows, (gettext("Title"), data["title"]), (gettext("Body"), data["body"])]
 
 
 PUSH_PAGE = SendPage(
     form_class=PushForm,
-    title="Send a push",
+    title=_("Send a push"),
     quote=_push_quote,
     summary=_push_summary,
     send=_push_send,
@@ -301,7 +327,7 @@ def _push_message(request, send_id):
     try:
         return push_selectors.message_get(tenant=tenant, message_id=send_id)
     except NotFound:
-        raise Http404("Unknown send.") from None
+        raise Http404(gettext("Unknown send.")) from None
 
 
 def push_result(request, send_id):
@@ -310,17 +336,17 @@ def push_result(request, send_id):
     return _page(
         request,
         "console/result.html",
-        "Push send",
+        gettext("Push send"),
         channel="push",
         send=message,
         cost=cost_shown(tenant_id=message.tenant_id, amount=message.unit_price * (message.paid_deliveries or 0)),
         details=[
-            ("Kind", message.get_kind_display()),
-            ("To", target),
-            ("Title", message.title),
-            ("Body", message.body),
+            (gettext("Kind"), message.get_kind_display()),
+            (gettext("To"), target),
+            (gettext("Title"), message.title),
+            (gettext("Body"), message.body),
         ],
-        progress=selectors.push_progress(message=message),
+        progress=_labelled(selectors.push_progress(message=message)),
         progress_url=reverse("console:push_progress", args=[message.pk]),
         failures=[],
         again=reverse("console:push"),
@@ -328,7 +354,7 @@ def push_result(request, send_id):
 
 
 def push_progress(request, send_id):
-    return JsonResponse(selectors.push_progress(message=_push_message(request, send_id)))
+    return JsonResponse(_labelled(selectors.push_progress(message=_push_message(request, send_id))))
 
 
 # --- Omni ------------------------------------------------------------------------------
@@ -343,10 +369,12 @@ def _omni_first_app(form: OmniForm) -> int | None:
     if step.get("appCode"):
         app = form.tenant.apps.filter(code=step["appCode"]).values_list("pk", flat=True).first()
         if app is None:
-            raise DomainError(f"The scenario's app {step['appCode']!r} no longer exists.", field="appCode")
+            raise DomainError(
+                gettext("The scenario's app %(code)r no longer exists.") % {"code": step["appCode"]}, field="appCode"
+            )
         return app
     if data.get("app") is None:
-        raise DomainError("This scenario's push step names no app: choose one.", field="appCode")
+        raise DomainError(gettext("This scenario's push step names no app: choose one."), field="appCode")
     return data["app"]
 
 
@@ -386,19 +414,22 @@ def _omni_send(form: OmniForm) -> str:
 def _omni_summary(form: OmniForm) -> list[tuple[str, str]]:
     data = form.cleaned_data
     flow = " then ".join(step.get("channel", "?") for step in data["scenario_row"].flow)
-    rows = [("Scenario", f"{data['scenario_row'].name} ({flow})"), ("Destinations", str(len(data["entries"])))]
+    rows = [
+        (gettext("Scenario"), f"{data['scenario_row'].name} ({flow})"),
+        (gettext("Destinations"), str(len(data["entries"]))),
+    ]
     if data.get("push_text"):
-        rows.append(("Push", f"{data['push_title']}: {data['push_text']}".lstrip(": ")))
+        rows.append((gettext("Push"), f"{data['push_title']}: {data['push_text']}".lstrip(": ")))
     if data.get("sms_text"):
-        rows.append(("SMS", data["sms_text"]))
+        rows.append((gettext("SMS"), data["sms_text"]))
     if data.get("start_at"):
-        rows.append(("Start at", f"{data['start_at']:%Y-%m-%d %H:%M} ({form.tenant.timezone})"))
+        rows.append((gettext("Start at"), _local(data["start_at"], form.tenant)))
     return rows
 
 
 OMNI_PAGE = SendPage(
     form_class=OmniForm,
-    title="Send by scenario",
+    title=_("Send by scenario"),
     quote=_omni_quote,
     summary=_omni_summary,
     send=_omni_send,
@@ -414,7 +445,7 @@ def _omni_message(request, send_id):
     try:
         return reads.omni_message_get(tenant=tenant, message_id=send_id)
     except NotFound:
-        raise Http404("Unknown send.") from None
+        raise Http404(gettext("Unknown send.")) from None
 
 
 def omni_result(request, send_id):
@@ -424,12 +455,15 @@ def omni_result(request, send_id):
     return _page(
         request,
         "console/result.html",
-        "Omni send",
+        gettext("Omni send"),
         channel="omni",
         send=message,
         cost=cost_shown(tenant_id=message.tenant_id, amount=reserved),
-        details=[("Scenario", message.scenario.name if message.scenario else ""), ("Flow", flow)],
-        progress=selectors.omni_progress(message=message),
+        details=[
+            (gettext("Scenario"), message.scenario.name if message.scenario else ""),
+            (gettext("Flow"), flow),
+        ],
+        progress=_labelled(selectors.omni_progress(message=message)),
         progress_url=reverse("console:omni_progress", args=[message.pk]),
         failures=[],
         again=reverse("console:omni"),
@@ -437,4 +471,4 @@ def omni_result(request, send_id):
 
 
 def omni_progress(request, send_id):
-    return JsonResponse(selectors.omni_progress(message=_omni_message(request, send_id)))
+    return JsonResponse(_labelled(selectors.omni_progress(message=_omni_message(request, send_id))))

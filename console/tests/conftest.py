@@ -8,6 +8,7 @@ import uuid
 from html import unescape
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from accounts.models import User
@@ -17,11 +18,16 @@ from sms.tests.conftest import _fresh_route_clients, sender, smpp_route, smsc  #
 PASSWORD = "s3cret-pass"
 
 
-def staff_client(tenant, username: str) -> Client:
-    user = User.objects.create_user(username, password=PASSWORD, is_staff=True, tenant=tenant)
+def logged_in(user, language: str = "en") -> Client:
+    """A browser session of ``user`` that chose ``language`` (the pages' default is French)."""
     client = Client()
     client.force_login(user)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
     return client
+
+
+def staff_client(tenant, username: str) -> Client:
+    return logged_in(User.objects.create_user(username, password=PASSWORD, is_staff=True, tenant=tenant))
 
 
 @pytest.fixture
@@ -36,10 +42,7 @@ def outsider_staff(outsider) -> Client:
 
 @pytest.fixture
 def superuser(db) -> Client:
-    user = User.objects.create_superuser("root", password=PASSWORD)
-    client = Client()
-    client.force_login(user)
-    return client
+    return logged_in(User.objects.create_superuser("root", password=PASSWORD))
 
 
 def hidden_fields(page: str) -> dict[str, str]:

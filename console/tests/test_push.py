@@ -101,6 +101,7 @@ def test_the_result_page_follows_the_deliveries(staff, owner, outsider_staff):
         "total": 0,
         "final": False,
         "status": "pending",
+        "status_label": "pending",
     }
     assert staff.get(sent["Location"]).status_code == 200
     assert outsider_staff.get(sent["Location"]).status_code == 404

@@ -10,8 +10,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from accounts.models import User
 from billing.models import BillingAccount, Tariff
-from console.tests.conftest import hidden_fields, price_then_send
+from console.tests.conftest import PASSWORD, hidden_fields, logged_in, price_then_send
 from sms.models import SenderName, SenderStatus, SmsKind, SmsMessage, SmsRecipient, SmsState
 
 pytestmark = pytest.mark.django_db
@@ -296,3 +297,12 @@ def test_change_goes_back_to_the_form_with_its_values(staff, sender):
     html = page.content.decode()
     assert "+22891234567\n+22890123456</textarea>" in html  # the file's numbers kept with the typed ones
     assert SmsMessage.objects.count() == 0
+
+
+def test_the_pages_speak_french_by_default(owner, sender):
+    ama = logged_in(User.objects.create_user("ama", password=PASSWORD, is_staff=True, tenant=owner.tenant), "fr")
+
+    page = ama.post(PATH, {**form(numbers="12ab"), "action": "price"})
+
+    html = page.content.decode()
+    assert "Voir le prix" in html and "Numéros invalides : ligne 1: &#x27;12ab&#x27;" in html

@@ -48,13 +48,14 @@
         var cell = panel.querySelector('[data-count="' + status + '"]');
         if (cell) cell.textContent = progress.counts[status];
       });
-      ["status", "total", "scheduled"].forEach(function (key) {
+      ["status_label", "total", "scheduled"].forEach(function (key) {
         var cell = panel.querySelector('[data-progress="' + key + '"]');
         if (cell && progress[key] !== undefined) cell.textContent = progress[key];
       });
+      panel.querySelector("[data-status]").dataset.status = progress.status;
       panel.dataset.final = progress.final ? "true" : "false";
       var note = panel.querySelector('[data-progress="note"]');
-      if (note && progress.final) note.textContent = "Final: nothing is waiting to go out.";
+      if (note && progress.final) note.textContent = note.dataset.finalText;  // in the page's language
     }
     function poll() {
       fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}})

@@ -10,8 +10,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from accounts.models import User
+from billing.models import BillingAccount
+from billing.services import account_ensure
 from reports.selectors import tenant_today
 from reports.tests.factories import demo_data
 
@@ -19,7 +22,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def tenant_admin(owner, browser_login):
+def tenant_admin(owner, browser_login, settings):
+    """The known month, and an account of 25 credits below its 50-credit threshold."""
+    settings.BILLING_TRIAL_CREDIT = "25"
+    account = account_ensure(tenant_id=owner.tenant.pk)
+    BillingAccount.objects.filter(pk=account.pk).update(
+        low_balance_threshold=5000, low_balance_alerted_at=timezone.now()
+    )
     demo_data(owner.tenant)
     User.objects.create_user("ama", password="s3cret-pass", is_staff=True, tenant=owner.tenant)
     return browser_login("ama", "s3cret-pass")
@@ -62,11 +71,15 @@ def test_the_dashboard_charts_render_the_known_figures(tenant_admin, owner):
     ]
     assert heights[0] == pytest.approx(heights[1] * 5 / 2, rel=0.05)  # bars to scale
     assert page.locator("#reports-failures td[data-field=reason]").all_inner_texts()[0] == "undelivered"
+    assert "25.00 credits" in page.locator("#billing-balance").inner_text()
+    assert "50.00 credits" in page.content()  # base_site's low-balance banner, on every admin page
 
     shots = os.environ.get("SOFTAFRIK_SCREENSHOTS")
     if shots:
         Path(shots).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(shots) / "dashboard.png"), full_page=True)
+        bottom = page.locator("#reports-dashboard").bounding_box()
+        clip = {"x": 0, "y": 0, "width": 1280, "height": bottom["y"] + bottom["height"] + 16}
+        page.screenshot(path=str(Path(shots) / "dashboard.png"), full_page=True, clip=clip)
 
 
 def test_a_csv_report_downloads_with_the_right_rows(tenant_admin, owner, tmp_path):

@@ -28,7 +28,11 @@ def reports_dashboard(context) -> dict:
     if tenant is None:
         return {"tenant": None, "tenants": tenants}
     figures = dashboard_figures(tenant=tenant)
-    account = BillingAccount.objects.filter(tenant=tenant).first()
+    summary = context.get("billing_account")  # billing's context processor: the staff's own account, read once
+    if summary is not None and summary.tenant_id == tenant.pk:
+        account = summary.account
+    else:
+        account = BillingAccount.objects.filter(tenant=tenant).first()
     return {
         "tenant": tenant,
         "tenants": tenants,

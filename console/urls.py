@@ -4,7 +4,7 @@ the admin's staff login."""
 from django.contrib import admin
 from django.urls import path
 
-from console import views
+from console.views import omni, push, sms
 
 app_name = "console"
 
@@ -14,13 +14,13 @@ def staff(view):
 
 
 urlpatterns = [
-    path("sms/", staff(views.sms_send), name="sms"),
-    path("sms/<uuid:send_id>/", staff(views.sms_result), name="sms_result"),
-    path("sms/<uuid:send_id>/progress/", staff(views.sms_progress), name="sms_progress"),
-    path("push/", staff(views.push_send), name="push"),
-    path("push/<uuid:send_id>/", staff(views.push_result), name="push_result"),
-    path("push/<uuid:send_id>/progress/", staff(views.push_progress), name="push_progress"),
-    path("omni/", staff(views.omni_send_view), name="omni"),
-    path("omni/<uuid:send_id>/", staff(views.omni_result), name="omni_result"),
-    path("omni/<uuid:send_id>/progress/", staff(views.omni_progress), name="omni_progress"),
+    path("sms/", staff(sms.sms_send), name="sms"),
+    path("sms/<uuid:send_id>/", staff(sms.sms_result), name="sms_result"),
+    path("sms/<uuid:send_id>/progress/", staff(sms.sms_progress), name="sms_progress"),
+    path("push/", staff(push.push_send), name="push"),
+    path("push/<uuid:send_id>/", staff(push.push_result), name="push_result"),
+    path("push/<uuid:send_id>/progress/", staff(push.push_progress), name="push_progress"),
+    path("omni/", staff(omni.omni_send_view), name="omni"),
+    path("omni/<uuid:send_id>/", staff(omni.omni_result), name="omni_result"),
+    path("omni/<uuid:send_id>/progress/", staff(omni.omni_progress), name="omni_progress"),
 ]

@@ -1,0 +1,1 @@
+"""The dashboard's sending forms, one module per channel over ``base``."""

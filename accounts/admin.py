@@ -5,6 +5,7 @@ from django.contrib.auth.models import Group
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminTextareaWidget
 
 from accounts.models import ApiKey, Tenant, User
 from accounts.networks import networks_clean
@@ -93,7 +94,7 @@ class SoftAfrikGroupAdmin(GroupAdmin, ModelAdmin):
 class NetworksField(forms.CharField):
     """CIDRs, one a line (or comma separated) -> the normalized list; empty: anywhere."""
 
-    widget = forms.Textarea(attrs={"rows": 3})
+    widget = UnfoldAdminTextareaWidget(attrs={"rows": 3})
 
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
@@ -131,7 +132,7 @@ class ApiKeyAddForm(ApiKeyChangeForm):
     scopes = forms.MultipleChoiceField(
         choices=list(SCOPES.items()),
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
         help_text="Limit the key to these rights (e.g. a key an app ships in its binary: deliveries only). "
         "None ticked: every right. Fixed once the key is issued.",
     )

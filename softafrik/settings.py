@@ -384,6 +384,9 @@ UNFOLD = {
         "navigation": "softafrik.dashboard.sidebar_navigation",
     },
 }
+# Uploaded files (the tenants' logos). softafrik.dashboard serves a logo to its tenant's
+# staff, so no public media URL is needed; production puts it on persistent storage.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(LOCAL_DIR / "media")))
 
 # --- The public site and the browser pages' languages ------------------------------------
 # The brand of the site served at / (website app); an operator rebrands it here and by

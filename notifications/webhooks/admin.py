@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
 from unfold.contrib.filters.admin import RangeDateTimeFilter
+from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from notifications.webhooks import services
 from notifications.webhooks.event_types import EVENT_TYPES
@@ -25,7 +26,7 @@ class EndpointForm(forms.ModelForm):
     event_types = forms.MultipleChoiceField(
         choices=[(name, f"{name}: {text}") for name, text in EVENT_TYPES.items()],
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
         help_text="None ticked: every event type.",
     )
 

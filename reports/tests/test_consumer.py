@@ -13,6 +13,9 @@ from reports import consumer
 from reports.consumer import reports_consume
 from reports.models import CountedStatus, DailyStat, RecentFailure
 from reports.tests.factories import CI, SN, TG, TG2, omni_send, push_app, push_send, record, sms_send
+from sms import delivery
+from sms.models import BlacklistedNumber
+from sms.services import sms_submit
 
 pytestmark = pytest.mark.django_db(transaction=True)  # consumers read only committed events
 
@@ -134,3 +137,17 @@ def test_tenants_are_counted_apart(owner, outsider):
     assert stats(tenant=owner.tenant) == [(NOON.date(), "sms", "TG", 1, 1, 0, 0, 100)]
     assert stats(tenant=outsider.tenant) == [(NOON.date(), "sms", "TG", 1, 0, 0, 1, 0)]
     assert not RecentFailure.objects.filter(tenant=owner.tenant).exists()
+
+
+def test_a_send_through_the_sms_pipeline_is_counted_from_its_events(owner, sender, log_route):
+    BlacklistedNumber.objects.create(tenant=owner.tenant, number=CI)
+    accepted = sms_submit(
+        tenant=owner.tenant, dialect="test", sender="SoftAfrik", numbers=[TG, TG2, CI], text="Bonjour", category="otp"
+    )
+    for chunk in delivery.sms_dispatch(message_id=str(accepted.message.pk)):
+        delivery.sms_send_chunk(recipient_ids=chunk)
+    reports_consume()
+    day = DailyStat.objects.values_list("day", flat=True).first()
+    assert stats() == [(day, "sms", "CI", 1, 0, 0, 1, 0), (day, "sms", "TG", 2, 2, 0, 0, 200)]
+    assert set(DailyStat.objects.values_list("sender", "category")) == {("SoftAfrik", "otp")}
+    assert RecentFailure.objects.get().destination == CI

@@ -92,6 +92,20 @@ def _page_item(title, icon: str, url_name: str, fallback_path: str) -> dict:
     return {"title": title, "icon": icon, "link": link}
 
 
+def _organisation_item(request) -> list[dict]:
+    """A tenant's staff's own tenant page (its logo, status callback URL and secret)."""
+    tenant = user_tenant(request)
+    if tenant is None or is_platform_admin(request) or not is_tenant_staff(request):
+        return []
+    return [
+        {
+            "title": _("Organisation"),
+            "icon": "domain",
+            "link": reverse("admin:accounts_tenant_change", args=[tenant.pk]),
+        }
+    ]
+
+
 def sidebar_navigation(request) -> list[dict]:
     """Unfold's SIDEBAR["navigation"]: the groups, each with the items this user may see
     (a group with none is left out)."""
@@ -105,6 +119,7 @@ def sidebar_navigation(request) -> list[dict]:
             [
                 {"title": _("Dashboard"), "icon": "dashboard", "link": reverse("admin:index")},
                 _page_item(_("Reports"), "analytics", "reports:report", "/admin/reports/"),
+                *_organisation_item(request),
             ],
         ),
         (
@@ -147,8 +162,7 @@ def sidebar_navigation(request) -> list[dict]:
                 (_("API keys"), "key", "accounts.apikey"),
                 (_("Webhook endpoints"), "webhook", "webhooks.webhookendpoint"),
                 (_("Webhook deliveries"), "outbox", "webhooks.webhookdelivery"),
-            )
-            + ([] if is_platform_admin(request) else models((_("Status callback"), "tune", "accounts.tenant"))),
+            ),
         ),
         (
             _("Billing"),

@@ -102,6 +102,7 @@ def test_the_sidebar_shows_a_tenants_staff_its_groups_not_the_platforms(owner):
         "/admin/billing/invoice/",
         "/admin/billing/switchrequest/",
         "/admin/send/sms/",
+        f"/admin/accounts/tenant/{owner.tenant.pk}/change/",  # its own page: logo, status callback
     ):
         assert f'href="{link}"' in page, link
     for link in ("/admin/sms/smsroute/", "/admin/accounts/user/", "/admin/django_celery_beat/periodictask/"):

@@ -99,6 +99,10 @@ class ConsoleForm(forms.Form):
         with timezone.override(self.zone):  # naive dates are the tenant's
             super().full_clean()
 
+    def top_errors(self) -> list[str]:
+        """The errors shown above the fields: the form's own and its hidden fields' (the token)."""
+        return [*self.non_field_errors(), *(error for field in self.hidden_fields() for error in field.errors)]
+
     def add_domain_error(self, exc: DomainError) -> None:
         """A service's refusal, on the field it names (on the form when it names none of them)."""
         self.add_error(self.service_fields.get(exc.field or "", None), exc.message)

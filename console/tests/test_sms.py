@@ -306,3 +306,12 @@ def test_the_pages_speak_french_by_default(owner, sender):
 
     html = page.content.decode()
     assert "Voir le prix" in html and "Numéros invalides : ligne 1: &#x27;12ab&#x27;" in html
+
+
+def test_a_malformed_token_is_an_error_shown_on_the_form(staff, sender):
+    page = staff.post(PATH, {**form(), "token": "x" * 65, "action": "send"})
+
+    assert page.status_code == 200
+    assert "at most 64 characters" in " ".join(page.context["form"].top_errors())
+    assert "at most 64 characters" in page.content.decode()
+    assert SmsMessage.objects.count() == 0

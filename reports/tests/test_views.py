@@ -193,3 +193,9 @@ def test_a_superuser_picks_the_tenant(client, owner, outsider):
     assert len(rows) == 5
     html = client.get(f"/admin/?tenant={owner.tenant.pk}").content.decode()
     assert cells(html, 'data-period="today" data-channel="sms"')["sent"] == "4"
+
+
+def test_an_unknown_export_format_is_a_400(staff_client, owner):
+    response = staff_client.get("/admin/reports/?export=pdf")
+    assert response.status_code == 400
+    assert "pdf" in response.context["form"].non_field_errors()[0]

@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "softafrik.settings")
 
@@ -18,3 +18,12 @@ def _database_connections_as_for_a_request(**kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_init.connect
+@worker_process_init.connect
+def _heap_settle(**kwargs) -> None:
+    """Once the worker has started, and again in each forked child: see softafrik.heap."""
+    from softafrik.heap import heap_settle
+
+    heap_settle()

@@ -198,6 +198,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # instead keep connections as web requests do, CONN_MAX_AGE and health checks included
 # (softafrik/celery.py runs Django's close_old_connections around each task).
 CELERY_DB_REUSE_MAX = 10**9
+# The garbage collector in web and worker processes (softafrik/heap.py): what a started
+# process holds is frozen, and young collections run every GC_GEN0_THRESHOLD net
+# allocations instead of 700. GC_FREEZE=0 and GC_GEN0_THRESHOLD=0: Python's defaults.
+GC_FREEZE = env_bool("GC_FREEZE", True)
+GC_GEN0_THRESHOLD = env_int("GC_GEN0_THRESHOLD", 10_000)
 # Beat keeps the periodic tasks in the database, where operators see and change them in
 # the admin; CELERY_BEAT_SCHEDULE is written to them at every beat start (softafrik/beat.py).
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

@@ -33,20 +33,26 @@ def claim_pending_rows(
     model: type[models.Model], ids: list[int], columns: list[str]
 ) -> tuple[uuid.UUID | None, list[tuple]]:
     """``claim_pending``, and the claimed rows' ``columns`` (the first must be "pk"; after
-    the claim, ``attempts`` counts this one), in ``ids`` order. On PostgreSQL it is one
-    prepared ``UPDATE … WHERE id = ANY(array) RETURNING``: Django spends longer preparing
-    a 500-item ``IN`` list per statement than the database spends on the rows."""
+    the claim, ``attempts`` counts this one), in ``ids`` order. A column may be a field of
+    a row the claimed one points to, as in Django's lookups (``"device__token"``: one
+    foreign key deep), so a channel gets what it sends to with the claim itself.
+
+    On PostgreSQL it is one prepared ``UPDATE … FROM … WHERE id = ANY(array) RETURNING``:
+    Django spends longer preparing a 500-item ``IN`` list per statement than the database
+    spends on the rows, and a second query for the related rows would cost as much again."""
     if connection.vendor != "postgresql":
         claim = claim_pending(model, ids)
         rows = list(model.objects.filter(pk__in=ids, claim=claim).values_list(*columns)) if claim else []
     else:
         claim = uuid.uuid4()
-        pk = model._meta.pk.column
-        names = ", ".join(pk if name == "pk" else model._meta.get_field(name).column for name in columns)
+        table, pk = model._meta.db_table, model._meta.pk.column
+        names, joins = _returning(model, columns)
         # Identifiers come from the model, never from input; values are bound parameters.
         sql = (
-            f"UPDATE {model._meta.db_table} SET status = %s, claim = %s, claimed_at = %s,"  # noqa: S608
-            f" attempts = attempts + 1 WHERE {pk} = ANY(%s::bigint[]) AND status = %s RETURNING {names}"
+            f"UPDATE {table} SET status = %s, claim = %s, claimed_at = %s, attempts = {table}.attempts + 1"  # noqa: S608
+            f"{' FROM ' + ', '.join(joins) if joins else ''}"
+            f" WHERE {table}.{pk} = ANY(%s::bigint[]) AND {table}.status = %s"
+            f"{''.join(f' AND {on}' for on in joins.values())} RETURNING {names}"
         )
         params = [DeliveryStatus.SENDING.value, claim, timezone.now(), ids, DeliveryStatus.PENDING.value]
         with connection.cursor() as cursor:
@@ -54,6 +60,26 @@ def claim_pending_rows(
     order = {pk: index for index, pk in enumerate(ids)}
     rows.sort(key=lambda row: order[row[0]])
     return (claim if rows else None), rows
+
+
+def _returning(model: type[models.Model], columns: list[str]) -> tuple[str, dict[str, str]]:
+    """The RETURNING list of ``columns`` for an UPDATE of ``model``, and the related
+    tables its ``a__b`` columns need: ``FROM`` item (the table under the alias ``a``) ->
+    its join condition."""
+    table = model._meta.db_table
+    names: list[str] = []
+    joins: dict[str, str] = {}
+    for name in columns:
+        relation, _, field_name = name.rpartition("__")
+        if not relation:
+            column = model._meta.pk.column if name == "pk" else model._meta.get_field(name).column
+            names.append(f"{table}.{column}")
+            continue
+        foreign_key = model._meta.get_field(relation)
+        related = foreign_key.related_model._meta
+        joins[f"{related.db_table} AS {relation}"] = f"{relation}.{related.pk.column} = {table}.{foreign_key.column}"
+        names.append(f"{relation}.{related.get_field(field_name).column}")
+    return ", ".join(names), joins
 
 
 def claim_param(model: type[models.Model], claim: uuid.UUID):

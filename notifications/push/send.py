@@ -1,8 +1,9 @@
 """Sending push deliveries: the push channel plugged into the core's pipeline.
 
-A send task claims its deliveries (``notifications.core.pipeline.deliver``); this
-module loads their devices and messages, calls the provider once per (app, platform)
-group (FCM takes every message of a group in one call), and turns each answer into the
+A send task claims its deliveries (``notifications.core.pipeline.deliver``), their
+devices' app, platform and token coming with the claim; this module loads their
+messages, calls the provider once per (app, platform) group (FCM takes every message
+of a group in one call), and turns each answer into the
 core's ``Result``. The core records them (one bulk UPDATE, the status events); this
 channel adds the provider's message id and, in the same transaction, deactivates the
 devices whose token is dead. Retries are timers in the database swept by beat
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from devices.models import App, Device
+from devices.models import App
 from devices.services import devices_deactivate
 from notifications.core.claims import due_chunks
 from notifications.core.outcome import Outcome, Result
@@ -49,7 +50,10 @@ class PushChannel:
 
     name: ClassVar[str] = "push"
     model: ClassVar[type[Delivery]] = Delivery
-    columns: ClassVar[list[str]] = ["pk", "message_id", "attempts", "device_id"]
+    # The device's app, platform and token come with the claim (one statement).
+    columns: ClassVar[list[str]] = [
+        "pk", "message_id", "attempts", "device_id", "device__app", "device__platform", "device__token"
+    ]  # fmt: skip
     extra_columns: ClassVar[list[tuple[str, str]]] = [("provider_message_id", "varchar")]
 
     def policy(self) -> RetryPolicy:
@@ -59,19 +63,12 @@ class PushChannel:
         return settings.PUSH_MAX_ATTEMPTS
 
     def send(self, rows: list[tuple]) -> Batch:
-        devices = {
-            pk: (app_id, platform, token)
-            for pk, app_id, platform, token in Device.objects.filter(pk__in={row[3] for row in rows}).values_list(
-                "pk", "app_id", "platform", "token"
-            )
-        }
         messages = {m.pk: m for m in Message.objects.filter(pk__in={row[1] for row in rows})}
-        apps = {a.pk: a for a in App.objects.filter(pk__in={app_id for app_id, _, _ in devices.values()})}
+        apps = {a.pk: a for a in App.objects.filter(pk__in={row[4] for row in rows})}
         pushes = {pk: _push_of(message) for pk, message in messages.items()}
         groups: dict[tuple, list[tuple]] = defaultdict(list)
-        for row in rows:
-            app_id, platform, token = devices[row[3]]
-            groups[(app_id, platform)].append((row[0], row[1], token))
+        for pk, message_id, _, _, app_id, platform, token in rows:
+            groups[(app_id, platform)].append((pk, message_id, token))
         results: dict[int, Result] = {}
         for (app_id, platform), group in groups.items():
             for call, targets in _provider_calls(apps[app_id], platform, group, pushes):

@@ -43,3 +43,13 @@ def test_claimed_rows_are_not_claimed_again(rows):
     assert first is not None
     assert (second, got) == (None, [])
     assert SmsRecipient.objects.filter(claim=first).count() == 6
+
+
+def test_a_claim_answers_columns_of_the_rows_its_rows_point_to(rows):
+    ids = [rows[1].pk, rows[0].pk]
+
+    claim, got = claim_pending_rows(SmsRecipient, ids, ["pk", "message__sender", "attempts", "message__parts"])
+
+    assert claim is not None
+    assert got == [(rows[1].pk, "SoftAfrik", 2, 1), (rows[0].pk, "SoftAfrik", 1, 1)]
+    assert SmsRecipient.objects.filter(claim=claim).count() == 2

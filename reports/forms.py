@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from reports.models import DIMENSIONS
 from reports.selectors import CHANNELS, REPORT_MAX_DAYS
@@ -27,8 +28,10 @@ DEFAULT_DAYS = 30
 
 class ReportForm(forms.Form):
     tenant = forms.TypedChoiceField(label=_("Tenant"), coerce=int, required=False)
-    start = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(
+        label=pgettext_lazy("report period", "From"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = forms.DateField(label=pgettext_lazy("report period", "To"), widget=forms.DateInput(attrs={"type": "date"}))
     group_by = forms.MultipleChoiceField(
         label=_("Group by"), choices=GROUP_CHOICES, widget=forms.CheckboxSelectMultiple
     )

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 import softafrik.converters  # noqa: F401  (the key and keypath converters)
@@ -51,6 +52,5 @@ urlpatterns = [
     re_path(r"^(?:SMS|push|omni)/", delevera_errors.unknown_path),
 ]
 
-admin.site.site_header = "SoftAfrik"
-admin.site.site_title = "SoftAfrik"
-admin.site.index_title = "Your notifications"
+# The header and the titles are the admin theme's (UNFOLD in the settings, softafrik.dashboard).
+admin.site.index_title = _("Your notifications")

@@ -36,6 +36,7 @@ def test_an_sms_sent_from_the_form_reaches_the_smpp_fake(
     page.goto("/admin/send/sms/")
     page.fill("textarea[name=numbers]", "90 12 34 56")  # national: read in the tenant's region, TG
     page.fill("textarea[name=text]", "Bonjour de la console")
+    expect(page.locator("[data-price-preview]")).to_contain_text("1.50 credits")  # the live preview
     page.click("button[value=price]")
 
     expect(page.locator('[data-price="total"]')).to_have_text("1.50 credits")

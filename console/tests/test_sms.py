@@ -315,3 +315,19 @@ def test_a_malformed_token_is_an_error_shown_on_the_form(staff, sender):
     assert "at most 64 characters" in " ".join(page.context["form"].top_errors())
     assert "at most 64 characters" in page.content.decode()
     assert SmsMessage.objects.count() == 0
+
+
+def test_the_live_preview_answers_the_price_or_the_field_errors(staff, outsider, sender):
+    Tariff.objects.create(channel="sms", prefix="228", price=250)
+    SenderName.objects.create(tenant=outsider.tenant, name="Theirs", status=SenderStatus.APPROVED)
+
+    priced = staff.post(f"{PATH}price/", form(numbers=f"{TG}\n+22891234567"))
+    refused = staff.post(f"{PATH}price/", form(sender="Theirs", numbers="12ab"))
+
+    assert priced.status_code == 200
+    quote = priced.json()["quote"]
+    assert (quote["total"], quote["total_shown"], quote["quantity"], quote["parts"]) == (500, "5.00", 2, 1)
+    assert refused.status_code == 400
+    assert set(refused.json()["errors"]) == {"sender", "numbers"}
+    assert staff.get(f"{PATH}price/").status_code == 405
+    assert SmsMessage.objects.count() == 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import Http404, JsonResponse
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -11,7 +11,7 @@ from billing.selectors import cost_shown, reserved_for
 from console import selectors
 from console.forms.omni import OmniForm
 from console.quotes import Quote, omni_quote
-from console.views.steps import SendPage, labelled, local_time, render_page, result_tenant, send_view
+from console.views.steps import SendPage, labelled, local_time, price_view, render_page, result_tenant, send_view
 from scenarios import reads
 from scenarios.accept import destinations_resolve, omni_send
 from scenarios.models import FlowChannel, Product
@@ -87,6 +87,7 @@ def _omni_summary(form: OmniForm) -> list[tuple[str, str]]:
 
 OMNI_PAGE = SendPage(
     form_class=OmniForm,
+    price_url=reverse_lazy("console:omni_price"),
     title=_("Send by scenario"),
     quote=_omni_quote,
     summary=_omni_summary,
@@ -96,6 +97,10 @@ OMNI_PAGE = SendPage(
 
 def omni_send_view(request):
     return send_view(request, OMNI_PAGE)
+
+
+def omni_price(request):
+    return price_view(request, OMNI_PAGE)
 
 
 def _omni_message(request, send_id):

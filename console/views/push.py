@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import Http404, JsonResponse
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -11,7 +11,7 @@ from billing.selectors import cost_shown
 from console import selectors
 from console.forms.push import PushForm, PushTarget
 from console.quotes import Quote, push_quote
-from console.views.steps import SendPage, labelled, render_page, result_tenant, send_view
+from console.views.steps import SendPage, labelled, price_view, render_page, result_tenant, send_view
 from notifications import selectors as push_selectors
 from notifications.push.accept import push_broadcast, push_send_to_user
 from softafrik.errors import NotFound
@@ -49,6 +49,7 @@ def _push_summary(form: PushForm) -> list[tuple[str, str]]:
 
 PUSH_PAGE = SendPage(
     form_class=PushForm,
+    price_url=reverse_lazy("console:push_price"),
     title=_("Send a push"),
     quote=_push_quote,
     summary=_push_summary,
@@ -58,6 +59,10 @@ PUSH_PAGE = SendPage(
 
 def push_send(request):
     return send_view(request, PUSH_PAGE)
+
+
+def push_price(request):
+    return price_view(request, PUSH_PAGE)
 
 
 def _push_message(request, send_id):

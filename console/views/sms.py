@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import Http404, JsonResponse
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -11,7 +11,7 @@ from billing.selectors import cost_shown
 from console import selectors
 from console.forms.sms import SmsForm, SmsWhen
 from console.quotes import sms_quote
-from console.views.steps import SendPage, labelled, local_time, render_page, result_tenant, send_view
+from console.views.steps import SendPage, labelled, local_time, price_view, render_page, result_tenant, send_view
 from sms import selectors as sms_selectors
 from sms.services import CampaignSpec, sms_submit
 from softafrik.errors import NotFound
@@ -68,6 +68,7 @@ def _sms_summary(form: SmsForm) -> list[tuple[str, str]]:
 
 SMS_PAGE = SendPage(
     form_class=SmsForm,
+    price_url=reverse_lazy("console:sms_price"),
     title=_("Send an SMS"),
     quote=lambda form: sms_quote(
         tenant=form.tenant,
@@ -84,6 +85,10 @@ SMS_PAGE = SendPage(
 
 def sms_send(request):
     return send_view(request, SMS_PAGE)
+
+
+def sms_price(request):
+    return price_view(request, SMS_PAGE)
 
 
 def _sms_message(request, send_id):

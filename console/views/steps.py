@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from zoneinfo import ZoneInfo
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
 from accounts.models import Tenant
 from billing.money import amount_str
@@ -82,11 +83,12 @@ def _balance_error(exc: InsufficientBalance, tenant: Tenant) -> str:
 
 @dataclass(frozen=True)
 class SendPage:
-    """One sending form: its form class and title, how to price it, what its
+    """One sending form: its form class, title and price preview's address, how to price it, what its
     confirmation summarizes, and how to send it (returning the send's result path)."""
 
     form_class: type[ConsoleForm]
     title: str
+    price_url: str  # its live price preview (price_view)
     quote: Callable[[ConsoleForm], Quote]
     summary: Callable[[ConsoleForm], list[tuple[str, str]]]
     send: Callable[[ConsoleForm], str]
@@ -108,7 +110,7 @@ def send_view(request, page: SendPage):
     tenant = _tenant(request)
     if tenant is None:
         return render_page(request, "console/pick_tenant.html", page.title, form=TenantPickForm(request.GET or None))
-    context = {"tenant": tenant}
+    context = {"tenant": tenant, "price_url": page.price_url}
     action = request.POST.get("action", "edit") if request.method == "POST" else "edit"
     if action == "edit":
         initial = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"} if request.POST else None
@@ -151,6 +153,24 @@ def send_view(request, page: SendPage):
         hidden=_hidden(form, page, tenant, request),
         **context,
     )
+
+
+@require_POST
+def price_view(request, page: SendPage) -> JsonResponse:
+    """The form's price as typed so far, for its live preview: the same checks and
+    quote as its Price step, sending nothing. 400 with the errors per field while the
+    form is not complete."""
+    tenant = _tenant(request)
+    if tenant is None:
+        return JsonResponse({"errors": {"tenant": [gettext("Choose the tenant to send as.")]}}, status=400)
+    form = page.form_class(request.POST, request.FILES, tenant=tenant)
+    if form.is_valid():
+        try:
+            return JsonResponse({"quote": asdict(page.quote(form))})
+        except DomainError as exc:
+            form.add_domain_error(exc)
+    errors = {field or "__all__": [str(error) for error in messages] for field, messages in form.errors.items()}
+    return JsonResponse({"errors": errors}, status=400)
 
 
 def result_tenant(request, channel: str, send_id) -> Tenant:

@@ -41,6 +41,39 @@
     });
   }
 
+  // The price as the form is typed: the page's own check and quote (price_view), sending
+  // nothing; shown once the form is complete, hidden while it is not.
+  var PREVIEW_DELAY_MS = 600;
+
+  function preview(form) {
+    var box = form.querySelector("[data-price-preview]");
+    if (!box || !form.dataset.priceUrl) return;
+    var timer = null;
+    var asked = 0;
+    function ask() {
+      var mine = ++asked;
+      fetch(form.dataset.priceUrl, {method: "POST", body: new FormData(form), credentials: "same-origin"})
+        .then(function (response) { return response.json(); })
+        .then(function (answer) {
+          if (mine !== asked) return;  // a newer question is on its way
+          if (!answer.quote) { box.hidden = true; return; }
+          box.textContent = box.dataset.pricePreview.replace(/\{(\w+)\}/g, function (_, key) {
+            return key === "total" ? answer.quote.total_shown : answer.quote[key];
+          });
+          box.hidden = false;
+        })
+        .catch(function () { box.hidden = true; });
+    }
+    form.addEventListener("input", function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(ask, PREVIEW_DELAY_MS);
+    });
+    form.addEventListener("change", function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(ask, PREVIEW_DELAY_MS);
+    });
+  }
+
   function follow(panel) {
     var url = panel.dataset.url;
     function apply(progress) {
@@ -77,6 +110,7 @@
       showChosen(form);
       form.addEventListener("change", function () { showChosen(form); });
       guardSubmit(form);
+      preview(form);
     });
     var panel = document.getElementById("console-progress");
     if (panel) follow(panel);

@@ -40,6 +40,7 @@ from typing import Any
 import aiohttp
 import firebase_admin
 from firebase_admin import _utils, messaging
+from multidict import CIMultiDict
 from yarl import URL
 
 from notifications.push.providers import aioloop
@@ -77,6 +78,8 @@ _FCM_HEADERS = {
     "X-FIREBASE-CLIENT": f"fire-admin-python/{firebase_admin.__version__}",
     "Content-Type": "application/json; charset=UTF-8",
 }
+# aiohttp's automatic headers FCM has no use for (its answers are small JSON bodies).
+_SKIPPED_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent"})
 # How a request without an HTTP answer failed: "connect" (never sent), "timeout", "read".
 _CONNECT, _TIMEOUT, _READ = "connect", "timeout", "read"
 
@@ -286,6 +289,7 @@ class AiohttpFcmProvider:
     def _send_round(self, bodies: dict[int, bytes]) -> dict[int, _Answer]:
         headers = dict(_FCM_HEADERS)
         self._auth.credential.apply(headers)
+        headers = CIMultiDict(headers)  # what aiohttp would build from the dict for each request
         token_used = self._auth.credential.token
         try:
             return aioloop.run(self._send_all(bodies, headers, token_used), timeout=self._batch_deadline)
@@ -304,7 +308,9 @@ class AiohttpFcmProvider:
         self, session: aiohttp.ClientSession, body: bytes, headers: dict[str, str], token: str | None
     ) -> _Answer:
         try:
-            async with session.post(self._url, data=body, headers=headers, allow_redirects=False) as response:
+            async with session.post(
+                self._url, data=body, headers=headers, allow_redirects=False, skip_auto_headers=_SKIPPED_HEADERS
+            ) as response:
                 content = await response.read()
                 return _Answer(
                     status=response.status,

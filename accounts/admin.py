@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
@@ -117,9 +118,29 @@ class NetworksField(forms.CharField):
 
 
 class ApiKeyChangeForm(forms.ModelForm):
-    """What may change on an issued key: its name, expiry, networks and rate limits."""
+    """What may change on an issued key: its name, expiry, networks and rate limits.
+
+    ``capped`` (a tenant's staff): the rate limits may only be lowered below the
+    platform's, never lifted (the limits protect the platform from its tenants);
+    platform admins set any, as the command line does."""
 
     allowed_networks = NetworksField()
+    capped = False
+
+    def _rate(self, name: str, platform: int, window: str) -> int | None:
+        value = self.cleaned_data.get(name)
+        if self.capped and platform and value is not None and not 0 < value <= platform:
+            raise forms.ValidationError(
+                f"At most the platform's {platform} requests a {window} (empty: that limit); "
+                "a platform administrator can set more."
+            )
+        return value
+
+    def clean_rate_per_second(self):
+        return self._rate("rate_per_second", settings.API_RATE_PER_SECOND, "second")
+
+    def clean_rate_per_minute(self):
+        return self._rate("rate_per_minute", settings.API_RATE_PER_MINUTE, "minute")
 
     class Meta:
         model = ApiKey
@@ -164,7 +185,9 @@ class ApiKeyAdmin(TenantScopedAdmin):
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = ApiKeyAddForm
-        return super().get_form(request, obj, **kwargs)
+        form = super().get_form(request, obj, **kwargs)  # a class made for this request
+        form.capped = not is_platform_admin(request)
+        return form
 
     @admin.display(description="networks")
     def networks(self, obj):

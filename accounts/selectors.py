@@ -28,9 +28,11 @@ def api_key_authenticate(*, plaintext: str) -> ApiKey | None:
     """The usable key ``plaintext`` names (with its tenant and its ``scopes`` loaded:
     the scope check of every request reads them from here, without a query), or None.
 
-    A hit is cached in-process for API_KEY_CACHE_SECONDS: revocation or expiry in
-    another process takes effect within that time (immediately in this one). A key's
-    scopes are fixed when it is issued (to change them, issue another key).
+    A hit is cached in-process for API_KEY_CACHE_SECONDS: revocation, expiry, or a new
+    list of networks or rate limits in another process takes effect within that time
+    (immediately in this one). A key's scopes are fixed when it is issued (to change
+    them, issue another key). ``last_used_at`` is written only here, on a cache miss, and
+    at most once per LAST_USED_RESOLUTION: never a write per request.
     """
     if not plaintext.startswith("sk_") or plaintext.count("_") < 2:
         return None

@@ -531,20 +531,53 @@ def staff_client(client, owner):
     return client
 
 
+LIMITS_FORM = {"name": "default", "expires_at_0": "", "expires_at_1": "", "allowed_networks": ""}
+
+
 def test_admin_sets_a_keys_limits_and_lists_them(settings, staff_client, owner):
     settings.API_RATE_PER_SECOND, settings.API_RATE_PER_MINUTE = 50, 1500
     row = ApiKey.objects.get(tenant=owner.tenant)
-    form = {"name": "default", "expires_at_0": "", "expires_at_1": "", "allowed_networks": ""}
 
     staff_client.post(
-        f"/admin/accounts/apikey/{row.pk}/change/", {**form, "rate_per_second": "0", "rate_per_minute": "1"}
+        f"/admin/accounts/apikey/{row.pk}/change/", {**LIMITS_FORM, "rate_per_second": "10", "rate_per_minute": "1"}
     )
     page = staff_client.get("/admin/accounts/apikey/").content.decode()
 
     row.refresh_from_db()
-    assert (row.rate_per_second, row.rate_per_minute) == (0, 1)
-    assert "no limit a second, 1/min" in page
+    assert (row.rate_per_second, row.rate_per_minute) == (10, 1)
+    assert "10/s, 1/min" in page
     assert [owner.get("/api/account").status_code for _ in range(2)] == [200, 429]
+
+
+@pytest.mark.parametrize(("field", "value"), [("rate_per_second", "0"), ("rate_per_minute", "1501")])
+def test_a_tenants_staff_cannot_lift_the_platform_limits(settings, staff_client, owner, field, value):
+    settings.API_RATE_PER_SECOND, settings.API_RATE_PER_MINUTE = 50, 1500
+    row = ApiKey.objects.get(tenant=owner.tenant)
+
+    response = staff_client.post(
+        f"/admin/accounts/apikey/{row.pk}/change/",
+        {**LIMITS_FORM, "rate_per_second": "", "rate_per_minute": "", field: value},
+    )
+
+    window = "second" if field == "rate_per_second" else "minute"
+    platform = 50 if field == "rate_per_second" else 1500
+    assert f"At most the platform&#x27;s {platform} requests a {window}" in response.content.decode()
+    row.refresh_from_db()
+    assert (row.rate_per_second, row.rate_per_minute) == (None, None)
+
+
+def test_a_platform_admin_may_lift_a_keys_limits(settings, client, owner):
+    settings.API_RATE_PER_SECOND, settings.API_RATE_PER_MINUTE = 50, 1500
+    client.force_login(User.objects.create_superuser("root", password="pw-12345-long"))
+    row = ApiKey.objects.get(tenant=owner.tenant)
+
+    client.post(
+        f"/admin/accounts/apikey/{row.pk}/change/",
+        {**LIMITS_FORM, "tenant": owner.tenant.pk, "rate_per_second": "0", "rate_per_minute": "100000"},
+    )
+
+    row.refresh_from_db()
+    assert (row.rate_per_second, row.rate_per_minute) == (0, 100000)
 
 
 def test_admin_lists_the_platform_default_for_a_key_without_its_own(settings, staff_client, owner):

@@ -54,7 +54,9 @@ class AccountOut(serializers.Serializer):
 class AccountView(APIView):
     required_scope = ACCOUNT_READ
 
-    @extend_schema(responses={200: AccountOut}, tags=["account"])
+    @extend_schema(
+        responses={200: AccountOut}, tags=["account"], summary="Your account: type, balance, reserved, limits"
+    )
     def get(self, request):
         account = account_ensure(tenant_id=request.user.tenant.pk)
         unit = account.unit
@@ -135,6 +137,7 @@ class UsageView(APIView):
         parameters=[UsageQuery],
         responses={200: UsageOut},
         tags=["account"],
+        summary="What was sent and charged, per day and channel",
         description="Per day (the tenant's time zone) and channel, what ended: recipients settled (their parts "
         "or deliveries and their amount) and released. At most 366 days.",
     )
@@ -218,6 +221,7 @@ class EntriesView(APIView):
         parameters=[EntriesQuery],
         responses={200: EntriesOut},
         tags=["account"],
+        summary="The ledger's entries, newest first",
         description="The ledger, newest first. Every transfer is two entries (e.g. a reservation: -price in "
         "available, +price in reserved).",
     )
@@ -313,6 +317,7 @@ class PriceView(APIView):
         parameters=[PriceQuery],
         responses={200: PriceOut},
         tags=["account"],
+        summary="The price of a send, without sending it",
         description="What a send would cost, without sending: SMS per part by destination, push per delivery.",
     )
     def get(self, request):

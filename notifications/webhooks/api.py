@@ -37,7 +37,7 @@ class EndpointCreatedOut(serializers.Serializer):
 class WebhooksView(APIView):
     required_scope = WEBHOOKS_MANAGE
 
-    @extend_schema(responses={200: EndpointOut(many=True)}, tags=["webhooks"])
+    @extend_schema(responses={200: EndpointOut(many=True)}, tags=["webhooks"], summary="Your webhook endpoints")
     def get(self, request):
         return Response(EndpointOut(selectors.endpoint_list(tenant=request.user.tenant), many=True).data)
 
@@ -45,6 +45,7 @@ class WebhooksView(APIView):
         request=EndpointIn,
         responses={201: EndpointCreatedOut},
         tags=["webhooks"],
+        summary="Add a webhook endpoint for status events",
         description="`events` empty or absent: every event type. The secret is shown in this answer only.",
     )
     def post(self, request):
@@ -60,7 +61,7 @@ class WebhooksView(APIView):
 class WebhookDetailView(APIView):
     required_scope = WEBHOOKS_MANAGE
 
-    @extend_schema(responses={204: None}, tags=["webhooks"])
+    @extend_schema(responses={204: None}, tags=["webhooks"], summary="Remove a webhook endpoint")
     def delete(self, request, endpoint_id: str):
         endpoint = selectors.endpoint_get(tenant=request.user.tenant, endpoint_id=endpoint_id)
         services.endpoint_delete(endpoint=endpoint)

@@ -189,6 +189,8 @@ class IonUnidesOut(serializers.Serializer):
     ref = serializers.UUIDField()
     type = serializers.ChoiceField(choices=ION_TYPE_CHOICES)
     statut = serializers.ChoiceField(choices=ION_STATUT_CHOICES)
+    cout = serializers.CharField(help_text="What the send reserved, in `unite` (MULDESP: 0, each batch when it goes)")
+    unite = serializers.CharField(help_text="credits or a currency")
 
 
 class IonRejet(serializers.Serializer):

@@ -10,6 +10,7 @@ import re
 import pytest
 from django.test import Client
 
+from website.examples import QUICK_STARTS
 from website.reference import DIALECT_SPECS, api_reference, dialect_of
 
 pytestmark = pytest.mark.django_db
@@ -127,3 +128,20 @@ def test_the_index_links_the_interactive_docs_and_the_schema_and_each_dialect():
 
 def test_the_schema_is_generated_once_per_process():
     assert api_reference() is api_reference()
+
+
+@pytest.mark.parametrize("dialect", [spec.slug for spec in DIALECT_SPECS])
+def test_each_first_call_answers_what_the_schema_says(served_schema, dialect):
+    example = QUICK_STARTS[dialect]
+    operation = served_schema["paths"][example.request.path][example.request.method.lower()]
+    schema = operation["responses"][str(example.status)]["content"]["application/json"]["schema"]
+    component = served_schema["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+
+    # The answer the page documents, which test_examples checks against the live API, has
+    # exactly the schema's fields: neither the page nor the schema leaves one out.
+    assert sorted(example.answer) == sorted(component["properties"])
+    assert set(example.request.body) <= set(
+        served_schema["components"]["schemas"][
+            operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+        ]["properties"]
+    )

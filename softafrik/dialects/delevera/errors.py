@@ -57,9 +57,10 @@ class DeleveraNegotiation(DefaultContentNegotiation):
         return None
 
 
+# A view of a Delevera product; ``field_names`` maps the core's names to the product's. (A
+# comment: drf-spectacular publishes the nearest docstring up a view's classes as the
+# description of each endpoint that has none of its own.)
 class DeleveraView(APIView):
-    """A view of a Delevera product; ``field_names`` maps the core's names to the product's."""
-
     field_names: ClassVar[dict[str, str]] = {}
     content_negotiation_class = DeleveraNegotiation
     _handler: ClassVar[Callable] = delevera_errors()

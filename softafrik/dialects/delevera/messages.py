@@ -179,6 +179,8 @@ class AcceptedOut(serializers.Serializer):
     devicesCount = serializers.IntegerField()
     createDate = serializers.DateTimeField()
     destinations = serializers.ListField(child=serializers.DictField())
+    cost = serializers.CharField(help_text="What the message reserved, in `unit`")
+    unit = serializers.CharField(help_text="credits or a currency")
 
 
 # --- Shared ------------------------------------------------------------------------------

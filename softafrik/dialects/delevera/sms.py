@@ -145,6 +145,11 @@ class DeleveraMessage(serializers.Serializer):
     destinations = DeleveraDestination(many=True)
 
 
+class DeleveraAccepted(DeleveraMessage):
+    cost = serializers.CharField(help_text="What the send reserved, in `unit`")
+    unit = serializers.CharField(help_text="credits or a currency")
+
+
 class DeleveraMessagePage(DeleveraMessage):
     next = serializers.IntegerField(allow_null=True, help_text="Pass as `after` for the next page; null: last")
 
@@ -174,7 +179,7 @@ class DeleveraMessagesView(DeleveraSmsView):
     @extend_schema(
         request=DeleveraSendIn,
         responses={
-            200: DeleveraMessage,
+            200: DeleveraAccepted,
             400: DeleveraError,
             401: DeleveraError,
             402: DeleveraError,

@@ -52,7 +52,12 @@ class UserOut(serializers.Serializer):
 class UserRegisterView(APIView):
     required_scope = DEVICES_MANAGE
 
-    @extend_schema(request=UserRegisterIn, responses={200: UserOut, 201: UserOut}, tags=["users"])
+    @extend_schema(
+        request=UserRegisterIn,
+        responses={200: UserOut, 201: UserOut},
+        tags=["users"],
+        summary="Create or update a user: the PUID of your external_user_ref",
+    )
     def post(self, request):
         data = valid_input(UserRegisterIn, request)
         end_user, created = services.end_user_register(
@@ -96,7 +101,12 @@ class DeviceRegisterIn(serializers.Serializer):
 class DeviceRegisterView(APIView):
     required_scope = DEVICES_MANAGE
 
-    @extend_schema(request=DeviceRegisterIn, responses={200: SUCCESS, 201: SUCCESS}, tags=["devices"])
+    @extend_schema(
+        request=DeviceRegisterIn,
+        responses={200: SUCCESS, 201: SUCCESS},
+        tags=["devices"],
+        summary="Attach a device (Android, iOS or web) to a PUID",
+    )
     def post(self, request):
         data = valid_input(DeviceRegisterIn, request)
         tenant = request.user.tenant
@@ -122,7 +132,12 @@ class DeviceUnregisterIn(serializers.Serializer):
 class DeviceUnregisterView(APIView):
     required_scope = DEVICES_MANAGE
 
-    @extend_schema(request=DeviceUnregisterIn, responses={200: SUCCESS}, tags=["devices"])
+    @extend_schema(
+        request=DeviceUnregisterIn,
+        responses={200: SUCCESS},
+        tags=["devices"],
+        summary="Unregister a device (at logout): it receives nothing more",
+    )
     def post(self, request):
         data = valid_input(DeviceUnregisterIn, request)
         device = selectors.device_get_by_token(tenant=request.user.tenant, token=data["device_token"])
@@ -140,7 +155,7 @@ class AppOut(serializers.Serializer):
 class AppDetailView(APIView):
     required_scope = DEVICES_MANAGE
 
-    @extend_schema(responses={200: AppOut}, tags=["apps"])
+    @extend_schema(responses={200: AppOut}, tags=["apps"], summary="An app and its Web Push key (applicationServerKey)")
     def get(self, request, app_name: str):
         app = selectors.app_get(tenant=request.user.tenant, name=app_name)
         platforms = [

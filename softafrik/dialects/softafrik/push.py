@@ -102,7 +102,12 @@ class PushToUserView(APIView):
     required_scope = PUSH_SEND
 
     @idempotent(errors=ERROR)
-    @extend_schema(request=ToUserIn, responses={202: ACCEPTED, 402: ERROR}, tags=["push"])
+    @extend_schema(
+        request=ToUserIn,
+        responses={202: ACCEPTED, 402: ERROR},
+        tags=["push"],
+        summary="Push to every active device of a user, and to the user's inbox",
+    )
     def post(self, request):
         data = valid_input(ToUserIn, request)
         tenant = request.user.tenant
@@ -131,7 +136,12 @@ class PushToDeviceView(APIView):
     required_scope = PUSH_SEND
 
     @idempotent(errors=ERROR)
-    @extend_schema(request=ToDeviceIn, responses={202: ACCEPTED, 402: ERROR}, tags=["push"])
+    @extend_schema(
+        request=ToDeviceIn,
+        responses={202: ACCEPTED, 402: ERROR},
+        tags=["push"],
+        summary="Push to one device by its token",
+    )
     def post(self, request):
         data = valid_input(ToDeviceIn, request)
         tenant = request.user.tenant
@@ -146,7 +156,12 @@ class PushBroadcastView(APIView):
     required_scope = PUSH_SEND
 
     @idempotent(errors=ERROR)
-    @extend_schema(request=BroadcastIn, responses={202: ACCEPTED, 402: ERROR}, tags=["push"])
+    @extend_schema(
+        request=BroadcastIn,
+        responses={202: ACCEPTED, 402: ERROR},
+        tags=["push"],
+        summary="Push to every active device of an app, by country or platform",
+    )
     def post(self, request):
         data = valid_input(BroadcastIn, request)
         tenant = request.user.tenant
@@ -187,6 +202,7 @@ class InboxView(APIView):
         parameters=[InboxQuery],
         responses={200: InboxEntryOut(many=True)},
         tags=["inbox"],
+        summary="A user's inbox: every message, received or not",
         description="Newest first. When more entries exist, the `X-Next-Cursor` header (and a `Link` "
         'header with rel="next") gives the `cursor` for the next page.',
     )
@@ -214,7 +230,7 @@ class ReadIn(serializers.Serializer):
 class ReadView(APIView):
     required_scope = INBOX_MANAGE
 
-    @extend_schema(request=ReadIn, responses={200: SUCCESS}, tags=["inbox"])
+    @extend_schema(request=ReadIn, responses={200: SUCCESS}, tags=["inbox"], summary="Mark one inbox message read")
     def post(self, request):
         data = valid_input(ReadIn, request)
         inbox.inbox_mark_read(tenant=request.user.tenant, entry_id=data["id"])
@@ -228,7 +244,9 @@ class ReadAllIn(serializers.Serializer):
 class ReadAllView(APIView):
     required_scope = INBOX_MANAGE
 
-    @extend_schema(request=ReadAllIn, responses={200: SUCCESS}, tags=["inbox"])
+    @extend_schema(
+        request=ReadAllIn, responses={200: SUCCESS}, tags=["inbox"], summary="Mark every message of a user's inbox read"
+    )
     def post(self, request):
         data = valid_input(ReadAllIn, request)
         tenant = request.user.tenant
@@ -265,7 +283,12 @@ class PushMessageQuery(serializers.Serializer):
 class MessageDetailView(APIView):
     required_scope = STATUSES_READ
 
-    @extend_schema(parameters=[PushMessageQuery], responses={200: PushMessageOut}, tags=["push"])
+    @extend_schema(
+        parameters=[PushMessageQuery],
+        responses={200: PushMessageOut},
+        tags=["push"],
+        summary="A push message and the status of each delivery",
+    )
     def get(self, request, message_id: str):
         query = valid_input(PushMessageQuery, request, data=request.query_params)
         message = selectors.message_get(tenant=request.user.tenant, message_id=message_id)
@@ -334,6 +357,7 @@ class DeliveredView(APIView):
         request=DeliveredIn,
         responses={200: SUCCESS},
         tags=["push"],
+        summary="Confirm a push was displayed (the app's delivery receipt)",
         description="Called by the app when it displays a push: the delivery becomes `delivered`.",
     )
     def post(self, request):

@@ -308,9 +308,7 @@ class AiohttpFcmProvider:
         self, session: aiohttp.ClientSession, body: bytes, headers: dict[str, str], token: str | None
     ) -> _Answer:
         try:
-            async with session.post(
-                self._url, data=body, headers=headers, allow_redirects=False, skip_auto_headers=_SKIPPED_HEADERS
-            ) as response:
+            async with session.post(self._url, data=body, headers=headers, allow_redirects=False) as response:
                 content = await response.read()
                 return _Answer(
                     status=response.status,
@@ -334,6 +332,8 @@ class AiohttpFcmProvider:
             connector = aiohttp.TCPConnector(
                 limit=self._pool_size, limit_per_host=0, keepalive_timeout=KEEPALIVE_TIMEOUT, ttl_dns_cache=300
             )
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, skip_auto_headers=_SKIPPED_HEADERS
+            )
             self._session_loop = loop
         return self._session

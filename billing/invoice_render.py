@@ -1,10 +1,12 @@
-"""An invoice's documents: the PDF (fpdf2, a core font: no system package, no font file)
-and the CSV. Pure functions of what ``billing.invoices`` computed; nothing here reads or
-writes the database.
+"""An invoice's documents: the PDF (fpdf2: no system package needed) and the CSV. Pure
+functions of what ``billing.invoices`` computed; nothing here reads or writes the database.
 
-The core fonts only know Latin-1, so text for the PDF goes through ``pdf_text``: accented
-letters outside Latin-1 lose their accent ("Ő" -> "O"), other characters (Arabic,
-emoji...) become "?". The CSV is UTF-8 and keeps every name exactly.
+The PDF draws its text in a Unicode TrueType font when one is there
+(``INVOICE_FONT``/``INVOICE_FONT_BOLD``; by default DejaVu Sans where Debian's
+fonts-dejavu puts it), so a customer named "Őrség", "Ζωή" or "Москва" reads as
+written. Without one it falls back to a core font, which only knows Latin-1: text then
+goes through ``pdf_text``, and accented letters outside Latin-1 lose their accent
+("Ő" -> "O"), other characters become "?". The CSV is UTF-8 and keeps every name exactly.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import io
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
+from django.conf import settings
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
@@ -65,6 +69,19 @@ class Document:
     total: int
 
 
+def _printable(text: str) -> str:
+    """``text`` for a Unicode font: control characters and stray surrogates as spaces."""
+    return "".join(" " if unicodedata.category(char).startswith("C") else char for char in text)
+
+
+def _unicode_font() -> tuple[str, str] | None:
+    """(regular, bold) TrueType files for the PDF, or None: the core font then."""
+    regular, bold = settings.INVOICE_FONT, settings.INVOICE_FONT_BOLD or settings.INVOICE_FONT
+    if regular and Path(regular).is_file() and Path(bold).is_file():
+        return regular, bold
+    return None
+
+
 def pdf_text(text: str) -> str:
     """``text`` in what a core font (Latin-1) can draw; never raises."""
     out = []
@@ -96,12 +113,19 @@ def invoice_pdf(doc: Document) -> bytes:
     pdf.set_author(doc.issuer)
     pdf.set_subject(doc.tenant_name)
     pdf.set_auto_page_break(auto=True, margin=15)
+    font = _unicode_font()
+    if font is not None:
+        family, text = "body", _printable
+        pdf.add_font(family, "", font[0])
+        pdf.add_font(family, "B", font[1])
+    else:
+        family, text = "helvetica", pdf_text
     pdf.add_page()
-    unit = pdf_text(doc.unit)
+    unit = text(doc.unit)
 
-    def line(text: str, *, size: int = 10, style: str = "", height: float = 6) -> None:
-        pdf.set_font("helvetica", style, size)
-        pdf.cell(0, height, pdf_text(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    def line(content: str, *, size: int = 10, style: str = "", height: float = 6) -> None:
+        pdf.set_font(family, style, size)
+        pdf.cell(0, height, text(content), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     line(doc.issuer, size=18, style="B", height=10)
     line("Statement" if doc.statement else "Invoice", size=14, style="B", height=8)
@@ -112,7 +136,7 @@ def invoice_pdf(doc: Document) -> bytes:
     line(f"Unit: {doc.unit}")
     pdf.ln(4)
 
-    pdf.set_font("helvetica", "", 10)
+    pdf.set_font(family, "", 10)
     widths = (25, 20, SENDER_WIDTH_MM, 30, 45)
     with pdf.table(
         col_widths=widths, text_align=("LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT"), first_row_as_headings=True
@@ -122,9 +146,9 @@ def invoice_pdf(doc: Document) -> bytes:
             heading.cell(title)
         for item in doc.lines:
             row = table.row()
-            row.cell(pdf_text(item.channel))
-            row.cell(pdf_text(item.country))
-            row.cell(_fit(pdf, pdf_text(item.sender), SENDER_WIDTH_MM - 4))
+            row.cell(text(item.channel))
+            row.cell(text(item.country))
+            row.cell(_fit(pdf, text(item.sender), SENDER_WIDTH_MM - 4))
             row.cell(str(item.quantity))
             row.cell(amount_str(item.amount, unit=doc.unit))
         if not doc.lines:

@@ -315,6 +315,10 @@ CELERY_BEAT_SCHEDULE["billing-tick"] = {"task": "billing.tasks.billing_tick", "s
 # Monthly invoices and statements (billing.invoices): who issues them, as the PDF names it;
 # beat closes every complete month hourly (a missed run catches up).
 BILLING_INVOICE_ISSUER = env_str("BILLING_INVOICE_ISSUER", "SoftAfrik")
+# TrueType fonts of the invoice PDF (any script the font covers); without them, a core
+# font that only knows Latin-1 (billing/invoice_render.py). Default: Debian's fonts-dejavu.
+INVOICE_FONT = env_str("INVOICE_FONT", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+INVOICE_FONT_BOLD = env_str("INVOICE_FONT_BOLD", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 CELERY_BEAT_SCHEDULE["billing-invoices"] = {"task": "billing.tasks.invoices_close", "schedule": 3600}
 
 # --- Idempotent requests ----------------------------------------------------------------

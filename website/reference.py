@@ -30,21 +30,33 @@ STRING_EXAMPLES = {
 class DialectSpec:
     """An API surface: which paths are its own and how its vendor's examples authenticate
     (``auth_header`` and ``auth_value``, ``{key}`` standing for the key). The platform's
-    own API has no vendor ``name``: the site shows it under SITE_NAME."""
+    own API has no vendor ``name``: the site shows it under SITE_NAME. Its operations are
+    listed by their schema tag in ``tag_order`` (as its vendor's document goes: users and
+    devices before sending), then in the schema's order."""
 
     slug: str
     name: str
     prefixes: tuple[str, ...]
     auth_header: str
     auth_value: str = "{key}"
+    tag_order: tuple[str, ...] = ()
 
 
 # Most specific prefix first: ION's /api/V1/sms/ is inside SoftAfrik's /api/.
 DIALECT_SPECS = (
-    DialectSpec("softafrik", "", ("/api/",), "X-API-KEY"),
+    DialectSpec(
+        "softafrik", "", ("/api/",), "X-API-KEY", tag_order=("users", "devices", "apps", "push", "inbox", "webhooks")
+    ),
     DialectSpec("ion", "ION SMS Gateway", ("/api/V1/sms/",), "X-API-Key"),
     DialectSpec("primotexto", "Primotexto", ("/v2/",), "X-Primotexto-ApiKey"),
-    DialectSpec("delevera", "Delevera", ("/SMS/", "/push/", "/omni/"), "Authorization", "Bearer {key}"),
+    DialectSpec(
+        "delevera",
+        "Delevera",
+        ("/SMS/", "/push/", "/omni/"),
+        "Authorization",
+        "Bearer {key}",
+        tag_order=("Delevera SMS", "Delevera push", "Delevera omni"),
+    ),
 )
 
 
@@ -121,6 +133,11 @@ def api_reference() -> dict[str, Dialect]:
                 for way in operation.security:
                     if way not in dialect.security:
                         dialect.security.append(way)
+    for dialect in dialects.values():
+        order = dialect.spec.tag_order
+        dialect.operations.sort(
+            key=lambda op: order.index(op.tags[0]) if op.tags and op.tags[0] in order else len(order)
+        )
     return dialects
 
 

@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget, UnfoldAdminTextInputWidget
 
 from billing import money
@@ -152,27 +153,27 @@ class BillingAccountAdmin(TenantScopedAdmin):
             return ("tenant", "unit", *self._shown)
         return ("type", "unit", *self._shown)
 
-    @admin.display(description="balance", ordering="balance")
+    @admin.display(description=_("balance"), ordering="balance")
     def balance_shown(self, obj):
         return in_unit(obj.balance, obj.unit)
 
-    @admin.display(description="reserved", ordering="reserved")
+    @admin.display(description=_("reserved"), ordering="reserved")
     def reserved_shown(self, obj):
         return in_unit(obj.reserved, obj.unit)
 
-    @admin.display(description="spent (lifetime)")
+    @admin.display(description=_("spent (lifetime)"))
     def spent_shown(self, obj):
         return in_unit(obj.spent, obj.unit)
 
-    @admin.display(description="credit limit", ordering="credit_limit")
+    @admin.display(description=_("credit limit"), ordering="credit_limit")
     def credit_limit_shown(self, obj):
         return in_unit(obj.credit_limit, obj.unit)
 
-    @admin.display(description="low-balance threshold")
+    @admin.display(description=_("low-balance threshold"))
     def threshold_shown(self, obj):
         return in_unit(obj.low_balance_threshold, obj.unit)
 
-    @admin.display(description="low balance", boolean=True)
+    @admin.display(description=_("low balance"), boolean=True)
     def low_balance(self, obj):
         return obj.low_balance_alerted_at is not None
 
@@ -285,11 +286,11 @@ class BillingAccountAdmin(TenantScopedAdmin):
             return None
         return HttpResponseRedirect(reverse(f"admin:{view_name}", args=[queryset.get().pk]))
 
-    @admin.action(description="Top up the selected account", permissions=("money",))
+    @admin.action(description=_("Top up the selected account"), permissions=("money",))
     def topup_one(self, request, queryset):
         return self._one_to(request, queryset, "billing_billingaccount_topup")
 
-    @admin.action(description="Adjust the selected account", permissions=("money",))
+    @admin.action(description=_("Adjust the selected account"), permissions=("money",))
     def adjust_one(self, request, queryset):
         return self._one_to(request, queryset, "billing_billingaccount_adjust")
 

@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.http import Http404, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
 
 from billing.invoices import invoice_mark_paid, tenant_zone
@@ -35,7 +36,7 @@ class InvoiceLineInline(ReadOnlyPermissions, TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("invoice").defer("invoice__pdf", "invoice__csv")
 
-    @admin.display(description="amount")
+    @admin.display(description=_("amount"))
     def amount_shown(self, obj):
         return amount_str(obj.amount, unit=obj.invoice.unit)
 
@@ -63,22 +64,22 @@ class InvoiceAdmin(TenantReadOnlyAdmin):
     def get_list_filter(self, request):
         return self.list_filter if is_platform_admin(request) else ("status",)
 
-    @admin.display(description="tenant", ordering="account__tenant__name")
+    @admin.display(description=_("tenant"), ordering="account__tenant__name")
     def tenant(self, obj):
         return obj.account.tenant
 
-    @admin.display(description="period", ordering="period_start")
+    @admin.display(description=_("period"), ordering="period_start")
     def period(self, obj):
         zone = tenant_zone(obj.account.tenant.timezone)
         first = obj.period_start.astimezone(zone)
         last = (obj.period_end - timedelta(microseconds=1)).astimezone(zone)
         return f"{first:%Y-%m-%d} to {last:%Y-%m-%d}"
 
-    @admin.display(description="total", ordering="total")
+    @admin.display(description=_("total"), ordering="total")
     def total_shown(self, obj):
         return f"{amount_str(obj.total, unit=obj.unit)} {obj.unit}"
 
-    @admin.display(description="download")
+    @admin.display(description=_("download"))
     def documents(self, obj):
         return format_html(
             '<a href="{}">PDF</a> | <a href="{}">CSV</a>',
@@ -120,7 +121,7 @@ class InvoiceAdmin(TenantReadOnlyAdmin):
             actions.pop("mark_paid", None)
         return actions
 
-    @admin.action(description="Mark paid")
+    @admin.action(description=_("Mark paid"))
     def mark_paid(self, request, queryset):
         if not is_platform_admin(request):
             return

@@ -4,6 +4,7 @@ seeing its own account's only."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 from unfold.contrib.filters.admin import RangeDateTimeFilter
 
 from billing.admin_accounts import in_unit
@@ -19,7 +20,7 @@ class ReadOnlyAdmin(TenantReadOnlyAdmin):
         # Another tenant's account is not even a filter choice.
         return filters if is_platform_admin(request) else [f for f in filters if f != "account"]
 
-    @admin.display(description="tenant", ordering="account__tenant__name")
+    @admin.display(description=_("tenant"), ordering="account__tenant__name")
     def tenant(self, obj):
         return obj.account.tenant
 
@@ -58,11 +59,11 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
 
-    @admin.display(description="amount", ordering="amount")
+    @admin.display(description=_("amount"), ordering="amount")
     def amount_shown(self, obj):
         return in_unit(obj.amount, obj.account.unit)
 
-    @admin.display(description="balance after")
+    @admin.display(description=_("balance after"))
     def balance_after_shown(self, obj):
         return in_unit(obj.balance_after, obj.account.unit)
 

@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from billing.admin_accounts import form_page, refusal_on
 from billing.admin_ledger import ReadOnlyAdmin
@@ -44,7 +45,7 @@ class SwitchRequestAdmin(ReadOnlyAdmin):
     readonly_fields = fields
     actions = ("approve", "refuse")
 
-    @admin.display(description="account type now")
+    @admin.display(description=_("account type now"))
     def current_type(self, obj):
         return obj.account.type
 
@@ -87,10 +88,10 @@ class SwitchRequestAdmin(ReadOnlyAdmin):
         if skipped:
             messages.warning(request, f"{skipped} already decided: left as they are.")
 
-    @admin.action(description="Approve: switch the account's type", permissions=("decide",))
+    @admin.action(description=_("Approve: switch the account's type"), permissions=("decide",))
     def approve(self, request, queryset):
         self._decide(request, queryset, approve=True)
 
-    @admin.action(description="Refuse", permissions=("decide",))
+    @admin.action(description=_("Refuse"), permissions=("decide",))
     def refuse(self, request, queryset):
         self._decide(request, queryset, approve=False)

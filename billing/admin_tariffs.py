@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from billing import money
@@ -72,15 +73,15 @@ class TariffAdmin(ModelAdmin):
     def get_list_filter(self, request):
         return self.list_filter if is_platform_admin(request) else ("channel", "unit")
 
-    @admin.display(description="prefix", ordering="prefix")
+    @admin.display(description=_("prefix"), ordering="prefix")
     def prefix_shown(self, obj):
         return obj.prefix or "any"
 
-    @admin.display(description="price", ordering="price")
+    @admin.display(description=_("price"), ordering="price")
     def price_shown(self, obj):
         return money.amount_str(obj.price, unit=obj.unit)
 
-    @admin.display(description="for", ordering="tenant__name")
+    @admin.display(description=_("for"), ordering="tenant__name")
     def owner(self, obj):
         return obj.tenant or "platform"
 

@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 from unfold.contrib.filters.admin import RangeDateTimeFilter
 
 from scenarios.flows import flow_validate
@@ -22,15 +23,15 @@ from softafrik.tenant_admin import TenantReadOnlyAdmin, TenantScopedAdmin, is_pl
 class OutcomeColumns:
     """The three outcome columns, read from ``destination_outcomes``' annotations."""
 
-    @admin.display(description="delivered by push", ordering="delivered_push")
+    @admin.display(description=_("delivered by push"), ordering="delivered_push")
     def delivered_by_push(self, obj):
         return obj.delivered_push
 
-    @admin.display(description="delivered by SMS", ordering="delivered_sms")
+    @admin.display(description=_("delivered by SMS"), ordering="delivered_sms")
     def delivered_by_sms(self, obj):
         return obj.delivered_sms
 
-    @admin.display(description="not delivered", ordering="undelivered")
+    @admin.display(description=_("not delivered"), ordering="undelivered")
     def not_delivered(self, obj):
         return obj.undelivered
 
@@ -74,7 +75,7 @@ class ScenarioAdmin(OutcomeColumns, TenantScopedAdmin):
         staff_tenant = None if is_platform_admin(request) else user_tenant(request)
         return type(form.__name__, (form,), {"staff_tenant": staff_tenant})
 
-    @admin.display(description="flow")
+    @admin.display(description=_("flow"))
     def steps(self, obj):
         return " → ".join(str(step.get("channel")) for step in obj.flow if isinstance(step, dict))
 
@@ -117,11 +118,11 @@ class OmniMessageAdmin(OutcomeColumns, ReadOnlyAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(**destination_outcomes(to="message"))
 
-    @admin.display(description="destinations")
+    @admin.display(description=_("destinations"))
     def destination_rows(self, obj):
         return _rows_link(OmniDestination, obj, f"{obj.destinations_count} destinations")
 
-    @admin.display(description="steps")
+    @admin.display(description=_("steps"))
     def step_rows(self, obj):
         return _rows_link(OmniStep, obj, "the steps that ran")
 

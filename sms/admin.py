@@ -132,12 +132,12 @@ class SmsMessageAdmin(TenantScopedAdmin):
     actions = ("cancel",)
     staff_actions = ("cancel",)  # allowed to the tenant's staff although the rows are read-only
 
-    @admin.display(description="progress")
+    @admin.display(description=_("progress"))
     def progress(self, obj):
         counts = campaign_progress(message=obj)
         return ", ".join(f"{k}: {v}" for k, v in counts.items())
 
-    @admin.action(description="Cancel what has not gone out yet")
+    @admin.action(description=_("Cancel what has not gone out yet"))
     def cancel(self, request, queryset):
         for message in queryset:
             try:

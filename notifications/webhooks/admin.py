@@ -69,7 +69,7 @@ class WebhookEndpointAdmin(TenantScopedAdmin):
         if secret:
             messages.warning(request, f"Signing secret (shown once, copy it now): {secret}")
 
-    @admin.action(description="Enable")
+    @admin.action(description=_("Enable"))
     def enable(self, request, queryset):
         n = services.endpoints_enable(endpoints=queryset)
         messages.success(request, f"{n} endpoints enabled.")
@@ -85,7 +85,7 @@ class WebhookEndpointAdmin(TenantScopedAdmin):
         if queryset.filter(kind=EndpointKind.LEGACY).exists():
             messages.info(request, _("The status callback signs with the tenant's callback secret: change it there."))
 
-    @admin.action(description="Disable")
+    @admin.action(description=_("Disable"))
     def disable(self, request, queryset):
         from notifications.webhooks.delivery import endpoints_disable
 
@@ -119,14 +119,14 @@ class WebhookDeliveryAdmin(TenantScopedAdmin):
     staff_actions = ("replay",)  # allowed to the tenant's staff although the rows are read-only
     show_full_result_count = False
 
-    @admin.display(description="webhook-id")
+    @admin.display(description=_("webhook-id"))
     def webhook_id(self, obj):
         return obj.webhook_id
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("endpoint")
 
-    @admin.action(description="Replay (send again, same webhook-id and body)")
+    @admin.action(description=_("Replay (send again, same webhook-id and body)"))
     def replay(self, request, queryset):
         replayed, skipped = services.deliveries_replay(deliveries=queryset)
         messages.success(request, f"{replayed} deliveries queued again.")

@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.networks import validate_networks
 from softafrik.crypto import EncryptedTextField
@@ -43,6 +44,8 @@ class Tenant(models.Model):
 
     class Meta:
         ordering = ["id"]
+        verbose_name = _("tenant")
+        verbose_name_plural = _("tenants")
 
     def __str__(self) -> str:
         return self.name
@@ -88,7 +91,8 @@ class ApiKey(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        verbose_name = "API key"
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
 
     def __str__(self) -> str:
         return f"{self.name} (sk_{self.prefix}_…)"

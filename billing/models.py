@@ -24,6 +24,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Tenant
 
@@ -72,6 +73,8 @@ class BillingAccount(models.Model):
 
     class Meta:
         ordering = ["tenant_id"]
+        verbose_name = _("billing account")
+        verbose_name_plural = _("billing accounts")
 
     def __str__(self) -> str:
         return f"{self.tenant} ({self.type}, {self.unit})"
@@ -100,7 +103,8 @@ class LedgerEntry(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        verbose_name_plural = "ledger entries"
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
         indexes = [
             models.Index(fields=["account", "id"], name="ledger_account_id"),
             # What a send reserved, found by its reference (one leg per reservation).
@@ -173,6 +177,8 @@ class Tariff(models.Model):
 
     class Meta:
         ordering = ["channel", "unit", "prefix"]
+        verbose_name = _("tariff")
+        verbose_name_plural = _("tariffs")
         # One price per (tenant, channel, unit, prefix) and one platform price (tenant
         # NULL) per (channel, unit, prefix): two partial constraints rather than
         # nulls_distinct=False, which SQLite does not support.
@@ -210,6 +216,8 @@ class AccountChange(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        verbose_name = _("account change")
+        verbose_name_plural = _("account changes")
 
     def __str__(self) -> str:
         return f"{self.field}: {self.old_value} -> {self.new_value}"
@@ -239,6 +247,8 @@ class SwitchRequest(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        verbose_name = _("switch request")
+        verbose_name_plural = _("switch requests")
         constraints = [
             models.UniqueConstraint(
                 fields=["account"], condition=models.Q(status="pending"), name="switch_request_one_pending"
@@ -272,6 +282,8 @@ class Invoice(models.Model):
 
     class Meta:
         ordering = ["-period_start"]
+        verbose_name = _("invoice")
+        verbose_name_plural = _("invoices")
         constraints = [models.UniqueConstraint(fields=["account", "period_start"], name="invoice_once_per_period")]
 
     def __str__(self) -> str:
@@ -288,6 +300,8 @@ class InvoiceLine(models.Model):
 
     class Meta:
         ordering = ["channel", "country", "sender"]
+        verbose_name = _("invoice line")
+        verbose_name_plural = _("invoice lines")
 
     def __str__(self) -> str:
         return f"{self.channel} {self.country} {self.sender}: {self.amount}"

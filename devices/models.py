@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Tenant
 from softafrik.crypto import EncryptedTextField
@@ -33,6 +34,8 @@ class App(models.Model):
 
     class Meta:
         ordering = ["id"]
+        verbose_name = _("app")
+        verbose_name_plural = _("apps")
         constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="app_unique_name_per_tenant")]
 
     def __str__(self) -> str:
@@ -70,7 +73,8 @@ class EndUser(models.Model):
 
     class Meta:
         ordering = ["id"]
-        verbose_name = "user"
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
         constraints = [
             models.UniqueConstraint(fields=["tenant", "external_user_ref"], name="enduser_unique_ref_per_tenant"),
             *(
@@ -106,6 +110,8 @@ class Device(models.Model):
 
     class Meta:
         ordering = ["id"]
+        verbose_name = _("device")
+        verbose_name_plural = _("devices")
         constraints = [models.UniqueConstraint(fields=["tenant", "token_hash"], name="device_unique_token_per_tenant")]
         indexes = [
             # Broadcast fan-out walks an app's active devices in id order (keyset pages).

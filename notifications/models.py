@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Tenant
 from devices.models import App, Device, EndUser
@@ -57,7 +58,8 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = "push message"
+        verbose_name = _("push message")
+        verbose_name_plural = _("push messages")
         indexes = [
             models.Index(fields=["created_at"], name="message_queued", condition=models.Q(state="queued")),
         ]
@@ -76,7 +78,8 @@ class Delivery(OutboxRow):
 
     class Meta(OutboxRow.Meta):
         ordering = ["id"]
-        verbose_name_plural = "deliveries"
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
         constraints = [models.UniqueConstraint(fields=["message", "device"], name="delivery_once_per_device")]
 
     def __str__(self) -> str:
@@ -98,7 +101,8 @@ class InboxEntry(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        verbose_name_plural = "inbox entries"
+        verbose_name = _("inbox entry")
+        verbose_name_plural = _("inbox entries")
         # Newest-first pages for one user: an index range scan, whatever the table size.
         indexes = [models.Index(fields=["end_user", "-id"], name="inbox_user_newest")]
 

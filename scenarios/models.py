@@ -15,6 +15,7 @@ import secrets
 import uuid
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Tenant
 from devices.models import App, Device, EndUser
@@ -44,6 +45,8 @@ class Scenario(models.Model):
 
     class Meta:
         ordering = ["id"]
+        verbose_name = _("scenario")
+        verbose_name_plural = _("scenarios")
 
     def __str__(self) -> str:
         return self.name
@@ -84,7 +87,8 @@ class OmniMessage(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = "omni message"
+        verbose_name = _("omni message")
+        verbose_name_plural = _("omni messages")
         indexes = [
             models.Index(fields=["start_at"], name="omni_message_scheduled", condition=models.Q(state="scheduled"))
         ]
@@ -111,6 +115,8 @@ class OmniDestination(models.Model):
 
     class Meta:
         ordering = ["id"]
+        verbose_name = _("omni destination")
+        verbose_name_plural = _("omni destinations")
         indexes = [models.Index(fields=["message", "id"], name="omni_destination_message")]
 
     def __str__(self) -> str:
@@ -146,6 +152,8 @@ class OmniStep(models.Model):
 
     class Meta:
         ordering = ["destination_id", "index"]
+        verbose_name = _("omni step")
+        verbose_name_plural = _("omni steps")
         constraints = [models.UniqueConstraint(fields=["destination", "index"], name="omni_step_once")]
         indexes = [
             models.Index(fields=["due_at"], name="omni_step_due", condition=models.Q(state="started")),

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Tenant
 from notifications.core.models import OutboxRow
@@ -26,6 +27,8 @@ class SenderName(models.Model):
 
     class Meta:
         ordering = ["name"]
+        verbose_name = _("sender name")
+        verbose_name_plural = _("sender names")
         constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="sender_unique_per_tenant")]
 
     def __str__(self) -> str:
@@ -67,7 +70,8 @@ class SmsRoute(models.Model):
 
     class Meta:
         ordering = ["priority", "id"]
-        verbose_name = "SMS route"
+        verbose_name = _("SMS route")
+        verbose_name_plural = _("SMS routes")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
@@ -124,7 +128,8 @@ class SmsMessage(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = "SMS send"
+        verbose_name = _("SMS send")
+        verbose_name_plural = _("SMS sends")
         indexes = [
             models.Index(fields=["next_batch_at"], name="sms_campaign_due", condition=models.Q(state="active")),
             models.Index(fields=["tenant", "category"], name="sms_tenant_category"),
@@ -154,6 +159,8 @@ class SmsRecipient(OutboxRow):
 
     class Meta(OutboxRow.Meta):
         ordering = ["id"]
+        verbose_name = _("SMS recipient")
+        verbose_name_plural = _("SMS recipients")
         indexes = [
             *OutboxRow.Meta.indexes,
             models.Index(fields=["message", "status"], name="sms_recipient_message_status"),
@@ -210,6 +217,8 @@ class BlacklistedNumber(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("blacklisted number")
+        verbose_name_plural = _("blacklisted numbers")
         constraints = [models.UniqueConstraint(fields=["tenant", "number"], name="blacklist_unique_per_tenant")]
 
     def __str__(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Tenant
 from notifications.core.models import OutboxRow
@@ -38,7 +39,8 @@ class WebhookEndpoint(models.Model):
 
     class Meta:
         ordering = ["created_at"]
-        verbose_name = "webhook endpoint"
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant"], condition=models.Q(kind="legacy"), name="webhook_one_legacy_endpoint_per_tenant"
@@ -65,9 +67,9 @@ class WebhookDelivery(OutboxRow):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta(OutboxRow.Meta):
-        verbose_name = "webhook delivery"
-        verbose_name_plural = "webhook deliveries"
         ordering = ["-id"]
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
         constraints = [models.UniqueConstraint(fields=["endpoint", "event_id"], name="webhook_delivery_once")]
 
     def __str__(self) -> str:
@@ -96,7 +98,8 @@ class WebhookAttempt(models.Model):
 
     class Meta:
         ordering = ["id"]
-        verbose_name = "attempt"
+        verbose_name = _("attempt")
+        verbose_name_plural = _("attempts")
 
     def __str__(self) -> str:
         return f"attempt {self.number}: {self.status_code or self.error}"

@@ -194,3 +194,12 @@ def test_a_list_of_records_filters_by_period(owner):
     page = staff_client(owner.tenant).get("/admin/billing/ledgerentry/", period).content.decode()
 
     assert "pay-january" in page and "pay-march" not in page
+
+
+def test_model_names_are_in_the_pages_language(owner):
+    client = staff_client(owner.tenant)
+    page = client.get("/admin/sms/sendername/").content.decode()  # French: SITE_LANGUAGE_CODE
+    assert "Noms d’expéditeur" in page and "Ajouter nom d’expéditeur" in page and "sender name" not in page
+    client.post("/i18n/setlang/", {"language": "en", "next": "/admin/"})
+    page = client.get("/admin/sms/sendername/").content.decode()
+    assert "Sender names" in page and "Add sender name" in page

@@ -72,7 +72,9 @@ class Delivery(OutboxRow):
     """One message to one device: the push channel's outbox row (status, claim, timers:
     ``notifications.core.models.OutboxRow``)."""
 
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries")
+    # No index of its own: delivery_once_per_device (message, device) leads with it, and
+    # every delivery row is written three times (fan-out, claim, result).
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="deliveries")
     provider_message_id = models.CharField(max_length=200, blank=True, default="")
 

@@ -435,6 +435,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        "fontTools": {"level": "WARNING"},  # fpdf2 subsets the invoice font, logging each table at INFO
         # One line per task received/succeeded, every 2 s for the sweepers: too chatty for INFO.
         "celery.worker.strategy": {"level": env_str("CELERY_TASK_LOG_LEVEL", "WARNING")},
         "celery.app.trace": {"level": env_str("CELERY_TASK_LOG_LEVEL", "WARNING")},

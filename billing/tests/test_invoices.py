@@ -569,7 +569,8 @@ def test_staff_cannot_mark_its_invoice_paid_through_the_admin(staff_client, both
 
 
 @pytest.mark.django_db
-def test_a_platform_admin_sees_every_invoice_and_marks_one_paid(client, both_invoices, postpaid):
+def test_a_platform_admin_sees_every_invoice_and_marks_one_paid(client, both_invoices, postpaid, settings):
+    settings.SITE_LANGUAGE_CODE = "en"  # the admin's action names in English
     own, other = both_invoices
     client.force_login(platform_admin())
     page = client.get("/admin/billing/invoice/").content.decode()

@@ -257,7 +257,7 @@ def consumer_check(*, sample: int) -> dict:
     _sends(tenant, days=1, per_day=SENDS_PER_DAY, now=now - timedelta(hours=1))
     load_numbers(tenant, rows=sample)
     # The prefixes alone are not all valid numbers: give them the numbers' own country
-    # through numbers that parse (a Togo number per row), as sources.number_country sees.
+    # through numbers that parse (a Togo number per row), as sms.numbers.country_or_blank sees.
     with _cursor() as cursor:
         cursor.execute(
             "UPDATE sms_smsrecipient SET number = '+2289' || lpad((id %% 10000000)::text, 7, '0') WHERE tenant_id = %s",

@@ -22,11 +22,11 @@ import uuid
 
 from billing.models import BillingAccount
 from billing.services import Outcome, charges_apply
-from notifications.core.events import CONSUME_BATCH, events_consume
+from notifications.core.events import CONSUME_BATCH, events_drain
 from notifications.core.models import StatusEvent
 from notifications.core.status import DeliveryStatus
 from notifications.selectors import deliveries_billing
-from sms.numbers import InvalidNumber, country_of
+from sms.numbers import country_or_blank
 from sms.selectors import recipients_billing
 
 CONSUMER = "billing"
@@ -37,13 +37,7 @@ _ENDS = {*_SETTLES, DeliveryStatus.FAILED}
 
 def billing_consume(*, max_batches: int = CONSUME_MAX_BATCHES, limit: int = CONSUME_BATCH) -> int:
     """Apply waiting events, up to ``max_batches`` batches; returns how many were handled."""
-    total = 0
-    for _ in range(max_batches):
-        handled = events_consume(consumer=CONSUMER, handle=_handle, limit=limit)
-        total += handled
-        if handled < limit:
-            break
-    return total
+    return events_drain(consumer=CONSUMER, handle=_handle, max_batches=max_batches, limit=limit)[0]
 
 
 def _handle(events: list[StatusEvent]) -> None:
@@ -66,7 +60,15 @@ def _handle(events: list[StatusEvent]) -> None:
             tenant_id, send_id, price, parts, number, sender = row
             outcomes.append(
                 Outcome(
-                    channel, pk, accounts[tenant_id], _uuid(send_id), settled, price, parts, _country(number), sender
+                    channel,
+                    pk,
+                    accounts[tenant_id],
+                    _uuid(send_id),
+                    settled,
+                    price,
+                    parts,
+                    country_or_blank(number),
+                    sender,
                 )
             )
         else:
@@ -82,11 +84,3 @@ def _handle(events: list[StatusEvent]) -> None:
 
 def _uuid(value) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-
-
-def _country(number: str) -> str:
-    try:
-        region = country_of(number)
-    except InvalidNumber:
-        return ""
-    return region if len(region) == 2 else ""  # "001": a non-geographic number

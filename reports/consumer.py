@@ -29,7 +29,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from accounts.models import Tenant
-from notifications.core.events import CONSUME_BATCH, events_consume
+from notifications.core.events import CONSUME_BATCH, events_drain
 from notifications.core.models import StatusEvent
 from notifications.core.status import DeliveryStatus
 from reports.models import (
@@ -80,13 +80,7 @@ _FAILURE_COLUMNS = [
 
 def reports_consume(*, max_batches: int = CONSUME_MAX_BATCHES, limit: int = CONSUME_BATCH) -> int:
     """Fold waiting events, up to ``max_batches`` batches; returns how many were handled."""
-    total = 0
-    for _ in range(max_batches):
-        handled = events_consume(consumer=CONSUMER, handle=events_fold, limit=limit)
-        total += handled
-        if handled < limit:
-            break
-    return total
+    return events_drain(consumer=CONSUMER, handle=events_fold, max_batches=max_batches, limit=limit)[0]
 
 
 def _candidates(events: list[StatusEvent]) -> dict[str, StatusEvent]:

@@ -15,7 +15,7 @@ from typing import NamedTuple
 from notifications.models import Delivery
 from scenarios.models import OmniStep
 from sms.models import SmsRecipient
-from sms.numbers import InvalidNumber, country_of
+from sms.numbers import country_or_blank
 
 
 class Source(NamedTuple):
@@ -30,14 +30,6 @@ class Source(NamedTuple):
     price: int  # minor units settled when the network takes it (omni: its steps' sends carry it)
     due_at: datetime | None  # when it was due to go out: the time to deliver starts there
     destination: str  # what the failures list shows: the number, or the push app
-
-
-def number_country(number: str) -> str:
-    try:
-        region = country_of(number)
-    except InvalidNumber:
-        return ""
-    return region if len(region) == 2 else ""  # "001": a non-geographic number
 
 
 def push_sources(ids: list[int]) -> dict[int, Source]:
@@ -69,7 +61,7 @@ def sms_sources(ids: list[int]) -> dict[int, Source]:
         # A spread campaign releases each number in its own batch, a time no column keeps:
         # its clock starts at the hand-off. Any other send's at its accept or its schedule.
         due_at = sent_at if kind == "campaign" else max(created_at, scheduled_at or created_at)
-        found[pk] = Source("", sender, number_country(number), category, campaign, "", price, due_at, number)
+        found[pk] = Source("", sender, country_or_blank(number), category, campaign, "", price, due_at, number)
     return found
 
 
@@ -86,7 +78,7 @@ def omni_sources(step_ids: list[int]) -> dict[int, Source]:
     )
     found = {}
     for pk, app, sender, scenario, created_at, start_at, phone in rows:
-        country = number_country(phone) if phone else ""
+        country = country_or_blank(phone) if phone else ""
         due_at = max(created_at, start_at or created_at)
         found[pk] = Source(app or "", sender, country, "", "", scenario or "", 0, due_at, phone or app or "")
     return found

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from billing.services import INSUFFICIENT, InsufficientBalance, account_unit, charge_reserve
 from devices.models import Device
-from notifications.core.events import CONSUME_BATCH, events_consume, events_horizon, events_record
+from notifications.core.events import CONSUME_BATCH, events_drain, events_horizon, events_record
 from notifications.core.status import DeliveryStatus
 from notifications.models import Delivery, InboxEntry, Message, MessageKind, MessageState
 from notifications.push.kick import fan_out_kick
@@ -501,13 +501,7 @@ def _push_all_failed(message_ids: set) -> list[uuid.UUID]:
 def omni_consume(*, max_batches: int = CONSUME_MAX_BATCHES) -> tuple[int, bool]:
     """Handle waiting status events, up to ``max_batches`` batches; returns how many, and
     whether none is left (below the horizon)."""
-    total = 0
-    for _ in range(max_batches):
-        handled = events_consume(consumer=CONSUMER, handle=omni_events_handle, limit=CONSUME_BATCH)
-        total += handled
-        if handled < CONSUME_BATCH:
-            return total, True
-    return total, False
+    return events_drain(consumer=CONSUMER, handle=omni_events_handle, max_batches=max_batches, limit=CONSUME_BATCH)
 
 
 # --- Timers ------------------------------------------------------------------------------

@@ -111,6 +111,16 @@ def country_of(e164: str) -> str:
     return region
 
 
+def country_or_blank(e164: str) -> str:
+    """``country_of`` for reports and invoices: "" for a number that has no country (one
+    that does not parse, or a non-geographic "001")."""
+    try:
+        region = country_of(e164)
+    except InvalidNumber:
+        return ""
+    return region if len(region) == 2 else ""
+
+
 def calling_code(e164: str) -> str:
     """Country calling code of an E.164 number, without "+" ("228")."""
     return str(_parse_e164(e164).country_code)

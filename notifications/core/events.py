@@ -158,6 +158,20 @@ def events_consume(*, consumer: str, handle: Callable[[list[StatusEvent]], None]
     return len(events)
 
 
+def events_drain(
+    *, consumer: str, handle: Callable[[list[StatusEvent]], None], max_batches: int, limit: int = CONSUME_BATCH
+) -> tuple[int, bool]:
+    """``events_consume`` batch after batch, up to ``max_batches``: how many events were
+    handled, and whether none is left (a batch came back short)."""
+    total = 0
+    for _ in range(max_batches):
+        handled = events_consume(consumer=consumer, handle=handle, limit=limit)
+        total += handled
+        if handled < limit:
+            return total, True
+    return total, False
+
+
 def events_purge(*, older_than: timedelta, batch: int = PURGE_BATCH, max_batches: int = PURGE_MAX_BATCHES) -> int:
     """Delete events older than ``older_than`` in batches of ``batch``, oldest first,
     never one that a registered consumer has not handled yet. Returns how many."""

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from django.utils import timezone
 
 from accounts.models import Tenant
-from notifications.core.events import CONSUME_BATCH, events_consume
+from notifications.core.events import CONSUME_BATCH, events_drain
 from notifications.core.models import StatusEvent
 from notifications.core.status import DeliveryStatus
 from notifications.webhooks.channels import CHANNELS, details_load
@@ -57,14 +57,8 @@ def iso(at: datetime) -> str:
 def webhooks_consume(*, max_batches: int = CONSUME_MAX_BATCHES, limit: int = CONSUME_BATCH) -> int:
     """Consume waiting events into deliveries, up to ``max_batches`` batches; returns how
     many events were handled."""
-    total = 0
-    for _ in range(max_batches):
-        # Looked up at each call, so a test can stand in for the handler (killed mid-batch).
-        handled = events_consume(consumer=CONSUMER, handle=deliveries_create_for_events, limit=limit)
-        total += handled
-        if handled < limit:
-            break
-    return total
+    # The handler is looked up at each call, so a test can stand in for it (killed mid-batch).
+    return events_drain(consumer=CONSUMER, handle=deliveries_create_for_events, max_batches=max_batches, limit=limit)[0]
 
 
 def legacy_endpoints_sync(*, tenant_ids: set[int]) -> dict[int, uuid.UUID]:

@@ -67,6 +67,17 @@ def outsider(db) -> TenantClient:
 
 
 @pytest.fixture
+def staff_client(client, owner):
+    """The Django test client logged into the admin as the owner's staff user "ops"."""
+    from accounts.models import User
+
+    password = "pw-12345-long"  # noqa: S105 - a test user's
+    user = User.objects.create_user("ops", password=password, is_staff=True, tenant=owner.tenant)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
 def worker_env():
     """Environment of worker/beat processes; app test packages override it to add fakes."""
     from softafrik.testing.processes import process_env

@@ -2,18 +2,10 @@
 
 import pytest
 
-from accounts.models import User
 from devices.models import Device
 from devices.services import app_create, device_register, end_user_register
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(client, owner):
-    user = User.objects.create_user("ops", password="pw-12345-long", is_staff=True, tenant=owner.tenant)
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

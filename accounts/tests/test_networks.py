@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.test import RequestFactory
 from rest_framework.test import APIClient
 
-from accounts.models import ApiKey, User
+from accounts.models import ApiKey
 from accounts.networks import client_address, networks_clean, validate_networks
 from accounts.services import api_key_create, api_key_regenerate
 from devices.models import EndUser
@@ -224,13 +224,6 @@ def test_create_api_key_command_refuses_an_invalid_network(owner):
     with pytest.raises(CommandError, match=r"'10\.0\.0\.0/99' is not an IP network"):
         call_command("create_api_key", "--tenant", "Owner Bank", "--networks", "10.0.0.0/99")
     assert owner.tenant.api_keys.count() == 1
-
-
-@pytest.fixture
-def staff_client(client, owner):
-    user = User.objects.create_user("ops", password="pw-12345-long", is_staff=True, tenant=owner.tenant)
-    client.force_login(user)
-    return client
 
 
 def key_form(**fields) -> dict:

@@ -524,13 +524,6 @@ def test_create_api_key_command_refuses_a_negative_rate(owner):
     assert owner.tenant.api_keys.count() == 1
 
 
-@pytest.fixture
-def staff_client(client, owner):
-    user = User.objects.create_user("ops", password="pw-12345-long", is_staff=True, tenant=owner.tenant)
-    client.force_login(user)
-    return client
-
-
 LIMITS_FORM = {"name": "default", "expires_at_0": "", "expires_at_1": "", "allowed_networks": ""}
 
 

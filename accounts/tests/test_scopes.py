@@ -5,7 +5,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from accounts.models import ApiKey, User
+from accounts.models import ApiKey
 from accounts.scopes import DELIVERIES_CONFIRM, SCOPES, UnknownScope, scope_refusal, scopes_validate
 from accounts.selectors import api_key_authenticate
 from accounts.services import api_key_create, api_key_regenerate
@@ -259,13 +259,6 @@ def test_create_api_key_command_refuses_an_unknown_tenant_or_scope(owner):
     with pytest.raises(CommandError, match="Unknown scope 'push:all'"):
         call_command("create_api_key", "--tenant", "Owner Bank", "--scope", "push:all")
     assert owner.tenant.api_keys.count() == 1
-
-
-@pytest.fixture
-def staff_client(client, owner):
-    user = User.objects.create_user("ops", password="pw-12345-long", is_staff=True, tenant=owner.tenant)
-    client.force_login(user)
-    return client
 
 
 def test_admin_issues_a_confirm_only_key_shown_once(staff_client, owner, outsider, sent_push):

@@ -526,13 +526,6 @@ def both_invoices(owner, outsider, march):
     return march, invoice_close(account=other, period_start=MARCH[0], period_end=MARCH[1])
 
 
-@pytest.fixture
-def staff_client(client, owner):
-    user = User.objects.create_user("ops", password="pw-12345-long", is_staff=True, tenant=owner.tenant)
-    client.force_login(user)
-    return client
-
-
 @pytest.mark.django_db
 def test_staff_lists_and_downloads_only_its_own_invoices(staff_client, both_invoices):
     own, other = both_invoices

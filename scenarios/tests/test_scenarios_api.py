@@ -12,7 +12,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.models import User
 from accounts.scopes import DELIVERIES_CONFIRM
 from accounts.services import api_key_create
 from devices.services import app_create
@@ -554,13 +553,6 @@ def test_deleting_a_scenario_keeps_its_messages_and_their_flow(owner):
 
 
 # --- Admin -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def staff_client(client, owner):
-    user = User.objects.create_user("ops", password="pw-12345-long", is_staff=True, tenant=owner.tenant)
-    client.force_login(user)
-    return client
 
 
 def omni_message(scenario: Scenario, outcomes: list[tuple[str, str]]) -> OmniMessage:

@@ -17,18 +17,18 @@ FAN_OUT_ROUNDS = 10  # claim batches one task takes before handing over to a fre
 def message_fan_out(message_id: str) -> int:
     """Write deliveries and hand each page to a send task. A send with a single page
     (every to-user and to-device send) is delivered right here, saving a queue hop."""
-    held: list[int] | None = None
+    held: fanout.Page | None = None
     pages = 0
     for page in fanout.message_fan_out(message_id=message_id):
         pages += 1
         if held is not None:
-            deliveries_send.delay(held)
+            deliveries_send.delay(held.ids, str(held.claim))
         held = page
         if pages > 1:
-            deliveries_send.delay(held)
+            deliveries_send.delay(held.ids, str(held.claim))
             held = None
     if held is not None:
-        send.deliveries_send(delivery_ids=held)
+        send.deliveries_send(delivery_ids=held.ids, claim=held.claim)
     return pages
 
 
@@ -53,8 +53,9 @@ def messages_fan_out_queued() -> int:
 
 
 @shared_task(name="notifications.tasks.deliveries_send")
-def deliveries_send(delivery_ids: list[int]) -> dict[str, int]:
-    return send.deliveries_send(delivery_ids=delivery_ids)
+def deliveries_send(delivery_ids: list[int], claim: str | None = None) -> dict[str, int]:
+    """Pending deliveries, or with ``claim`` a fan-out page written claimed under it."""
+    return send.deliveries_send(delivery_ids=delivery_ids, claim=claim)
 
 
 @shared_task(name="notifications.tasks.deliveries_dispatch_due")

@@ -10,6 +10,8 @@ sweepers dispatch what is due (no long Celery countdowns).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.db import connection, models, transaction
@@ -57,9 +59,75 @@ def claim_pending_rows(
         params = [DeliveryStatus.SENDING.value, claim, timezone.now(), ids, DeliveryStatus.PENDING.value]
         with connection.cursor() as cursor:
             rows = prepared_fetchall(cursor, sql, params)
+    return (claim if rows else None), _in_order(rows, ids)
+
+
+@contextmanager
+def claimed_rows(
+    model: type[models.Model], ids: list[int], columns: list[str], claim: uuid.UUID, *, lease: timedelta
+) -> Iterator[tuple[uuid.UUID, list[tuple]]]:
+    """The rows of ``ids`` written already claimed under ``claim`` (status 'sending': a
+    broadcast page its fan-out task wrote for one send task), with the claim they are
+    now under, as ``claim_pending_rows`` answers them, held by this caller alone until
+    the block ends. Rows no longer under ``claim`` (recorded, or made pending again by
+    the sweeper) are left out.
+
+    Taking them writes nothing on PostgreSQL, where a claim would otherwise cost every
+    row a second non-HOT update: a session advisory lock on the claim keeps a second
+    copy of the same task (a broker redelivery) out while this one sends, and is
+    released with the connection if the worker dies, so a redelivered task after a crash
+    sends the rows again at once. Rows claimed longer ago than half the lease get their
+    lease renewed first (one conditional UPDATE, serialized with the sweeper's by the row
+    lock), so the sweeper cannot hand them to another worker during this send. Elsewhere
+    the rows are claimed anew, from ``claim`` to a fresh one (one conditional UPDATE)."""
+    if connection.vendor != "postgresql":
+        mine = uuid.uuid4()
+        taken = model.objects.filter(pk__in=ids, claim=claim, status=DeliveryStatus.SENDING).update(
+            claim=mine, claimed_at=timezone.now()
+        )
+        rows = list(model.objects.filter(pk__in=ids, claim=mine).values_list(*columns)) if taken else []
+        yield mine, _in_order(rows, ids)
+        return
+    key = int.from_bytes(claim.bytes[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        if not cursor.fetchone()[0]:  # another copy of this task holds the page
+            yield claim, []
+            return
+        try:
+            yield claim, _claimed_rows_taken(cursor, model, ids, columns, claim, lease=lease)
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def _claimed_rows_taken(cursor, model, ids, columns, claim, *, lease: timedelta) -> list[tuple]:
+    table, pk = model._meta.db_table, model._meta.pk.column
+    names, joins = _returning(model, columns)
+    on = "".join(f" AND {condition}" for condition in joins.values())
+    under_claim = f"{table}.{pk} = ANY(%s::bigint[]) AND {table}.claim = %s AND {table}.status = %s{on}"
+    now = timezone.now()
+    # Identifiers come from the model, never from input; values are bound parameters.
+    fresh = (
+        f"SELECT {names} FROM {table}{', ' + ', '.join(joins) if joins else ''}"  # noqa: S608
+        f" WHERE {under_claim} AND {table}.claimed_at >= %s"
+    )
+    sending = DeliveryStatus.SENDING.value
+    rows = prepared_fetchall(cursor, fresh, [ids, claim, sending, now - lease / 2])
+    if len(rows) < len(ids):  # some may be older: renew their lease before sending them
+        found = {row[0] for row in rows}
+        renew = (
+            f"UPDATE {table} SET claimed_at = %s{' FROM ' + ', '.join(joins) if joins else ''}"  # noqa: S608
+            f" WHERE {under_claim} AND {table}.claimed_at < %s RETURNING {names}"
+        )
+        missing = [pk for pk in ids if pk not in found]
+        rows += prepared_fetchall(cursor, renew, [now, missing, claim, sending, now - lease / 2])
+    return _in_order(rows, ids)
+
+
+def _in_order(rows: list[tuple], ids: list[int]) -> list[tuple]:
     order = {pk: index for index, pk in enumerate(ids)}
     rows.sort(key=lambda row: order[row[0]])
-    return (claim if rows else None), rows
+    return rows
 
 
 def _returning(model: type[models.Model], columns: list[str]) -> tuple[str, dict[str, str]]:

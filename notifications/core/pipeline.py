@@ -14,13 +14,13 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 from django.db import transaction
 from django.utils import timezone
 
-from notifications.core.claims import claim_param, claim_pending_rows
+from notifications.core.claims import claim_param, claim_pending_rows, claimed_rows
 from notifications.core.events import events_record
 from notifications.core.models import OutboxRow
 from notifications.core.outcome import Outcome, Result
@@ -67,6 +67,11 @@ class Channel(Protocol):
 
     def max_attempts(self) -> int: ...
 
+    def lease(self) -> timedelta:
+        """How long a claimed row stays this worker's (only a channel that writes rows
+        already claimed needs it: ``deliver(..., claim=)``)."""
+        ...
+
     def send(self, rows: list[tuple]) -> Batch: ...
 
     def extra_values(self, recorded: Recorded, *, now: datetime) -> tuple: ...
@@ -82,15 +87,23 @@ class Channel(Protocol):
     def after_commit(self, recorded: list[Recorded], context: Any) -> None: ...
 
 
-def deliver(channel: Channel, ids: list[int]) -> dict[str, int]:
+def deliver(channel: Channel, ids: list[int], *, claim: uuid.UUID | None = None) -> dict[str, int]:
     """Send the rows of ``ids`` that are still pending; returns counts per decision
     (sent, retry, throttled, failed). Repeatable: rows another worker claimed, or that
     are no longer pending, are left alone. Never raises for provider errors: every
-    claimed row ends sent, failed, or pending with its retry time."""
-    claim, rows = claim_pending_rows(channel.model, ids, channel.columns)
+    claimed row ends sent, failed, or pending with its retry time.
+
+    With ``claim``, the rows were written already claimed under it (a broadcast page):
+    they are taken as ``claims.claimed_rows`` does, with no write, and sent the same way."""
     if claim is None:
-        return {}
-    return record(channel, claim=claim, rows=rows, batch=channel.send(rows))
+        claim, rows = claim_pending_rows(channel.model, ids, channel.columns)
+        if claim is None:
+            return {}
+        return record(channel, claim=claim, rows=rows, batch=channel.send(rows))
+    with claimed_rows(channel.model, ids, channel.columns, claim, lease=channel.lease()) as (claim, rows):
+        if not rows:
+            return {}
+        return record(channel, claim=claim, rows=rows, batch=channel.send(rows))
 
 
 def decide(result: Result, *, attempts: int, max_attempts: int, policy: RetryPolicy, now: datetime):

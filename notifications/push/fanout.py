@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
@@ -152,14 +153,24 @@ def _release_unwritten(messages) -> None:
         push_release_unwritten(tenant_id=tenant_id, message_id=pk, unit_price=unit_price, unwritten=paid - total)
 
 
-def message_fan_out(*, message_id: str) -> Iterator[list[int]]:
-    """Write the message's deliveries page by page, yielding each committed page's
-    delivery ids for the caller to send.
+class Page(NamedTuple):
+    """A committed page of deliveries, written already claimed for the one send task
+    that gets it (``send.deliveries_send(delivery_ids=ids, claim=claim)``)."""
+
+    ids: list[int]
+    claim: uuid.UUID
+
+
+def message_fan_out(*, message_id: str) -> Iterator[Page]:
+    """Write the message's deliveries page by page, yielding each committed page for the
+    caller to send.
 
     Resumable: each page commits its rows together with ``fanout_cursor``, so a
     redelivered task continues after the last committed page and writes nothing twice.
-    A caller that dies before sending a yielded page leaves due rows that the sweeper
-    sends after the dispatch grace.
+    A page's rows are written 'sending' under the page's claim, so its send task takes
+    them without writing them a second time (``claims.claimed_rows``); a page whose send
+    task is lost (the caller died before handing it over) is a dead worker's claim: the
+    sweeper makes it pending again once the sending lease has run out, and sends it.
     """
     message = Message.objects.filter(pk=message_id).first()
     if message is None or message.state == MessageState.DISPATCHED:
@@ -174,7 +185,9 @@ def message_fan_out(*, message_id: str) -> Iterator[list[int]]:
             page = FANOUT_CHUNK
             if locked.paid_deliveries is not None:  # priced: no more than it paid for
                 page = min(page, locked.paid_deliveries - locked.total_deliveries)
-            written = _page_write(message=message, devices=audience.filter(pk__gt=locked.fanout_cursor)[: max(page, 0)])
+            claim = uuid.uuid4()
+            devices = audience.filter(pk__gt=locked.fanout_cursor)[: max(page, 0)]
+            written = _page_write(message=message, devices=devices, claim=claim)
             if not written:
                 Message.objects.filter(pk=message.pk).update(state=MessageState.DISPATCHED)
                 _release_unwritten(Message.objects.filter(pk=message.pk, paid_deliveries__gt=F("total_deliveries")))
@@ -183,33 +196,39 @@ def message_fan_out(*, message_id: str) -> Iterator[list[int]]:
                 fanout_cursor=max(device_id for _, device_id in written),
                 total_deliveries=F("total_deliveries") + len(written),
             )
-        yield [delivery_id for delivery_id, _ in written]
+        yield Page([delivery_id for delivery_id, _ in written], claim)
 
 
 # A page of a broadcast's deliveries, written by one INSERT ... SELECT from its audience
 # (Django's SQL for the page of device ids): no row of it passes through Python but its
 # id. The page's devices have no delivery of this message yet (the cursor is past every
-# committed page, and the page is written under the message's row lock).
+# committed page, and the page is written under the message's row lock). The rows are
+# born claimed (first attempt, 'sending' under the page's claim): claiming them in the
+# send task would write each row once more, with all its index entries.
 _PAGE_INSERT = (
     "INSERT INTO notifications_delivery (message_id, device_id, status, error, attempts, next_attempt_at,"
-    " provider_message_id, updated_at) SELECT %s, page.device_id, %s, '', 0, %s, '', %s FROM ({devices}) AS page"
+    " claim, claimed_at, provider_message_id, updated_at)"
+    " SELECT %s, page.device_id, %s, '', 1, NULL, %s, %s, '', %s FROM ({devices}) AS page"
     " RETURNING id, device_id"
 )
 
 
-def _page_write(*, message: Message, devices) -> list[tuple[int, int]]:
+def _page_write(*, message: Message, devices, claim: uuid.UUID) -> list[tuple[int, int]]:
     """Write a delivery of ``message`` for each device of the ``devices`` queryset (a
-    page of ids); (delivery id, device id) of each, in no particular order."""
+    page of ids), claimed under ``claim``; (delivery id, device id) of each, in no
+    particular order."""
     try:
         devices_sql, devices_params = devices.query.sql_with_params()
     except EmptyResultSet:  # a page of none (a priced message already has all it paid for)
         return []
     now = timezone.now()
+    at = connection.ops.adapt_datetimefield_value(now)
     params = [
         Message._meta.pk.get_db_prep_value(message.pk, connection),
-        DeliveryStatus.PENDING.value,
-        connection.ops.adapt_datetimefield_value(now + dispatch_grace()),
-        connection.ops.adapt_datetimefield_value(now),
+        DeliveryStatus.SENDING.value,
+        Delivery._meta.get_field("claim").get_db_prep_value(claim, connection),
+        at,
+        at,
         *devices_params,
     ]
     with connection.cursor() as cursor:

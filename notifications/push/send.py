@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections import defaultdict
 from functools import partial
 from typing import ClassVar
@@ -62,6 +63,9 @@ class PushChannel:
     def max_attempts(self) -> int:
         return settings.PUSH_MAX_ATTEMPTS
 
+    def lease(self):
+        return sending_lease()
+
     def send(self, rows: list[tuple]) -> Batch:
         messages = {m.pk: m for m in Message.objects.filter(pk__in={row[1] for row in rows})}
         apps = {a.pk: a for a in App.objects.filter(pk__in={row[4] for row in rows})}
@@ -98,10 +102,11 @@ class PushChannel:
 PUSH = PushChannel()
 
 
-def deliveries_send(*, delivery_ids: list[int]) -> dict[str, int]:
-    """Send the given deliveries that are still pending; counts per decision (see
+def deliveries_send(*, delivery_ids: list[int], claim: uuid.UUID | str | None = None) -> dict[str, int]:
+    """Send the given deliveries that are still pending, or, with ``claim``, those a
+    fan-out page wrote already claimed under it; counts per decision (see
     ``notifications.core.pipeline.deliver``: claimed once, never raises for provider errors)."""
-    return deliver(PUSH, delivery_ids)
+    return deliver(PUSH, delivery_ids, claim=uuid.UUID(str(claim)) if claim is not None else None)
 
 
 def deliveries_due(*, limit: int = SWEEP_BATCH) -> list[list[int]]:

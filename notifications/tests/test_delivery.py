@@ -30,7 +30,7 @@ def android(owner, app, user, token=None, country="TG"):
 def run(message):
     """What the fan-out task does, inline: every page sent."""
     for page in fanout.message_fan_out(message_id=str(message.pk)):
-        send.deliveries_send(delivery_ids=page)
+        send.deliveries_send(delivery_ids=page.ids, claim=page.claim)
 
 
 def received_for(fake, device):
@@ -100,8 +100,9 @@ def test_a_repeated_send_task_sends_nothing_twice(owner, push_app, customer, fak
     phone = android(owner, push_app, customer)
     message = accept.push_send_to_user(tenant=owner.tenant, puid=customer.puid, title="t", body="b", data={})
     (page,) = list(fanout.message_fan_out(message_id=str(message.pk)))
-    send.deliveries_send(delivery_ids=page)
-    assert send.deliveries_send(delivery_ids=page) == {}
+    send.deliveries_send(delivery_ids=page.ids, claim=page.claim)
+    assert send.deliveries_send(delivery_ids=page.ids, claim=page.claim) == {}
+    assert send.deliveries_send(delivery_ids=page.ids) == {}
     assert len(received_for(fake_fcm, phone)) == 1
 
 
@@ -113,7 +114,7 @@ def test_fan_out_resumes_after_a_crash_without_duplicate_rows(owner, push_app, c
     next(first)  # one page committed, then the worker "dies"
     first.close()
     resumed = list(fanout.message_fan_out(message_id=str(message.pk)))
-    assert [len(page) for page in resumed] == [2, 1]
+    assert [len(page.ids) for page in resumed] == [2, 1]
     assert Delivery.objects.count() == 5
     assert sorted(Delivery.objects.values_list("device_id", flat=True)) == sorted(d.pk for d in devices)
     message.refresh_from_db()

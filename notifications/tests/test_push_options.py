@@ -415,7 +415,7 @@ def send_with_options(owner, device, options) -> Message:
     message = accept.push_send_to_device(tenant=owner.tenant, device=device, title="Hi", body="Paid", data={"n": 1})
     Message.objects.filter(pk=message.pk).update(options=options)
     for page in fanout.message_fan_out(message_id=str(message.pk)):
-        send.deliveries_send(delivery_ids=page)
+        send.deliveries_send(delivery_ids=page.ids, claim=page.claim)
     return message
 
 

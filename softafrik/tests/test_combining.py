@@ -118,6 +118,32 @@ def test_an_error_reaches_every_caller_of_its_batch_and_the_next_batch_still_run
     assert combiner.submit(3) == "later"
 
 
+def test_the_leader_serves_the_batches_queued_behind_its_own_then_passes_the_lead():
+    release = threading.Event()
+    runners = []
+
+    def run(items):
+        runners.append((threading.get_ident(), len(items)))
+        if len(runners) == 1:
+            release.wait(5)
+        return list(items)
+
+    combiner = Combiner(run, max_batch=2, max_rounds=2)
+    first = _callers(combiner, ["lead"])
+    while not runners:
+        time.sleep(0.001)
+    rest = _callers(combiner, list(range(5)))
+    _wait_queued(combiner, 5)
+    release.set()
+    assert _join(first) == {"lead": "lead"}
+    assert _join(rest) == {i: i for i in range(5)}
+    assert [size for _, size in runners] == [1, 2, 2, 1]
+    leaders = [ident for ident, _ in runners]
+    assert leaders[0] == leaders[1]  # the leader's second round: no hand-over
+    assert leaders[2] != leaders[0]  # after max_rounds the next caller in the queue leads
+    assert leaders[2] == leaders[3]
+
+
 def test_a_wrong_number_of_results_is_an_error_not_a_wrong_answer():
     combiner = Combiner(lambda items: [], max_batch=4)
     with pytest.raises(RuntimeError, match="0 results for 1 items"):

@@ -197,25 +197,20 @@ _RESERVE_SQL = (
 
 
 def reserve_ctes(*, amount: str, quantity: str, source: str = "", where: str = "true") -> str:
-    """PostgreSQL: the reservation as two CTEs of a caller's statement, ``acct`` (the
-    conditional UPDATE of the account row, answering ``_ACCOUNT_AFTER``, ``amount`` and
-    ``quantity``) and ``ledger`` (its two legs), so that a send's accept, its reservation
-    and its ledger entries can be one statement: no client round trip while the account
-    row is locked. ``amount`` and ``quantity`` are SQL over ``source`` (another CTE) or
-    parameters; the statement's named parameters: tenant, unit, now, transfer, reference.
-    ``acct`` is empty when the account cannot pay (or has no row yet, or another unit)."""
+    """PostgreSQL: the reservation of one send as CTEs of a caller's statement:
+    ``reserve_many_ctes`` over a source of one row, so ``acct`` is the conditional UPDATE
+    of the account row (answering ``_ACCOUNT_AFTER`` and ``amount``) and ``ledger`` its
+    two legs, and a send's accept, its reservation and its ledger entries can be one
+    statement: no client round trip while the account row is locked. ``amount`` and
+    ``quantity`` are SQL over ``source`` (another CTE, of at most one row) or
+    parameters; the statement's named parameters: tenant, unit, now, transfer,
+    reference. ``acct`` is empty when the account cannot pay (or has no row yet, or
+    another unit), or when ``where`` leaves nothing to reserve."""
     from_source = f" FROM {source}" if source else ""
-    after = ", ".join(f"a.{column.strip()}" for column in _ACCOUNT_AFTER.split(","))
     return (
-        f"acct AS (UPDATE billing_billingaccount a SET balance = a.balance - {amount},"  # noqa: S608
-        f" reserved = a.reserved + {amount}, updated_at = %(now)s{from_source}"
-        f" WHERE {where} AND a.tenant_id = %(tenant)s AND a.unit = %(unit)s AND {_can_pay(amount, 'a.')}"
-        f" RETURNING {after}, ({amount})::bigint AS amount, ({quantity})::integer AS quantity),"
-        f" ledger AS (INSERT INTO {LedgerEntry._meta.db_table}"
-        f" ({', '.join(name for name, _ in ENTRY_COLUMNS)})"
-        " SELECT acct.id, %(transfer)s, leg.book, 'reserve', leg.sign * acct.amount,"
-        " CASE WHEN leg.sign < 0 THEN acct.balance ELSE acct.reserved END, %(reference)s, acct.quantity,"
-        " '', NULL, %(now)s FROM acct, (VALUES ('available', -1), ('reserved', 1)) AS leg(book, sign))"
+        f"one AS (SELECT 1 AS i, %(transfer)s::uuid AS transfer, ({amount})::bigint AS amount,"
+        f" ({quantity})::integer AS quantity, %(reference)s::text AS reference{from_source} WHERE {where}), "
+        + reserve_many_ctes(source="one")
     )
 
 

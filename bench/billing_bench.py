@@ -352,9 +352,26 @@ def summarize(rounds: list[dict], arms: list[str], key: str, pairs: list[tuple[s
 # --- 1. push accept -------------------------------------------------------------------------
 
 
+# What a to-user window writes: each window starts with them vacuumed and analyzed and a
+# checkpoint taken, so that neither an autovacuum of one arm's rows nor a checkpoint's
+# full-page writes land inside the next arm's window (they did: the arm measured right
+# after the other one ran up to 30% slower, whichever it was).
+PUSH_TABLES = ("notifications_message", "notifications_inboxentry", "billing_ledgerentry", "billing_billingaccount")
+
+
+def settle_database() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in PUSH_TABLES:
+            cursor.execute(f"VACUUM ANALYZE {table}")
+        cursor.execute("CHECKPOINT")
+
+
 def push_window(ctx: Ctx, tenant: Tenant, what: str) -> dict:
     """One loadgen window against ``tenant`` (push_parts.bench_accept), with the wait sampler."""
     args = ctx.args
+    settle_database()
     quiet = ctx.quiet(what)
     bench = Bench(args=args, procs=ctx.procs, env=ctx.env, run_dir=ctx.run_dir, fake=ctx.fake, port=ctx.port)
     bench.key, bench.tenant, bench.puids = tenant.key, tenant.tenant, tenant.puids
@@ -400,6 +417,7 @@ def contention_window(ctx: Ctx, lines: list[tuple[str, str]], what: str) -> dict
     }
     spec_path = ctx.run_dir / "contention-spec.json"
     spec_path.write_text(json.dumps(spec))
+    settle_database()
     quiet = ctx.quiet(what)
     window, cpu = _meter_window(ctx.meter(), args.warmup + 0.5, max(0.5, args.duration - 1.0))
     sampler = WaitSampler(ctx, delay=args.warmup + 0.5, length=max(0.5, args.duration - 1.0)).start()

@@ -127,6 +127,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend, trusting a connection that finished a request cleanly within
     # DB_HEALTH_CHECK_TRUST_SECONDS instead of sending SELECT 1 first (softafrik/postgres).
     DATABASES["default"]["ENGINE"] = "softafrik.postgres"
+    # Django turns psycopg's prepared statements off (for transaction-mode poolers), which
+    # also turned off the few hot statements SoftAfrik prepares on purpose
+    # (softafrik.bulk.prepared_fetchone/_fetchall: the accepts, claims, receipts): each was
+    # parsed and planned again on every call, a third of a priced accept's database time.
+    # Django's own queries bind client-side and are never prepared either way. Behind a
+    # pooler in transaction mode that cannot keep prepared statements, set it to false.
+    if env_bool("DB_PREPARED_STATEMENTS", True):
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 DB_HEALTH_CHECK_TRUST_SECONDS = env_float("DB_HEALTH_CHECK_TRUST_SECONDS", 1.0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat are separate processes writing one file: WAL, a busy timeout

@@ -59,3 +59,23 @@ def test_a_connection_used_a_moment_ago_is_trusted_without_a_check(settings):
     # ...after which the connection is replaced.
     _finish_request()
     assert _query() == 1
+
+
+def test_the_statements_softafrik_prepares_are_prepared_on_the_server():
+    from softafrik.bulk import prepared_fetchone
+
+    with connection.cursor() as cursor:
+        for value in (1, 2):
+            assert prepared_fetchone(cursor, "SELECT %s::int + 41", [value]) == (value + 41,)
+        cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+        prepared = dict(cursor.fetchall())
+    # Parsed once, executed twice: not parsed and planned again on every call.
+    assert prepared.get("SELECT $1::int + 41") == 2
+
+
+def test_django_s_own_queries_stay_unprepared():
+    with connection.cursor() as cursor:
+        for _ in range(8):  # past psycopg's prepare_threshold
+            cursor.execute("SELECT %s::int + 7", [1])
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%+ 7%"])
+        assert cursor.fetchone() == (0,)

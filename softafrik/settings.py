@@ -129,7 +129,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["ENGINE"] = "softafrik.postgres"
     # Django turns psycopg's prepared statements off (for transaction-mode poolers), which
     # also turned off the few hot statements SoftAfrik prepares on purpose
-    # (softafrik.bulk.prepared_fetchone/_fetchall: the accepts, claims, receipts): each was
+    # (softafrik.bulk.prepared_fetchone/_fetchall: the accepts, the reservation, claims): each was
     # parsed and planned again on every call, a third of a priced accept's database time.
     # Django's own queries bind client-side and are never prepared either way. Behind a
     # pooler in transaction mode that cannot keep prepared statements, set it to false.

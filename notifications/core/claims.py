@@ -48,13 +48,12 @@ def claim_pending_rows(
     else:
         claim = uuid.uuid4()
         table, pk = model._meta.db_table, model._meta.pk.column
-        names, joins = _returning(model, columns)
+        names, related, on = _returning(model, columns)
         # Identifiers come from the model, never from input; values are bound parameters.
         sql = (
             f"UPDATE {table} SET status = %s, claim = %s, claimed_at = %s, attempts = {table}.attempts + 1"  # noqa: S608
-            f"{' FROM ' + ', '.join(joins) if joins else ''}"
-            f" WHERE {table}.{pk} = ANY(%s::bigint[]) AND {table}.status = %s"
-            f"{''.join(f' AND {on}' for on in joins.values())} RETURNING {names}"
+            f"{' FROM ' + related if related else ''}"
+            f" WHERE {table}.{pk} = ANY(%s::bigint[]) AND {table}.status = %s{on} RETURNING {names}"
         )
         params = [DeliveryStatus.SENDING.value, claim, timezone.now(), ids, DeliveryStatus.PENDING.value]
         with connection.cursor() as cursor:
@@ -102,13 +101,12 @@ def claimed_rows(
 
 def _claimed_rows_taken(cursor, model, ids, columns, claim, *, lease: timedelta) -> list[tuple]:
     table, pk = model._meta.db_table, model._meta.pk.column
-    names, joins = _returning(model, columns)
-    on = "".join(f" AND {condition}" for condition in joins.values())
+    names, related, on = _returning(model, columns)
     under_claim = f"{table}.{pk} = ANY(%s::bigint[]) AND {table}.claim = %s AND {table}.status = %s{on}"
     now = timezone.now()
     # Identifiers come from the model, never from input; values are bound parameters.
     fresh = (
-        f"SELECT {names} FROM {table}{', ' + ', '.join(joins) if joins else ''}"  # noqa: S608
+        f"SELECT {names} FROM {table}{', ' + related if related else ''}"  # noqa: S608
         f" WHERE {under_claim} AND {table}.claimed_at >= %s"
     )
     sending = DeliveryStatus.SENDING.value
@@ -116,7 +114,7 @@ def _claimed_rows_taken(cursor, model, ids, columns, claim, *, lease: timedelta)
     if len(rows) < len(ids):  # some may be older: renew their lease before sending them
         found = {row[0] for row in rows}
         renew = (
-            f"UPDATE {table} SET claimed_at = %s{' FROM ' + ', '.join(joins) if joins else ''}"  # noqa: S608
+            f"UPDATE {table} SET claimed_at = %s{' FROM ' + related if related else ''}"  # noqa: S608
             f" WHERE {under_claim} AND {table}.claimed_at < %s RETURNING {names}"
         )
         missing = [pk for pk in ids if pk not in found]
@@ -130,10 +128,10 @@ def _in_order(rows: list[tuple], ids: list[int]) -> list[tuple]:
     return rows
 
 
-def _returning(model: type[models.Model], columns: list[str]) -> tuple[str, dict[str, str]]:
-    """The RETURNING list of ``columns`` for an UPDATE of ``model``, and the related
-    tables its ``a__b`` columns need: ``FROM`` item (the table under the alias ``a``) ->
-    its join condition."""
+def _returning(model: type[models.Model], columns: list[str]) -> tuple[str, str, str]:
+    """The select list of ``columns`` for a statement on ``model`` (an UPDATE's
+    RETURNING), the related tables its ``a__b`` columns need as ``FROM`` items (each
+    under the alias ``a``; "" when none) and their join conditions, each after " AND "."""
     table = model._meta.db_table
     names: list[str] = []
     joins: dict[str, str] = {}
@@ -147,7 +145,7 @@ def _returning(model: type[models.Model], columns: list[str]) -> tuple[str, dict
         related = foreign_key.related_model._meta
         joins[f"{related.db_table} AS {relation}"] = f"{relation}.{related.pk.column} = {table}.{foreign_key.column}"
         names.append(f"{relation}.{related.get_field(field_name).column}")
-    return ", ".join(names), joins
+    return ", ".join(names), ", ".join(joins), "".join(f" AND {condition}" for condition in joins.values())
 
 
 def claim_param(model: type[models.Model], claim: uuid.UUID):

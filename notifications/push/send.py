@@ -16,6 +16,7 @@ import json
 import logging
 import uuid
 from collections import defaultdict
+from datetime import timedelta
 from functools import partial
 from typing import ClassVar
 from urllib.parse import urlsplit
@@ -63,7 +64,7 @@ class PushChannel:
     def max_attempts(self) -> int:
         return settings.PUSH_MAX_ATTEMPTS
 
-    def lease(self):
+    def lease(self) -> timedelta:
         return sending_lease()
 
     def send(self, rows: list[tuple]) -> Batch:
